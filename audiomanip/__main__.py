@@ -1,0 +1,3 @@
+from audiomanip.commands.app import main
+
+main()
