@@ -370,6 +370,10 @@ class Preset:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PresetError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise PresetError("not a preset: the JSON is nested far too deeply") from None
+        except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+            raise PresetError(f"not a usable preset: {_first_line(exc)}") from None
         return cls.from_dict(_unwrap(data), **kw)
 
     @classmethod
@@ -380,6 +384,10 @@ class Preset:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise PresetError(f"not valid YAML (only plain YAML is read, no object tags): {exc}") from None
+        except RecursionError:
+            raise PresetError("not a preset: the YAML is nested far too deeply") from None
+        except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+            raise PresetError(f"not a usable preset: {_first_line(exc)}") from None
         return cls.from_dict(_unwrap(data), **kw)
 
     @classmethod
@@ -476,6 +484,11 @@ def _unwrap(data: Any) -> Any:
     return data
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _unknown(what: str, strict: bool, notes: list[str]) -> None:
     if strict:
         raise PresetError(f"unknown {what}")
@@ -489,14 +502,20 @@ def _check_value(ename: str, fname: str, p: Param, value: Any, clamp: bool, note
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PresetError(f"{ename}.{fname} = {value!r} must be a number ({p.range_text()})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise PresetError(f"{ename}.{fname} = {value!r} must be finite ({p.range_text()})")
+    try:
+        value = float(value)
+        shown = f"{value:g}"
+    except OverflowError:  # an integer too large for a float: beyond any range
+        value = math.inf if value > 0 else -math.inf
+        shown = f"{'-' if value < 0 else ''}(a number too large for a float)"
+    else:
+        if not math.isfinite(value):
+            raise PresetError(f"{ename}.{fname} = {value!r} must be finite ({p.range_text()})")
     if value < p.low or value > p.high:
         if not clamp:
-            raise PresetError(f"{ename}.{fname} = {value:g} is out of range {p.range_text()}")
+            raise PresetError(f"{ename}.{fname} = {shown} is out of range {p.range_text()}")
         clamped = min(p.high, max(p.low, value))
-        notes.append(f"{ename}.{fname} = {value:g} clamped to {clamped:g} ({p.range_text()})")
+        notes.append(f"{ename}.{fname} = {shown} clamped to {clamped:g} ({p.range_text()})")
         value = clamped
     return value
 
@@ -504,18 +523,20 @@ def _check_value(ename: str, fname: str, p: Param, value: Any, clamp: bool, note
 def schema_table_markdown() -> str:
     """The schema as a Markdown table (README.md's table is checked against this)."""
     lines = [
-        "| effect | parameter | unit | range | scale | default |",
-        "|---|---|---|---|---|---|",
+        "| effect | parameter | unit | range | scale | default | meaning |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in SCHEMA:
-        lines.append(f"| {e.name} | enabled | | true / false | | {str(e.enabled_default).lower()} |")
+        lines.append(
+            f"| {e.name} | enabled | | true / false | | {str(e.enabled_default).lower()} | {e.description} |"
+        )
         for p in e.params:
             name = p.name if e.bands == 1 else f"band1…{e.bands}_{p.name}"
             if e.bands > 1:
                 defaults = ", ".join(_fmt(e.default_of(p, b)).strip("'") for b in range(e.bands))
             else:
                 defaults = _fmt(p.default).strip("'")
-            rng = p.range_text() if p.is_choice else f"{p.low:g} … {p.high:g}"
+            rng = " / ".join(p.choices) if p.is_choice else f"{p.low:g} … {p.high:g}"
             scale = "class" if p.is_choice else p.scale
-            lines.append(f"| {e.name} | {name} | {p.unit} | {rng} | {scale} | {defaults} |")
+            lines.append(f"| {e.name} | {name} | {p.unit} | {rng} | {scale} | {defaults} | {p.description} |")
     return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""The batch engine: many files × one or more presets, in a pool of worker processes.
+
+The parent decides every job (input, output, preset as a dict) before any work starts; the
+model, when there is one, runs only in the parent, once per distinct prompt. Workers render
+with :func:`audiomanip.processing.process_file`, which writes atomically, so an interrupted
+batch leaves no partial outputs and a re-run skips the files already written.
+
+Progress is reported through a callback receiving dicts with the keys ``done`` (jobs
+finished, any status), ``total``, ``status`` (of the job just finished), ``file`` (its input
+path) and ``counts`` (``{"done": n, "skipped": n, "failed": n}``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import fnmatch
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from audiomanip.errors import AudiomanipError, InputNotFoundError, OutputError, PromptError
+from audiomanip.params import Preset, PresetError
+
+#: File suffixes taken as audio when no --pattern is given.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
+                  ".caf", ".w64", ".rf64", ".opus")
+STATUSES = ("done", "skipped", "failed")
+REPORT_NAME = "report.json"
+
+
+@dataclass
+class BatchJob:
+    """One file with one preset. ``label`` names the preset (prompt, preset name or file)."""
+
+    in_path: str
+    out_path: str
+    label: str
+    preset: dict[str, Any]
+
+
+@dataclass
+class JobOutcome:
+    """What became of one job; ``error`` is a one-line message for failures."""
+
+    in_path: str
+    out_path: str
+    label: str
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+    preset: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class BatchOptions:
+    """Settings shared by every job of a batch."""
+
+    overwrite: bool = False
+    match_loudness: bool = False
+    peak_safety: bool = True
+    audio_length_s: float | None = None
+
+
+# ------------------------------------------------------------------ discovery and planning
+def find_inputs(root: Path, *, pattern: str | None = None, recursive: bool = False,
+                exclude: Sequence[Path] = ()) -> list[Path]:
+    """Audio files under ``root`` in sorted order.
+
+    ``pattern`` is a shell pattern matched against the file name (``"*.wav"``); without one,
+    files with an audio suffix (:data:`AUDIO_SUFFIXES`) are taken. Hidden files and folders
+    (names starting with ``.``) and anything under ``exclude`` (e.g. the output folder) are
+    skipped. InputNotFoundError when ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise InputNotFoundError(f"input folder not found: {root}")
+    if not root.is_dir():
+        raise InputNotFoundError(f"expected a folder of audio files, got a file: {root} (use `audiomanip apply`)")
+    excluded = [Path(p).resolve() for p in exclude]
+    found: list[Path] = []
+    walker: Iterable[tuple[str, list[str], list[str]]]
+    if recursive:
+        walker = os.walk(root)
+    else:
+        walker = [(str(root), [], [n for n in os.listdir(root) if (root / n).is_file()])]
+    for dirpath, dirnames, filenames in walker:
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and not _is_under((here / d).resolve(), excluded))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            matches = (fnmatch.fnmatch(name, pattern) if pattern
+                       else Path(name).suffix.lower() in AUDIO_SUFFIXES)
+            if matches:
+                found.append(here / name)
+    return sorted(found)
+
+
+def _is_under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def read_plan(path: Path, root: Path) -> list[tuple[Path, str]]:
+    """Rows ``(file, prompt)`` of a CSV plan with a header ``file,prompt``.
+
+    Relative file paths are resolved against ``root``. PromptError for a missing file,
+    missing columns, an empty prompt or no rows at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PromptError(f"plan file not found: {path}")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+            if "file" not in fields or "prompt" not in fields:
+                raise PromptError(f"plan file {path} needs a header line with the columns file,prompt")
+            rows: list[tuple[Path, str]] = []
+            for line_no, row in enumerate(reader, start=2):
+                row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+                file_text, prompt = row.get("file", "").strip(), " ".join(row.get("prompt", "").split())
+                if not file_text and not prompt:
+                    continue
+                if not file_text or not prompt:
+                    raise PromptError(f"plan file {path}, line {line_no}: both file and prompt are needed")
+                p = Path(file_text)
+                rows.append((p if p.is_absolute() else root / p, prompt))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise PromptError(f"cannot read plan file {path}: {exc}") from None
+    if not rows:
+        raise PromptError(f"plan file {path} holds no rows")
+    return rows
+
+
+def plan_jobs(
+    assignments: Sequence[tuple[Path, str]],
+    presets: dict[str, Preset],
+    root: Path,
+    output_dir: Path,
+    slugs: dict[str, str],
+) -> list[BatchJob]:
+    """Jobs for ``(input, label)`` pairs; ``presets[label]`` is the preset of each label.
+
+    Outputs mirror the input tree under ``output_dir``; when some file is assigned more than
+    one label, every label gets its own subfolder ``output_dir/<slugs[label]>/``.
+    Inputs outside ``root`` (absolute plan paths) land at the top of the output tree.
+    """
+    per_file: dict[Path, int] = {}
+    for f, _ in assignments:
+        per_file[f] = per_file.get(f, 0) + 1
+    by_label = len({lab for _, lab in assignments}) > 1 and max(per_file.values(), default=0) > 1
+    root_resolved = Path(root).resolve()
+    jobs = []
+    seen: set[Path] = set()
+    for f, label in assignments:
+        try:
+            rel = Path(f).resolve().relative_to(root_resolved)
+        except ValueError:
+            rel = Path(Path(f).name)
+        out = (output_dir / slugs[label] / rel) if by_label else (output_dir / rel)
+        if out in seen:
+            continue
+        seen.add(out)
+        jobs.append(BatchJob(in_path=str(f), out_path=str(out), label=label, preset=presets[label].to_dict()))
+    return jobs
+
+
+# ------------------------------------------------------------------ running
+def _init_worker() -> None:
+    """Worker set-up: Ctrl-C is the parent's business; SIGTERM (sent by the parent when it is
+    interrupted) raises KeyboardInterrupt so atomic writers remove their temporary files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    # one compute thread per worker (torch reads this when it is first imported, in the job)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
+    """Process one job; every user-caused problem becomes a ``failed`` outcome, never an exception."""
+    from audiomanip.processing import process_file
+
+    start = time.perf_counter()
+    outcome = JobOutcome(in_path=job.in_path, out_path=job.out_path, label=job.label, status="done",
+                         preset=job.preset)
+    out_path = Path(job.out_path)
+    if out_path.exists() and not options.overwrite:
+        outcome.status = "skipped"
+        return outcome
+    try:
+        preset = Preset.from_dict(job.preset)
+        if not Path(job.in_path).is_file():
+            raise InputNotFoundError(f"input file not found: {job.in_path}")
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder {out_path.parent}: {exc.strerror or exc}") from None
+        result = process_file(preset, job.in_path, out_path, audio_length_s=options.audio_length_s,
+                              match_loudness=options.match_loudness, peak_safety=options.peak_safety,
+                              overwrite=options.overwrite, measure_loudness=False)
+        outcome.result = result.to_dict()
+    except (AudiomanipError, PresetError) as exc:
+        outcome.status, outcome.error = "failed", " ".join(str(exc).split())
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+        outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
+    return run_job(*args)
+
+
+def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int = 1) -> Iterator[JobOutcome]:
+    """Run the jobs and yield each outcome as it finishes (in completion order).
+
+    ``workers`` > 1 uses that many worker processes (spawned, so the parent's threads and
+    any loaded model are not inherited); 1 runs in this process. Jobs whose output already
+    exists are skipped without touching a worker. On KeyboardInterrupt the workers are
+    terminated (their temporary files are removed) and the interrupt propagates.
+    """
+    pending = []
+    for job in jobs:
+        if Path(job.out_path).exists() and not options.overwrite:
+            yield JobOutcome(in_path=job.in_path, out_path=job.out_path, label=job.label, status="skipped",
+                             preset=job.preset)
+        else:
+            pending.append(job)
+    workers = max(1, min(int(workers), len(pending)))
+    if workers <= 1:
+        for job in pending:
+            yield run_job(job, options)
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(workers, initializer=_init_worker)
+    try:
+        for outcome in pool.imap_unordered(_run_job_star, [(j, options) for j in pending], chunksize=1):
+            yield outcome
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def run_batch(jobs: Sequence[BatchJob], options: BatchOptions, *, workers: int = 1,
+              progress: Callable[[dict], None] | None = None) -> list[JobOutcome]:
+    """Run every job; returns the outcomes in the jobs' order. See :func:`iter_outcomes`."""
+    counts = {s: 0 for s in STATUSES}
+    outcomes: dict[tuple[str, str], JobOutcome] = {}
+    # closing(): an exception here (Ctrl-C) stops the workers at once, not at garbage collection
+    with contextlib.closing(iter_outcomes(jobs, options, workers)) as stream:
+        for n, outcome in enumerate(stream, start=1):
+            counts[outcome.status] += 1
+            outcomes[(outcome.in_path, outcome.out_path)] = outcome
+            if progress:
+                progress({"done": n, "total": len(jobs), "status": outcome.status, "file": outcome.in_path,
+                          "counts": dict(counts)})
+    return [outcomes[(j.in_path, j.out_path)] for j in jobs]
+
+
+def count(outcomes: Iterable[JobOutcome]) -> dict[str, int]:
+    counts = {s: 0 for s in STATUSES}
+    for o in outcomes:
+        counts[o.status] += 1
+    return counts
+
+
+def write_report(path: Path, outcomes: Sequence[JobOutcome], **info: Any) -> dict[str, Any]:
+    """Write ``report.json``: the run's settings (``info``), counts and every job's outcome."""
+    report = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **info,
+        "counts": count(outcomes),
+        "files": [asdict(o) for o in outcomes],
+    }
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
+        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
+                       errors="backslashreplace")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return report

@@ -1,0 +1,545 @@
+"""Explicit values in a prompt: numbers the user states must come out exactly.
+
+:func:`parse_explicit` reads phrases such as "pitch down 3 semitones", "cut 300 Hz by 4 dB",
+"high-pass at 80 Hz", "40% wet reverb", "2 second reverb", "4:1 compression", "no reverb" or
+"turn it up 3 dB" (number words, decimals and unicode minus signs included) and returns an
+:class:`ExplicitValues`; its :meth:`ExplicitValues.apply` writes them over a predicted
+preset. Values outside the schema's range are clamped with a note.
+
+EQ requests are placed by the band convention of ``presets/descriptors.yaml``: a high-pass
+goes to the lows band, a low-pass to the highs band, a peak to a peak band already near that
+frequency or to a free (flat) band, so the rest of the predicted EQ is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from audiomanip.params import EFFECTS, Param, Preset, effect
+
+# ---------------------------------------------------------------------------- reverb time
+#: The decay time mapping that params.py documents for reverb.room_size:
+#: T60 = T60_AT_ZERO_S × T60_GROWTH ** room_size.
+T60_AT_ZERO_S = 0.15
+T60_GROWTH = 60.0
+
+
+def room_size_for_t60(t60_s: float) -> float:
+    """room_size giving a decay time of ``t60_s`` seconds (inverse of 0.15 s × 60**room_size)."""
+    return math.log(t60_s / T60_AT_ZERO_S) / math.log(T60_GROWTH)
+
+
+def t60_for_room_size(room_size: float) -> float:
+    """Decay time T60 in seconds of ``room_size`` (0.15 s × 60**room_size)."""
+    return T60_AT_ZERO_S * T60_GROWTH ** room_size
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Override:
+    """One parameter set to a value (physical units, already clamped to the schema)."""
+
+    effect: str
+    param: str
+    value: float
+    phrase: str = ""
+
+
+@dataclass(frozen=True)
+class EqMove:
+    """One EQ request: a band of ``band_type`` at ``freq_hz`` (gain in dB for shelves and peaks;
+    ``q`` None keeps a reused band's Q or uses 1.0 for a peak, 0.707 otherwise)."""
+
+    band_type: str
+    freq_hz: float
+    gain_db: float = 0.0
+    q: float | None = None
+    phrase: str = ""
+
+
+@dataclass
+class ExplicitValues:
+    """What a prompt states explicitly.
+
+    ``overrides``: parameters set to exact values; ``eq``: EQ band requests; ``enable`` /
+    ``disable``: effects switched on or off ("add reverb", "no distortion"); ``notes``:
+    clamps and interpretations worth telling the user.
+    """
+
+    overrides: list[Override] = field(default_factory=list)
+    eq: list[EqMove] = field(default_factory=list)
+    enable: list[str] = field(default_factory=list)
+    disable: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.overrides or self.eq or self.enable or self.disable)
+
+    def value(self, effect_name: str, param: str) -> float | None:
+        """The last override of ``effect_name.param``, or None."""
+        found = [o.value for o in self.overrides if o.effect == effect_name and o.param == param]
+        return found[-1] if found else None
+
+    def apply(self, preset: Preset) -> Preset:
+        """A copy of ``preset`` with these values written over it.
+
+        Setting a parameter enables its effect; ``disable`` wins over everything else for its
+        effect. EQ requests keep the other bands (see the module docstring).
+        """
+        out = preset.copy()
+        for o in self.overrides:
+            out.set(o.effect, o.param, o.value)
+        if self.eq:
+            if not out.enabled["eq"]:
+                eq = effect("eq")
+                for fname, p, b in eq.flat_params():
+                    out.values["eq"][fname] = eq.default_of(p, b)
+                out.enabled["eq"] = True
+            for move in self.eq:
+                _place_eq(out, move)
+        for name in self.enable:
+            out.enabled[name] = True
+        for name in self.disable:
+            out.enabled[name] = False
+        return out
+
+    def describe(self) -> list[str]:
+        """One human line per explicit value, e.g. ``pitch.semitones = -3``."""
+        lines = []
+        for o in self.overrides:
+            unit = EFFECTS[o.effect].param(o.param).unit
+            shown = f"{o.value:g}:1" if unit == ":1" else f"{o.value:g} {unit}".strip()
+            if (o.effect, o.param) == ("reverb", "room_size"):
+                shown += f" (T60 {t60_for_room_size(o.value):.2g} s)"
+            lines.append(f"{o.effect}.{o.param} = {shown}")
+        for m in self.eq:
+            gain = f" {m.gain_db:+g} dB" if m.band_type not in ("low_pass", "high_pass") else ""
+            q = f" Q {m.q:g}" if m.q is not None else ""
+            lines.append(f"eq {m.band_type.replace('_', '-')} at {m.freq_hz:g} Hz{gain}{q}")
+        lines += [f"{name} on" for name in self.enable]
+        lines += [f"{name} off" for name in self.disable]
+        return lines
+
+
+# ---------------------------------------------------------------------------- normalising
+_MINUS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\ufe63\uff0d"), "-")
+_MINUS[ord("\uff0b")] = "+"
+
+_UNITS = {w: i for i, w in enumerate(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
+_TENS = {w: 10 * i for i, w in enumerate(["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]) if i >= 2}
+_NUMWORD = "|".join(sorted(list(_UNITS) + list(_TENS), key=len, reverse=True))
+_NUMBER_WORDS_RE = re.compile(
+    rf"\b(?P<a>{_NUMWORD})(?:[\s-](?P<b>{'|'.join(_UNITS)}))?(?:\s+(?:point|dot)\s+(?P<c>{'|'.join(_UNITS)}))?"
+    rf"(?:\s+and\s+a\s+half)?\b"
+)
+
+
+def _number_words(text: str) -> str:
+    def repl(m: re.Match) -> str:
+        a, b, c = m.group("a"), m.group("b"), m.group("c")
+        value = float(_UNITS.get(a, _TENS.get(a, 0)))
+        if b is not None:
+            if a not in _TENS:  # "one two" is not a number
+                return m.group(0)
+            value += _UNITS[b]
+        if c is not None:
+            value += _UNITS[c] / 10.0
+        if m.group(0).endswith("and a half"):
+            value += 0.5
+        return f"{value:g}"
+
+    return _NUMBER_WORDS_RE.sub(repl, text)
+
+
+def normalize_prompt(prompt: str) -> str:
+    """Lower case, ASCII minus signs, number words as digits, single spaces."""
+    text = prompt.translate(_MINUS).lower()
+    text = re.sub(r"\s+", " ", text)
+    return _number_words(text).strip()
+
+
+# ---------------------------------------------------------------------------- patterns
+NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
+SNUM = rf"[+-]?\s?{NUM}"
+FREQ = rf"(?P<f>{NUM})\s*(?P<fu>khz|kilohertz|hz|hertz|k)\b"
+SEMI = r"(?:semitones?|semis?|half[- ]steps?|half[- ]tones?)"
+OF = r"\s*(?:of|at|to|=|:|is)?\s*"
+DB = r"\s*(?:db|decibels?)\b"
+MS = r"\s*(?P<u>ms|msec|milliseconds?|s|secs?|seconds?)\b"
+
+_CUTS = {"cut", "reduce", "lower", "attenuate", "dip", "remove", "drop", "decrease", "scoop", "pull"}
+
+
+def _f(m: re.Match, group: str = "f", unit: str = "fu") -> float:
+    value = float(m.group(group))
+    return value * 1000.0 if m.group(unit) in ("k", "khz", "kilohertz") else value
+
+
+def _n(text: str) -> float:
+    text = text.replace(" ", "")
+    return float(text)
+
+
+def _ms(m: re.Match) -> float:
+    value = _n(m.group("n"))
+    return value * 1000.0 if m.group("u") and m.group("u").startswith("s") else value
+
+
+class _Parser:
+    """Turns pattern matches into values of an :class:`ExplicitValues` (one method per pattern kind)."""
+
+    def __init__(self, result: ExplicitValues, text: str) -> None:
+        self.r = result
+        #: the whole normalised prompt (some patterns need context)
+        self.text = text
+        #: position in the prompt of the match being handled, and of each value found
+        self.pos = 0
+        self.positions: dict[int, int] = {}
+
+    # -- helpers
+    def clamp(self, ename: str, pname: str, value: float, phrase: str) -> float:
+        p: Param = EFFECTS[ename].param(pname)
+        if value < p.low or value > p.high:
+            clamped = min(p.high, max(p.low, value))
+            self.r.notes.append(f"'{phrase}': {ename}.{pname} {value:g} is outside {p.range_text()}, clamped to {clamped:g}")
+            return clamped
+        return value
+
+    def set(self, ename: str, pname: str, value: float, phrase: str) -> None:
+        value = self.clamp(ename, pname, value, phrase)
+        item = Override(ename, pname, value, phrase)
+        self.positions[id(item)] = self.pos
+        self.r.overrides.append(item)
+
+    def eq(self, band_type: str, freq: float, gain: float, q: float | None, phrase: str) -> None:
+        freq = self.clamp("eq", "band1_freq_hz", freq, phrase)
+        gain = self.clamp("eq", "band1_gain_db", gain, phrase)
+        if q is not None:
+            q = self.clamp("eq", "band1_q", q, phrase)
+        item = EqMove(band_type, freq, gain, q, phrase)
+        self.positions[id(item)] = self.pos
+        self.r.eq.append(item)
+
+    def flag(self, ename: str, on: bool) -> None:
+        target = self.r.enable if on else self.r.disable
+        if ename not in target:
+            target.append(ename)
+
+    # -- handlers (each gets the match and the matched phrase)
+    def pitch_dir(self, m: re.Match, phrase: str) -> None:
+        n = 1.0 if m.group("n") in ("a", "an") else _n(m.group("n"))
+        down = m.group("dir") in ("down", "lower", "below", "drop", "decrease")
+        self.pitch(-abs(n) if down else abs(n), phrase)
+
+    def pitch_signed(self, m: re.Match, phrase: str) -> None:
+        self.pitch(_n(m.group("n")), phrase)
+
+    def octave(self, m: re.Match, phrase: str) -> None:
+        raw = m.group("n")
+        n = 1.0 if raw in (None, "", "a", "an") else _n(raw)
+        down = m.group("dir") in ("down", "lower", "below", "drop")
+        self.pitch(12.0 * (-abs(n) if down else abs(n)), phrase)
+
+    def pitch(self, semitones: float, phrase: str) -> None:
+        self.set("pitch", "semitones", semitones, phrase)
+
+    def eq_by(self, m: re.Match, phrase: str) -> None:
+        gain = abs(_n(m.group("g")))
+        sign = -1.0 if m.group("verb") in _CUTS else 1.0
+        self.eq("peak", _f(m), sign * gain, _q(m), phrase)
+
+    def eq_at(self, m: re.Match, phrase: str) -> None:
+        g = _n(m.group("g"))
+        verb = (m.group("verb") or "") + " " + (m.group("noun") or "")
+        if any(w in _CUTS for w in verb.split()):
+            g = -abs(g)
+        elif verb.strip():
+            g = abs(g)
+        self.eq("peak", _f(m), g, _q(m), phrase)
+
+    def high_pass(self, m: re.Match, phrase: str) -> None:
+        self.eq("high_pass", _f(m), 0.0, _q(m), phrase)
+
+    def low_pass(self, m: re.Match, phrase: str) -> None:
+        self.eq("low_pass", _f(m), 0.0, _q(m), phrase)
+
+    def shelf(self, m: re.Match, phrase: str) -> None:
+        g = _n(m.group("g"))
+        verb = m.group("verb") or ""
+        if verb in _CUTS:
+            g = -abs(g)
+        elif verb:
+            g = abs(g)
+        region = m.group("band")
+        eq = effect("eq")
+        if region in ("bass", "lows", "low end", "bottom end"):
+            band_type, band = "low_shelf", 0
+        elif region in ("treble", "highs", "high end", "top end", "top"):
+            band_type, band = "high_shelf", 4
+        elif region in ("low mids", "low-mids", "lower mids"):
+            band_type, band = "peak", 1
+        else:
+            band_type, band = "peak", 2
+        freq = float(eq.default_of(eq.param("band1_freq_hz"), band))
+        self.eq(band_type, freq, g, _q(m), phrase)
+
+    def wet(self, m: re.Match, phrase: str) -> None:
+        n = _n(m.group("n"))
+        pct = "pct" in m.groupdict() and m.group("pct")
+        value = n / 100.0 if (pct or n > 1.0) else n
+        self.set("reverb", "wet", value, phrase)
+
+    def reverb_time(self, m: re.Match, phrase: str) -> None:
+        seconds = _n(m.group("n"))
+        unit = m.group("u") if "u" in m.groupdict() else None
+        if unit and unit.startswith("m"):
+            seconds /= 1000.0
+        p = EFFECTS["reverb"].param("room_size")
+        lo, hi = t60_for_room_size(p.low), t60_for_room_size(p.high)
+        if not lo <= seconds <= hi:
+            clamped = min(hi, max(lo, seconds))
+            self.r.notes.append(f"'{phrase}': a decay of {seconds:g} s is outside {lo:g}–{hi:g} s, using {clamped:g} s")
+            seconds = clamped
+        self.set("reverb", "room_size", min(p.high, max(p.low, room_size_for_t60(seconds))), phrase)
+
+    def pre_delay(self, m: re.Match, phrase: str) -> None:
+        self.set("reverb", "pre_delay_ms", _ms(m), phrase)
+
+    def drive(self, m: re.Match, phrase: str) -> None:
+        self.set("distortion", "drive_db", _n(m.group("n")), phrase)
+
+    def ratio(self, m: re.Match, phrase: str) -> None:
+        self.set("compressor", "ratio", _n(m.group("n")), phrase)
+
+    def threshold(self, m: re.Match, phrase: str) -> None:
+        value = _n(m.group("n"))
+        if value > 0:
+            self.r.notes.append(f"'{phrase}': a threshold is below 0 dB, read as {-value:g} dB")
+            value = -value
+        self.set("compressor", "threshold_db", value, phrase)
+
+    def attack(self, m: re.Match, phrase: str) -> None:
+        self.set("compressor", "attack_ms", _ms(m), phrase)
+
+    def release(self, m: re.Match, phrase: str) -> None:
+        self.set("compressor", "release_ms", _ms(m), phrase)
+
+    def makeup(self, m: re.Match, phrase: str) -> None:
+        self.set("compressor", "makeup_db", _n(m.group("n")), phrase)
+
+    def gain_up(self, m: re.Match, phrase: str) -> None:
+        self.set("output", "gain_db", abs(_n(m.group("n"))), phrase)
+
+    def gain_down(self, m: re.Match, phrase: str) -> None:
+        self.set("output", "gain_db", -abs(_n(m.group("n"))), phrase)
+
+    def gain_signed(self, m: re.Match, phrase: str) -> None:
+        self.set("output", "gain_db", _n(m.group("n")), phrase)
+
+    def gain_dir(self, m: re.Match, phrase: str) -> None:
+        n = abs(_n(m.group("n")))
+        down = any(w in m.group("dir") for w in ("quieter", "softer", "less", "down"))
+        self.set("output", "gain_db", -n if down else n, phrase)
+
+    def octave_verb(self, m: re.Match, phrase: str) -> None:
+        raw = m.group("n")
+        n = 1.0 if raw in ("a", "an") else _n(raw)
+        down = re.match(r"\s*(?:lower|drop)", phrase) is not None
+        self.pitch(12.0 * (-abs(n) if down else abs(n)), phrase)
+
+    def wet_ctx(self, m: re.Match, phrase: str) -> None:
+        # "mix 30%", "wet 0.3": only when the prompt talks about reverb or the phrase says "wet"
+        if "reverb" in self.text or "wet" in phrase:
+            self.wet(m, phrase)
+
+    def off(self, ename: str) -> Callable[[re.Match, str], None]:
+        return lambda m, phrase: self.flag(ename, False)
+
+    def on(self, ename: str) -> Callable[[re.Match, str], None]:
+        return lambda m, phrase: self.flag(ename, True)
+
+
+def _q(m: re.Match) -> float | None:
+    return float(m.group("q")) if "q" in m.groupdict() and m.group("q") else None
+
+
+QOPT = r"(?:\s*,?\s*(?:with\s+)?(?:an?\s+)?q\s*(?:of|=|:)?\s*(?P<q>\d+(?:\.\d+)?))?"
+_SUBJ = r"(?:\s+(?:it|this|everything|the\s+pitch|the\s+key|the\s+vocals?|the\s+voice|my\s+voice))?"
+_OFF = r"(?:no|without|zero|remove(?:\s+the)?|turn\s+off(?:\s+the)?|disable(?:\s+the)?|kill(?:\s+the)?|skip(?:\s+the)?|drop(?:\s+the)?|bypass(?:\s+the)?)\s+(?:any\s+|all\s+)?"
+
+# (regex, handler name or (handler, effect)) in the order they are tried; each match is blanked
+# out of the text before the next pattern runs, so more specific patterns come first.
+_PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
+    # ---- enable/disable
+    (rf"\b{_OFF}(?:reverb|reverberation|room|ambience)\b", ("off", "reverb")),
+    (r"\breverb\s+off\b", ("off", "reverb")),
+    (r"\bkeep\s+(?:it|this|everything|them|the\s+\w+)\s+(?:completely\s+|totally\s+|bone\s+|100%\s+)?dry\b", ("off", "reverb")),
+    (r"\b(?:completely|totally|bone)[\s-]dry\b", ("off", "reverb")),
+    (rf"\b{_OFF}(?:distortion|overdrive|saturation|fuzz|drive)\b", ("off", "distortion")),
+    (r"\b(?:distortion|drive)\s+off\b", ("off", "distortion")),
+    (rf"\b{_OFF}(?:compression|compressor|limiting|limiter)\b", ("off", "compressor")),
+    (r"\bcompressor\s+off\b", ("off", "compressor")),
+    (rf"\b{_OFF}(?:pitch[\s-]?shift(?:ing)?|pitch\s+change)\b", ("off", "pitch")),
+    (r"\b(?:keep|don'?t\s+change|do\s+not\s+change)\s+the\s+(?:pitch|key)\b", ("off", "pitch")),
+    (rf"\b{_OFF}(?:eq|equali[sz]ation|equali[sz]er)\b", ("off", "eq")),
+    # ---- pitch
+    (rf"\b(?P<dir>up|down)\s+(?:by\s+)?(?P<n>an?|{NUM})?\s*octaves?\b", "octave"),
+    (rf"\b(?P<n>an?|{NUM})?\s*octaves?\s+(?P<dir>up|down|higher|lower|above|below)\b", "octave"),
+    (r"\b(?:raise|lower|drop|shift|pitch|transpose)(?P<dir>)" + _SUBJ + rf"\s+(?:by\s+)?(?P<n>an?|{NUM})\s+octaves?\b", "octave_verb"),
+    (r"\b(?:pitch|transpose|shift|tune|move)(?:[\s-]shift)?" + _SUBJ + rf"\s+(?P<dir>up|down)\s+(?:by\s+)?(?P<n>an?|{NUM})\s*{SEMI}", "pitch_dir"),
+    (r"\b(?P<dir>raise|lower|drop|increase|decrease)" + _SUBJ + rf"\s+(?:by\s+)?(?P<n>an?|{NUM})\s*{SEMI}", "pitch_dir"),
+    (rf"\b(?P<n>an?|{NUM})\s*{SEMI}\s+(?P<dir>up|down|higher|lower)\b", "pitch_dir"),
+    (rf"(?:\bpitch(?:[\s-]?shift)?\s*(?:of|by|to|=|:)?\s*)?(?P<n>[+-]\s?{NUM})\s*(?:{SEMI}|st)\b", "pitch_signed"),
+    (rf"(?:\bpitch(?:[\s-]?shift)?\s*(?:of|by|to|=|:)?\s*)?(?<![\d.])(?P<n>{NUM})\s*{SEMI}", "pitch_signed"),
+    (rf"\bpitch(?:[\s-]?shift)?\s*(?:of|by|to|=|:)?\s*(?P<n>[+-]\s?{NUM})\b(?!\s*(?:db|hz|k|%|ms))", "pitch_signed"),
+    # ---- EQ
+    (rf"\b(?:high[\s-]?pass|hpf|low[\s-]?cut|lo[\s-]?cut)(?:\s+filter)?(?:\s+(?:it|this|everything))?\s*(?:at|@|from|of|around|to|=|:)?\s*{FREQ}{QOPT}", "high_pass"),
+    (rf"\b(?:cut|roll(?:\s+|-)?off|remove|filter\s+out|get\s+rid\s+of)\s+(?:everything\s+|all\s+|the\s+lows?\s+|the\s+bass\s+)?(?:below|under)\s+{FREQ}", "high_pass"),
+    (rf"\b(?:low[\s-]?pass|lpf|high[\s-]?cut|hi[\s-]?cut)(?:\s+filter)?(?:\s+(?:it|this|everything))?\s*(?:at|@|from|of|around|to|=|:)?\s*{FREQ}{QOPT}", "low_pass"),
+    (rf"\b(?:cut|roll(?:\s+|-)?off|remove|filter\s+out|get\s+rid\s+of)\s+(?:everything\s+|all\s+|the\s+highs?\s+|the\s+treble\s+)?(?:above|over)\s+{FREQ}", "low_pass"),
+    (rf"\b(?P<verb>boost|cut|raise|lower|reduce|add|increase|decrease|drop|lift|bump|attenuate|turn\s+up|turn\s+down)\s+(?:the\s+)?(?P<band>bass|lows|low end|bottom end|treble|highs|high end|top end|top|low mids|low-mids|lower mids|mids|midrange|middle)\s+(?:by\s+)?(?P<g>{NUM}){DB}{QOPT}", "shelf"),
+    (rf"(?P<g>[+-]?\s?{NUM}){DB}\s+(?:on|to|of|in)\s+the\s+(?P<verb>)(?P<band>bass|lows|low end|treble|highs|high end|top end|low mids|mids|midrange)\b{QOPT}", "shelf"),
+    (rf"\b(?P<verb>cut|boost|reduce|lower|raise|increase|attenuate|bump|lift|dip|drop|pull|scoop|add|decrease)\s+(?:the\s+)?(?:area\s+(?:around|at)\s+)?{FREQ}(?:\s+(?:region|range|area|band))?\s+(?:by\s+|down\s+by\s+|up\s+by\s+)?(?P<g>{NUM}){DB}{QOPT}", "eq_by"),
+    (rf"(?:\b(?P<verb>cut|boost|reduce|lower|raise|add|bump|lift|dip|drop|pull|scoop|attenuate)\s+(?:by\s+)?)?(?:an?\s+)?(?P<g>[+-]?\s?{NUM}){DB}\s*(?P<noun>boost|cut|dip|bump|lift|reduction)?\s*(?:at|@|around|near|on|in)\s+{FREQ}{QOPT}", "eq_at"),
+    # ---- reverb
+    (rf"(?P<n>{NUM})\s*(?P<pct>%|percent)\s*(?:wet|mix)\b(?:\s+reverb)?", "wet"),
+    (rf"(?P<n>{NUM})\s*(?P<pct>%|percent)\s+(?:of\s+)?reverb\b", "wet"),
+    (rf"\breverb\s+(?:at\s+)?(?P<n>{NUM})\s*(?P<pct>%|percent)(?:\s*wet)?", "wet"),
+    ((rf"\b(?:reverb\s+(?:mix|wet(?:ness)?|send|level|amount)|wet(?:ness)?(?:\s+(?:level|amount|mix))?|mix)"
+      rf"{OF}(?P<n>{NUM})\s*(?P<pct>%|percent)?(?!\s*(?:db|hz|k|ms|s)\b)(?=\s|$|[,.;!?\x00])"), "wet_ctx"),
+    (rf"(?P<n>{NUM})\s*(?:-\s*)?(?P<u>ms|s|secs?|seconds?)\s+(?:long\s+)?(?:reverb|tail|decay|reverb\s+tail|reverb\s+decay)\b", "reverb_time"),
+    (rf"\b(?:reverb\s+time|reverb\s+length|decay\s+time|decay|rt60|t60|rt\s?60|reverb\s+tail|tail|reverb\s+decay)\s*(?:of|at|to|=|:|is)?\s*(?P<n>{NUM})\s*(?P<u>ms|s|secs?|seconds?)\b", "reverb_time"),
+    (rf"\bpre[\s-]?delay{OF}(?P<n>{NUM}){MS}", "pre_delay"),
+    (rf"(?P<n>{NUM}){MS}\s+(?:of\s+)?pre[\s-]?delay\b", "pre_delay"),
+    # ---- distortion
+    (rf"\b(?:drive|overdrive|distortion|saturation|distortion\s+drive)(?:\s+amount)?{OF}(?P<n>{NUM}){DB}", "drive"),
+    (rf"(?P<n>{NUM}){DB}\s+(?:of\s+)?(?:drive|overdrive|distortion|saturation)\b", "drive"),
+    # ---- compressor
+    (rf"\bmake[\s-]?up(?:\s+gain)?{OF}(?P<n>[+-]?{NUM}){DB}", "makeup"),
+    (rf"(?P<n>{NUM}){DB}\s+(?:of\s+)?make[\s-]?up(?:\s+gain)?\b", "makeup"),
+    (rf"\bratio{OF}(?P<n>{NUM})(?:\s*(?::|to)\s*1\b)?", "ratio"),
+    (rf"(?<![\d.:])(?P<n>{NUM})\s*(?::|to)\s*1\b(?:\s*(?:ratio|compression|compressor|limiting))?", "ratio"),
+    (rf"\bthreshold{OF}(?P<n>[+-]?\s?{NUM})\s*(?:db(?:fs)?\b)?", "threshold"),
+    (rf"\battack(?:\s+time)?{OF}(?P<n>{NUM}){MS}", "attack"),
+    (rf"(?P<n>{NUM}){MS}\s+attack\b", "attack"),
+    (rf"\brelease(?:\s+time)?{OF}(?P<n>{NUM}){MS}", "release"),
+    (rf"(?P<n>{NUM}){MS}\s+release\b", "release"),
+    # ---- output
+    (rf"\b(?:turn|bring|boost|raise|push|crank)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+up\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_up"),
+    (rf"\b(?:turn|bring|lower|pull|drop)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+down\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_down"),
+    (rf"\b(?:output|volume|level|output\s+gain|output\s+level|master\s+gain|master\s+volume|gain){OF}(?:by\s+)?(?P<n>[+-]?\s?{NUM}){DB}", "gain_signed"),
+    (rf"(?P<n>{NUM}){DB}\s+(?P<dir>louder|quieter|softer|more\s+(?:level|volume|gain)|less\s+(?:level|volume|gain)|up|down)\b", "gain_dir"),
+    (rf"\b(?P<dir>louder|quieter|softer)\s+by\s+(?P<n>{NUM}){DB}", "gain_dir"),
+    # ---- plain enables (after the value patterns, which enable by themselves)
+    (r"\b(?:add|with|put|apply|use)\s+(?:some\s+|a\s+little\s+|a\s+bit\s+of\s+|a\s+touch\s+of\s+|a\s+lot\s+of\s+|lots\s+of\s+)?(?:reverb|reverberation)\b", ("on", "reverb")),
+    (r"\b(?:add|with|put|apply|use)\s+(?:some\s+|a\s+little\s+|a\s+bit\s+of\s+|a\s+touch\s+of\s+|a\s+lot\s+of\s+|lots\s+of\s+)?(?:distortion|overdrive)\b", ("on", "distortion")),
+    (r"\b(?:add|with|put|apply|use)\s+(?:some\s+|a\s+little\s+|a\s+bit\s+of\s+|a\s+touch\s+of\s+|a\s+lot\s+of\s+|lots\s+of\s+)?(?:compression|a\s+compressor)\b", ("on", "compressor")),
+]
+_COMPILED = [(re.compile(rx), h) for rx, h in _PATTERNS]
+#: Every pattern above needs a digit or one of these words; prompts without any skip the parse.
+_TRIGGER = re.compile(r"\d|octave|reverb|room|ambience|dry|distort|overdrive|saturation|fuzz|drive|compress|limit"
+                      r"|pitch|key|\beq\b|equali|semi|half")
+
+
+def parse_explicit(prompt: str) -> ExplicitValues:
+    """Read the explicit values of ``prompt`` (see the module docstring for the phrasings).
+
+    Octaves count 12 semitones; shifts beyond ±12 semitones clamp with a note. Reverb decay
+    times set ``room_size`` by the inverse of T60 = 0.15 s × 60**room_size.
+    """
+    result = ExplicitValues()
+    text = normalize_prompt(prompt)
+    if not _TRIGGER.search(text):
+        return result
+    parser = _Parser(result, text)
+    for rx, handler in _COMPILED:
+        while True:
+            m = rx.search(text)
+            if m is None:
+                break
+            phrase = m.group(0).strip()
+            parser.pos = m.start()
+            if isinstance(handler, tuple):
+                getattr(parser, handler[0])(handler[1])(m, phrase)
+            else:
+                getattr(parser, handler)(m, phrase)
+            # blank the match out with a non-space filler: positions stay, nothing spans it
+            text = text[: m.start()] + "\x00" * (m.end() - m.start()) + text[m.end():]
+    # in the order the prompt states them: the last statement of a parameter wins
+    result.overrides.sort(key=lambda o: parser.positions[id(o)])
+    result.eq.sort(key=lambda e: parser.positions[id(e)])
+    conflicts = sorted({o.effect for o in result.overrides} & set(result.disable))
+    for name in conflicts:
+        result.notes.append(f"{name} is both set and switched off in the prompt; it stays off")
+    return result
+
+
+# ---------------------------------------------------------------------------- EQ placement
+def _place_eq(preset: Preset, move: EqMove) -> None:
+    """Write ``move`` into one band of ``preset``'s (enabled) EQ, keeping the other bands."""
+    from audiomanip.data.corpus import PASS_TYPES, conventions
+
+    roles = conventions().bands
+    vals = preset.values["eq"]
+
+    def key(b: int, stem: str) -> str:
+        return f"band{b}_{stem}"
+
+    def is_flat(b: int) -> bool:
+        return vals[key(b, "type")] not in PASS_TYPES and abs(float(vals[key(b, "gain_db")])) < 0.05
+
+    def octaves(a: float, b: float) -> float:
+        return abs(math.log2(a / b))
+
+    bands = [r.band for r in roles]
+    chosen: int | None = None
+    if move.band_type in PASS_TYPES:
+        same = [b for b in bands if vals[key(b, "type")] == move.band_type]
+        home = [r.band for r in roles if move.band_type in r.types]
+        order = same + [b for b in home if is_flat(b)]
+        flat = [b for b in bands if is_flat(b)]
+        order += sorted(flat, reverse=move.band_type == "low_pass")
+    elif move.band_type in ("low_shelf", "high_shelf"):
+        same = [b for b in bands if vals[key(b, "type")] == move.band_type and not is_flat(b)]
+        home = [r.band for r in roles if move.band_type in r.types]
+        order = same + [b for b in home if is_flat(b)]
+        flat = [b for b in bands if is_flat(b)]
+        order += sorted(flat, reverse=move.band_type == "high_shelf")
+    else:
+        near = [b for b in bands if vals[key(b, "type")] == "peak" and not is_flat(b)
+                and octaves(float(vals[key(b, "freq_hz")]), move.freq_hz) <= 1.0 / 3.0]
+        near.sort(key=lambda b: octaves(float(vals[key(b, "freq_hz")]), move.freq_hz))
+        flat = [b for b in bands if is_flat(b)]
+        fits = [r.band for r in roles if "peak" in r.types and r.band in flat
+                and r.freq_range_hz[0] <= move.freq_hz <= r.freq_range_hz[1]]
+        fits.sort(key=lambda b: octaves(float(preset_default_freq(b)), move.freq_hz))
+        rest = sorted(flat, key=lambda b: octaves(float(preset_default_freq(b)), move.freq_hz))
+        order = near + fits + rest
+    if order:
+        chosen = order[0]
+    else:
+        # every band is busy: replace the shelf/peak band doing the least
+        gains = [b for b in bands if vals[key(b, "type")] not in PASS_TYPES]
+        chosen = min(gains or bands, key=lambda b: abs(float(vals[key(b, "gain_db")])))
+        preset.notes.append(f"EQ band {chosen} replaced to make room for '{move.phrase}'")
+    reused = vals[key(chosen, "type")] == move.band_type and not is_flat(chosen)
+    if move.q is not None:
+        q = move.q
+    elif reused:
+        q = float(vals[key(chosen, "q")])
+    else:
+        q = 1.0 if move.band_type == "peak" else 0.707
+    vals[key(chosen, "type")] = move.band_type
+    vals[key(chosen, "freq_hz")] = move.freq_hz
+    vals[key(chosen, "gain_db")] = 0.0 if move.band_type in PASS_TYPES else move.gain_db
+    vals[key(chosen, "q")] = q
+
+
+def preset_default_freq(band: int) -> float:
+    """The schema's default frequency of EQ band ``band`` (1-based), in Hz."""
+    eq = effect("eq")
+    return float(eq.default_of(eq.param("band1_freq_hz"), band - 1))

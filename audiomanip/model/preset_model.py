@@ -1,0 +1,250 @@
+"""PresetModel: the trained network plus its frozen text encoder, with one verb, ``predict``.
+
+``load_model()`` finds a checkpoint by the rule of :func:`audiomanip.checkpoint.find_checkpoint`
+(explicit path, then a directory, then the shipped default model), checks that it was trained
+for this schema, rebuilds the network from the config stored beside the weights and returns a
+:class:`PresetModel` in eval mode.
+
+A checkpoint's config (JSON) holds::
+
+    format: "audiomanip-preset-model", class: "PresetNet", schema_version, heads (the head
+    layout derived from the schema), model (ModelConfig), encoder {name, dim}, parameters,
+    trained {steps, epochs, pairs, seconds, recipe ...}, and for resumable checkpoints
+    training_state {step, epoch, ...} with the optimizer beside the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiomanip import params as P
+from audiomanip.errors import CheckpointError, PromptError
+from audiomanip.model.audio_context import log_mel
+from audiomanip.model.heads import layout_signature, outputs_to_presets
+from audiomanip.model.network import ModelConfig, PresetNet, count_parameters
+
+CHECKPOINT_FORMAT = "audiomanip-preset-model"
+#: Keys of a resumable checkpoint's optimizer state (ignored when loading a model for inference).
+OPTIMIZER_PREFIX = "__optimizer__."
+
+
+@dataclass
+class Prediction:
+    """What :meth:`PresetModel.predict` returns.
+
+    ``preset``: the predicted preset with explicit values from the prompt applied;
+    ``explicit``: one line per explicit value that was applied (e.g. ``pitch.semitones = -3``);
+    ``notes``: anything the user should know (audio ignored, values clamped ...).
+    """
+
+    preset: P.Preset
+    explicit: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def model_config_dict(net: PresetNet, encoder_name: str, *, trained: dict[str, Any] | None = None,
+                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON config saved beside a network's weights."""
+    cfg: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "class": "PresetNet",
+        "schema_version": P.SCHEMA_VERSION,
+        "heads": layout_signature(),
+        "model": net.config.to_dict(),
+        "encoder": {"name": encoder_name, "dim": net.config.text_dim},
+        "parameters": count_parameters(net),
+        "trained": trained or {},
+    }
+    if extra:
+        cfg.update(extra)
+    return cfg
+
+
+def check_config(config: dict[str, Any], source: str = "checkpoint") -> ModelConfig:
+    """Validate a checkpoint config against this schema; return its :class:`ModelConfig`.
+    Raises :class:`CheckpointError` with the reason when it does not fit."""
+    if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{source} is not an audiomanip preset-model checkpoint (format field missing)")
+    version = config.get("schema_version")
+    if version != P.SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{source} was trained for schema version {version}, this audiomanip uses {P.SCHEMA_VERSION}; "
+            "retrain it with `audiomanip train`"
+        )
+    if config.get("heads") != layout_signature():
+        raise CheckpointError(
+            f"{source} was trained for a different effect schema (its heads do not match the effects and "
+            "parameters of this audiomanip); retrain it with `audiomanip train`"
+        )
+    try:
+        return ModelConfig.from_dict(dict(config["model"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source} has an invalid model config: {exc}") from None
+
+
+class PresetModel(nn.Module):
+    """The network (:class:`PresetNet`), its frozen text encoder and its checkpoint config.
+
+    The encoder is not a submodule (its weights are not part of ``state_dict``); it is loaded
+    by name on first use unless one is given.
+    """
+
+    def __init__(self, net: PresetNet, config: dict[str, Any], encoder: Any = None,
+                 path: str | Path | None = None):
+        super().__init__()
+        self.net = net
+        self.config = config
+        self.path = Path(path) if path is not None else None
+        object.__setattr__(self, "_encoder", encoder)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def encoder(self) -> Any:
+        """The frozen text encoder (loaded on first use by the name in the config)."""
+        if self._encoder is None:
+            from audiomanip.text import load_text_encoder
+
+            enc = load_text_encoder(self.config["encoder"]["name"])
+            if enc.dim != self.net.config.text_dim:
+                raise CheckpointError(
+                    f"text encoder {enc.name!r} gives {enc.dim}-d tokens but the model expects "
+                    f"{self.net.config.text_dim}-d"
+                )
+            object.__setattr__(self, "_encoder", enc)
+        return self._encoder
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Name, path, encoder, schema version, parameter count, audio view and training facts."""
+        trained = self.config.get("trained", {})
+        return {
+            "name": self.config.get("name") or (self.path.name if self.path else "untrained"),
+            "path": str(self.path) if self.path else None,
+            "encoder": self.config["encoder"]["name"],
+            "schema_version": self.config["schema_version"],
+            "parameters": count_parameters(self.net),
+            "audio_view": self.net.config.audio_view,
+            "trained": trained,
+        }
+
+    # ------------------------------------------------------------------ inference
+    def _view(self, audio: np.ndarray | None, sample_rate: float | None, notes: list[str]) -> torch.Tensor | None:
+        if audio is None:
+            return None
+        view = self.net.config.audio_view
+        if view == "none":
+            notes.append("this model reads text only: the input audio does not change the preset")
+            return None
+        if sample_rate is None:
+            raise ValueError("sample_rate is needed with audio")
+        x = torch.as_tensor(np.asarray(audio, dtype=np.float32), device=self.device)
+        if x.ndim == 1:
+            x = x[None]
+        if view == "mel":
+            return log_mel(x[None], float(sample_rate), analysis_rate=self.net.config.analysis_rate,
+                           n_mels=self.net.config.n_mels)
+        encode_audio = getattr(self.encoder, "encode_audio", None)
+        if encode_audio is None:
+            notes.append("the CLAP audio view needs a CLAP encoder with audio support: audio ignored")
+            return None
+        return torch.as_tensor(encode_audio([np.asarray(audio, dtype=np.float32)], float(sample_rate)),
+                               device=self.device).reshape(1, -1)
+
+    @torch.no_grad()
+    def predict_normalized(self, prompts: Sequence[str], view: torch.Tensor | None = None
+                           ) -> dict[str, dict[str, torch.Tensor]]:
+        """HeadOutputs for a list of prompts (no explicit values applied)."""
+        enc = self.encoder.encode(list(prompts))
+        dev = self.device
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return self.net(enc.tokens.to(dev, torch.float32), enc.mask.to(dev), enc.pooled.to(dev, torch.float32),
+                            view)
+        finally:
+            self.net.train(was_training)
+
+    def predict(self, prompt: str, audio: np.ndarray | None = None, sample_rate: float | None = None) -> Prediction:
+        """Preset for a description.
+
+        ``audio`` (optional) is float32 [C, T] (or [T]) at ``sample_rate`` Hz; it is used only
+        by models trained with an audio view. Explicit values in the prompt ("pitch down 3
+        semitones", "cut 300 Hz by 4 dB", "40% wet") override what the network predicted.
+        """
+        return self.predict_many([prompt], audio=audio, sample_rate=sample_rate)[0]
+
+    def predict_many(self, prompts: Sequence[str], audio: np.ndarray | None = None,
+                     sample_rate: float | None = None, batch_size: int = 64) -> list[Prediction]:
+        """:meth:`predict` for many prompts (the same optional audio for each)."""
+        from audiomanip.data.explicit import parse_explicit
+
+        prompts = list(prompts)
+        for p in prompts:
+            if not isinstance(p, str) or not p.strip():
+                raise PromptError("the description is empty: say how it should sound, e.g. \"warm with a small room\"")
+        notes: list[str] = []
+        view = self._view(audio, sample_rate, notes)
+        results: list[Prediction] = []
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start:start + batch_size]
+            v = None if view is None else view.expand(len(chunk), *view.shape[1:])
+            presets = outputs_to_presets(self.predict_normalized(chunk, v))
+            for prompt, preset in zip(chunk, presets):
+                explicit = parse_explicit(prompt)
+                final = explicit.apply(preset)
+                results.append(Prediction(preset=final, explicit=explicit_lines(explicit),
+                                          notes=list(notes) + list(getattr(explicit, "notes", []) or [])))
+        return results
+
+
+def explicit_lines(explicit: Any) -> list[str]:
+    """Human lines for the explicit values parsed from a prompt."""
+    describe = getattr(explicit, "describe", None)
+    if callable(describe):
+        lines = describe()
+        return [lines] if isinstance(lines, str) else list(lines)
+    return [str(x) for x in getattr(explicit, "items", [])]
+
+
+def build_model(config: dict[str, Any], state: dict[str, torch.Tensor] | None = None, *, encoder: Any = None,
+                path: str | Path | None = None, device: str = "cpu", source: str = "checkpoint") -> PresetModel:
+    """A :class:`PresetModel` from a checkpoint config (and weights)."""
+    mcfg = check_config(config, source)
+    net = PresetNet(mcfg)
+    if state is not None:
+        state = {k: v for k, v in state.items() if not k.startswith(OPTIMIZER_PREFIX)}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{source}: weights do not fit the model config ({str(exc).splitlines()[0]})") from None
+    model = PresetModel(net, config, encoder=encoder, path=path)
+    model.to(device)
+    model.eval()
+    return model
+
+
+def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
+               device: str = "cpu", encoder: Any = None) -> PresetModel:
+    """Load a trained :class:`PresetModel`.
+
+    ``checkpoint_path``: a checkpoint file or folder; ``checkpoint_dir``: a folder of checkpoints
+    (the newest is used); neither: the shipped default model. ``device`` "cpu", "cuda" or "auto".
+    Raises :class:`CheckpointError` when the checkpoint is missing, unsafe or for another schema.
+    """
+    from audiomanip.checkpoint import find_checkpoint, load_checkpoint
+    from audiomanip.device import resolve_device
+
+    path = find_checkpoint(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir)
+    state, config = load_checkpoint(path)
+    return build_model(config, state, encoder=encoder, path=path, device=resolve_device(device),
+                       source=str(path))

@@ -1,0 +1,109 @@
+"""PNG plots of a preset: the EQ magnitude response and input/output spectra.
+
+matplotlib (Agg backend, no display needed) is imported only when a plot is drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from audiomanip.errors import OutputError
+from audiomanip.params import EQ_BAND_TYPES, Preset, effect
+
+#: Seconds of audio read from each file for the spectra.
+SPECTRUM_SECONDS = 30.0
+
+
+def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
+    """Magnitude response of the preset's EQ in dB at ``freqs_hz`` (shape [F]).
+
+    0 dB everywhere when the EQ is disabled. Uses the same biquads as the DSP
+    (:func:`audiomanip.dsp.eq.eq_response`).
+    """
+    freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
+    if not preset.enabled["eq"]:
+        return np.zeros_like(freqs_hz)
+    import torch
+
+    from audiomanip.dsp.eq import eq_response
+
+    eff = effect("eq")
+    vals = preset["eq"]
+    bands = range(1, eff.bands + 1)
+    types = torch.tensor([[EQ_BAND_TYPES.index(vals[f"band{b}_type"]) for b in bands]], dtype=torch.long)
+
+    def stem(name: str) -> torch.Tensor:
+        return torch.tensor([[float(vals[f"band{b}_{name}"]) for b in bands]], dtype=torch.float64)
+
+    resp = eq_response(sample_rate, torch.as_tensor(freqs_hz), types, stem("freq_hz"), stem("gain_db"),
+                       stem("q"))
+    mag = resp.abs()[0].detach().cpu().numpy()
+    return 20.0 * np.log10(np.maximum(mag, 1e-12))
+
+
+def spectrum_db(audio: np.ndarray, sample_rate: float, n_fft: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Welch power spectrum of the mono mix of ``audio`` [C, T]: (freqs_hz [F], level dB [F])."""
+    from scipy.signal import welch
+
+    mono = np.mean(np.atleast_2d(audio), axis=0)
+    nper = int(min(n_fft, max(256, mono.size)))
+    freqs, psd = welch(mono, fs=sample_rate, nperseg=nper)
+    return freqs, 10.0 * np.log10(np.maximum(psd, 1e-20))
+
+
+def plot_preset(
+    preset: Preset,
+    png_path: str | Path,
+    *,
+    sample_rate: float = 48000.0,
+    input_audio: np.ndarray | None = None,
+    output_audio: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG: the EQ curve (dB over a log frequency axis, 20 Hz to Nyquist) and, when
+    audio [C, T] is given, the input and output spectra beneath. Returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    png_path = Path(png_path)
+    nyquist = sample_rate / 2.0
+    freqs = np.geomspace(20.0, min(20000.0, nyquist * 0.999), 512)
+    curve = eq_curve_db(preset, sample_rate, freqs)
+    spectra = input_audio is not None or output_audio is not None
+    fig, axes = plt.subplots(2 if spectra else 1, 1, figsize=(8, 6.5 if spectra else 3.6), squeeze=False)
+    ax = axes[0][0]
+    ax.semilogx(freqs, curve, color="tab:blue", lw=2)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xlim(freqs[0], freqs[-1])
+    lim = max(6.0, float(np.ceil(np.max(np.abs(curve)) / 3.0) * 3.0 + 3.0))
+    ax.set_ylim(-lim, lim)
+    ax.set_ylabel("EQ gain (dB)")
+    ax.set_title(title or "EQ response" + ("" if preset.enabled["eq"] else " (EQ off)"))
+    ax.grid(True, which="both", alpha=0.3)
+    if spectra:
+        ax2 = axes[1][0]
+        for audio, label, color in ((input_audio, "input", "0.5"), (output_audio, "output", "tab:orange")):
+            if audio is None or np.size(audio) == 0:
+                continue
+            f, db = spectrum_db(audio, sample_rate)
+            keep = f >= 20.0
+            ax2.semilogx(f[keep], db[keep], label=label, color=color, lw=1.2)
+        ax2.set_xlim(freqs[0], freqs[-1])
+        ax2.set_xlabel("frequency (Hz)")
+        ax2.set_ylabel("power (dB)")
+        ax2.legend(loc="lower left")
+        ax2.grid(True, which="both", alpha=0.3)
+    else:
+        ax.set_xlabel("frequency (Hz)")
+    fig.tight_layout()
+    try:
+        fig.savefig(png_path, dpi=110)
+    except OSError as exc:
+        raise OutputError(f"cannot write plot {png_path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return png_path

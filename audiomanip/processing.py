@@ -1,0 +1,173 @@
+"""Apply a Preset to one file, optionally matching the input's loudness.
+
+This is what ``apply`` and every ``batch`` worker run. Rendering streams
+(:func:`audiomanip.render.render_file`); loudness matching adds a second streaming pass:
+
+1. render into a temporary 32-bit float WAV beside the output (no clipping, no encoding loss),
+2. measure the integrated loudness (ITU-R BS.1770) of the input and of the rendered audio,
+3. stream the rendered audio through a gain of ``L_in - L_out`` dB into the real output
+   (atomically, in the output's format), then remove the temporary file.
+
+The first pass runs without peak safety; the second applies the gain and then, with peak
+safety on, the renderer's look-ahead limiter (transparent below its ceiling). When the limiter
+had to work hard the output can end up slightly quieter than the input: the result then says by
+how much (``match_shortfall_lu``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from audiomanip.errors import OutputError
+from audiomanip.params import Preset
+
+
+@dataclass
+class ProcessResult:
+    """What processing one file did. Loudness in LUFS (None when not measured), times in s."""
+
+    in_path: str
+    out_path: str
+    sample_rate: int
+    channels: int
+    in_frames: int
+    out_frames: int
+    duration_in_s: float
+    duration_out_s: float
+    seconds_taken: float
+    peak_dbfs: float
+    loudness_in_lufs: float | None = None
+    loudness_out_lufs: float | None = None
+    match_gain_db: float | None = None
+    match_shortfall_lu: float | None = None
+    #: One-line notes about repairs made while reading the input (non-finite samples set to 0).
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in asdict(self).items()}
+
+
+def _loudness(path: Path, max_frames: int | None = None) -> float:
+    from audiomanip import audio_io
+    from audiomanip.features import integrated_loudness_lufs
+
+    audio, sr = audio_io.read(path, frames=max_frames)
+    return float(integrated_loudness_lufs(audio, sr))
+
+
+def _peak_dbfs(path: Path) -> float:
+    import numpy as np
+
+    from audiomanip import audio_io
+
+    peak = 0.0
+    for block in audio_io.iter_blocks(path):
+        if block.size:
+            peak = max(peak, float(np.max(np.abs(block))))
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def process_file(
+    preset: Preset,
+    in_path: str | Path,
+    out_path: str | Path,
+    *,
+    audio_length_s: float | None = None,
+    match_loudness: bool = False,
+    peak_safety: bool = True,
+    overwrite: bool = False,
+    sample_rate: int | None = None,
+    subtype: str | None = None,
+    measure_loudness: bool = True,
+    progress: Callable[[dict], None] | None = None,
+) -> ProcessResult:
+    """Render ``preset`` on ``in_path`` into ``out_path`` (atomically; the input is never touched).
+
+    ``audio_length_s`` processes only the first seconds of the input; ``sample_rate`` and
+    ``subtype`` change the output's rate / sample format (default: the input's).
+    ``match_loudness`` makes the output's integrated loudness equal the input's (see the
+    module docstring). ``measure_loudness`` measures loudness before/after for the report
+    (reads both files once more). ``progress`` receives the renderer's progress dicts.
+    Raises InputNotFoundError, AudioReadError, OutputError.
+    """
+    from audiomanip import audio_io
+    from audiomanip.render import render_file
+
+    in_path, out_path = Path(in_path), Path(out_path)
+    start = time.perf_counter()
+    info = audio_io.info(in_path)
+    if out_path.resolve() == in_path.resolve():
+        raise OutputError(f"refusing to write over the input file {in_path}")
+    if out_path.exists() and not overwrite:
+        raise OutputError(f"{out_path} exists (use --overwrite to replace it)")
+    max_frames = None
+    if audio_length_s is not None:
+        max_frames = max(1, int(round(audio_length_s * info.sample_rate)))
+    if subtype is None:
+        # keep the input's sample format where the output format can hold it (24-bit stays 24-bit)
+        subtype = audio_io.output_subtype(audio_io.format_for_path(out_path), in_subtype=info.subtype)
+
+    loud_in = loud_out = gain_db = shortfall = None
+    if not match_loudness:
+        res = render_file(preset, in_path, out_path, audio_length_s=audio_length_s,
+                          peak_safety=peak_safety, overwrite=overwrite, subtype=subtype,
+                          sample_rate=sample_rate, progress=progress)
+        out_sr, out_ch, out_frames, peak = res.sample_rate, res.channels, res.out_frames, res.peak_dbfs
+        if measure_loudness:
+            loud_in = _loudness(in_path, max_frames)
+            loud_out = _loudness(out_path)
+    else:
+        from audiomanip.render import ChainRenderer
+
+        tmp = out_path.with_name(f".{out_path.stem}.render.tmp.wav")
+        try:
+            # pass 1: the chain without peak safety into a float file (nothing clips)
+            res = render_file(preset, in_path, tmp, audio_length_s=audio_length_s, peak_safety=False,
+                              overwrite=True, subtype="FLOAT", sample_rate=sample_rate, progress=progress)
+            loud_in = _loudness(in_path, max_frames)
+            rendered = _loudness(tmp)
+            # silence on either side: nothing to match
+            gain_db = loud_in - rendered if math.isfinite(loud_in) and math.isfinite(rendered) else 0.0
+            scale = 10.0 ** (gain_db / 20.0)
+            # pass 2: the matching gain, then the renderer's peak safety (a look-ahead limiter
+            # that is bit-transparent below its ceiling), into the real output
+            limiter = (ChainRenderer(Preset.default(), res.sample_rate, res.channels, peak_safety=True)
+                       if peak_safety else None)
+            with audio_io.AtomicWriter(out_path, res.sample_rate, res.channels, subtype=subtype,
+                                       overwrite=overwrite, protect=in_path) as writer:
+                for block in audio_io.iter_blocks(tmp):
+                    y = block.astype(np.float64) * scale
+                    writer.write(limiter.process(y) if limiter else y)
+                if limiter:
+                    writer.write(limiter.flush())
+        finally:
+            tmp.unlink(missing_ok=True)
+        out_sr, out_ch, out_frames = res.sample_rate, res.channels, res.out_frames
+        peak = _peak_dbfs(out_path)
+        loud_out = _loudness(out_path)
+        if math.isfinite(loud_in) and math.isfinite(loud_out) and loud_in - loud_out > 0.05:
+            shortfall = loud_in - loud_out
+    return ProcessResult(
+        in_path=str(in_path),
+        out_path=str(out_path),
+        sample_rate=int(out_sr),
+        channels=int(out_ch),
+        in_frames=int(res.in_frames),
+        out_frames=int(out_frames),
+        duration_in_s=res.in_frames / info.sample_rate,
+        duration_out_s=out_frames / out_sr,
+        seconds_taken=time.perf_counter() - start,
+        peak_dbfs=float(peak),
+        loudness_in_lufs=loud_in,
+        loudness_out_lufs=loud_out,
+        match_gain_db=gain_db,
+        match_shortfall_lu=shortfall,
+        warnings=list(res.warnings),
+    )

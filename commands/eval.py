@@ -1,0 +1,201 @@
+"""`audiomanip eval`: measure a model on the evaluation suites against baselines."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import typer
+from rich.table import Table
+
+from audiomanip.commands import _output as out
+from audiomanip.commands._common import console, err_console, handle_errors, note
+from audiomanip.commands.app import app
+from audiomanip.errors import UsageError
+
+SUITE_CHOICES = ("param", "direction", "paraphrase", "all")
+_STAGE_NAMES = {"setup": "setting up", "param": "param suite", "direction": "direction suite",
+                "paraphrase": "paraphrase suite"}
+
+
+@app.command(
+    "eval",
+    epilog=(
+        "Examples:\n\n"
+        "  audiomanip eval\n\n"
+        "  audiomanip eval --suite direction --report eval.json --plot eval.png\n\n"
+        "  audiomanip eval --checkpoint-dir runs/mine --suite param\n\n"
+        "  audiomanip eval --suite direction --audio-dir my_clips/"
+    ),
+)
+@handle_errors
+def eval_command(
+    checkpoint_path: Optional[Path] = out.CHECKPOINT_PATH_OPT,
+    checkpoint_dir: Optional[Path] = out.CHECKPOINT_DIR_OPT,
+    suite: str = typer.Option("all", "--suite", help="Which suite: param, direction, paraphrase or all."),
+    audio_dir: Optional[Path] = typer.Option(
+        None, "--audio-dir", metavar="DIR",
+        help="Render the direction suite on the first seconds of these audio files instead of the "
+             "synthetic speech, instrument and drums."),
+    report: Optional[Path] = typer.Option(None, "--report", metavar="FILE", help="Write every figure as JSON."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="Draw the figures into a PNG."),
+    device: str = out.DEVICE_OPT,
+    seed: int = typer.Option(0, "--seed", help="Seed of the random-preset baseline."),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", metavar="DIR",
+        help="Embedding cache for the nearest-neighbour baseline (default ~/.cache/audiomanip/embeddings)."),
+) -> None:
+    """Evaluate a model: parameter error on held-out prompts, whether rendered audio moves the
+    way prompts ask, and whether paraphrases get similar presets; each next to three baselines
+    (corpus-mean preset, random preset, nearest-neighbour prompt lookup)."""
+    from audiomanip.device import resolve_device
+    from audiomanip.evaluation import SUITES, evaluate, plot_report, save_report
+    from audiomanip.checkpoint import load_model
+    from audiomanip.training import default_cache_dir
+
+    if suite not in SUITE_CHOICES:
+        raise UsageError(f"--suite must be one of {', '.join(SUITE_CHOICES)}, got {suite!r}")
+    suites = list(SUITES) if suite == "all" else [suite]
+    if audio_dir is not None and "direction" not in suites:
+        raise UsageError("--audio-dir only applies to the direction suite (use --suite direction or all)")
+    for path, what in ((report, "--report"), (plot, "--plot")):
+        if path is not None and not path.parent.exists():
+            raise UsageError(f"{what}: the folder {path.parent} does not exist")
+    model = load_model(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
+                       device=resolve_device(device, note=note))
+    with _progress_bars() as progress:
+        result = evaluate(model, suites, audio_dir=audio_dir, seed=seed, progress=progress,
+                          cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
+    print_report(result)
+    if report is not None:
+        save_report(result, report)
+        note(f"report written to {report}")
+    if plot is not None:
+        plot_report(result, plot)
+        note(f"plot written to {plot}")
+
+
+@contextlib.contextmanager
+def _progress_bars() -> Iterator[Callable[[dict], None]]:
+    """A progress callback drawing one rich bar per stage on stderr (nothing when stderr is not
+    a terminal)."""
+    if not err_console.is_terminal:
+        yield lambda info: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def callback(info: dict) -> None:
+        stage = info.get("stage", "setup")
+        label = f"{_STAGE_NAMES.get(stage, stage)}: {info.get('label', '')}"
+        total = max(1, int(info.get("total") or 1))
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(label, total=total)
+        bars.update(tasks[stage], description=label, total=total, completed=int(info.get("done") or 0))
+
+    with bars:
+        yield callback
+
+
+# ------------------------------------------------------------------------------ tables
+def _fmt(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "–"
+    if pct:
+        return f"{100 * value:.1f}%"
+    return f"{value:.4f}" if abs(value) < 1 else f"{value:.3g}"
+
+
+def _ratio(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}×" if abs(value) < 10 else f"{value:.1f}×"
+
+
+#: Short column names of the predictors.
+_SHORT = {"model": "model", "corpus_mean": "mean", "random": "rand", "nearest_neighbour": "NN"}
+
+
+def _table(title: str, rows: list[tuple[str, str, Callable[[dict], Any], bool]], figures: dict, ratios: dict,
+           predictors: list[str]) -> Table:
+    """rows: (label, better 'lower'/'higher'/'' (a sub-row), getter from a predictor's figures, percent?).
+    Columns: each predictor's figure, then the model's figure divided by each baseline's."""
+    from rich import box
+
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False)
+    table.add_column("↑/↓ better", no_wrap=True)
+    for p in predictors:
+        table.add_column(_SHORT.get(p, p), justify="right", no_wrap=True, style="bold" if p == "model" else None)
+    baselines = [p for p in predictors if p != "model" and p in ratios]
+    for b in baselines:
+        table.add_column(f"÷{_SHORT.get(b, b)}", justify="right", no_wrap=True, style="cyan")
+    for label, better, get, pct in rows:
+        cells = [_fmt(_safe(get, figures.get(p)), pct) for p in predictors]
+        cells += [_ratio(_safe(get, ratios.get(b))) for b in baselines]
+        table.add_row(label if not better else f"{label} {'↓' if better == 'lower' else '↑'}", *cells)
+    return table
+
+
+def _safe(get: Callable[[dict], Any], data: Any) -> Any:
+    if data is None:
+        return None
+    try:
+        return get(data)
+    except (KeyError, TypeError):
+        return None
+
+
+def print_report(report: dict) -> None:
+    """Print one rich table per suite, the verdict on the nearest-neighbour baseline, timings."""
+    from audiomanip.params import SCHEMA
+
+    predictors = list(report["predictors"])
+    suites = report["suites"]
+    model = report.get("model", {})
+    console.print(f"[bold]model:[/] {model.get('name', '?')}  [dim]{model.get('path') or ''}[/]")
+    if "param" in suites:
+        for split, data in suites["param"]["splits"].items():
+            rows: list[tuple[str, str, Callable[[dict], Any], bool]] = [
+                ("param. MAE", "lower", lambda f: f["mae"], False)]
+            for e in SCHEMA:
+                rows.append((f"  {e.name}", "", lambda f, n=e.name: f["mae_per_effect"][n], False))
+            rows.append(("enabled accuracy", "higher", lambda f: f["enabled_accuracy_mean"], True))
+            for e in SCHEMA:
+                rows.append((f"  {e.name}", "", lambda f, n=e.name: f["enabled_accuracy"][n], True))
+            rows.append(("EQ band types", "higher", lambda f: f["eq_band_type_accuracy"], True))
+            console.print(_table(f"param suite: {split.replace('_', ' ')} ({data['n']} prompts; MAE in the "
+                                 "normalised space)", rows,
+                                 data["figures"], data["ratios"], predictors))
+        verdict = suites["param"]["verdict"]
+        style = "bold green" if verdict.get("beats_nearest_neighbour") else "bold red"
+        console.print(f"[{style}]{verdict['message']}[/]")
+    if "direction" in suites:
+        data = suites["direction"]
+        first = data["figures"][predictors[0]]
+        rows = [("accuracy", "higher", lambda f: f["accuracy"], True)]
+        for fam in first["per_family"]:
+            rows.append((f"  {fam}", "", lambda f, k=fam: f["per_family"][k], True))
+        for src in first["per_source"]:
+            rows.append((f"  on {src}", "", lambda f, k=src: f["per_source"][k], True))
+        console.print(_table(f"direction suite ({data['n_prompts']} prompts, {data['n_cases']} prompt × source "
+                             f"cases, {data['n_renders']} renders)", rows, data["figures"], data["ratios"],
+                             predictors))
+    if "paraphrase" in suites:
+        data = suites["paraphrase"]
+        rows = [
+            ("within groups", "lower", lambda f: f["within"], False),
+            ("between groups", "higher", lambda f: f["between"], False),
+            ("margin", "higher", lambda f: f["margin"], False),
+            ("separation", "higher", lambda f: f["separation"], True),
+        ]
+        console.print(_table(f"paraphrase suite ({data['n_groups']} groups, {data['n_prompts']} prompts)", rows,
+                             data["figures"], data["ratios"], predictors))
+    console.print("[dim]mean: corpus-mean preset; rand: random preset; NN: nearest-neighbour prompt; ÷X: the "
+                  "model's figure divided by baseline X's (– where that ratio would be noise)[/]")
+    secs = report.get("seconds", {})
+    console.print("[dim]time: " + ", ".join(f"{k} {v:.1f} s" for k, v in secs.items()) + "[/]")

@@ -1,0 +1,137 @@
+"""`audiomanip export-preset`: write a prompt's (or named preset's) settings for other tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from audiomanip.commands import _output as out
+from audiomanip.commands._common import console, err_console, handle_errors, note, warn
+from audiomanip.commands.app import app
+from audiomanip.errors import OutputError, UsageError
+
+FORMATS = ("yaml", "json", "ffmpeg", "ir")
+_SUFFIX = {"yaml": ".yaml", "json": ".json", "ffmpeg": ".txt", "ir": ".wav"}
+
+
+@app.command(
+    "export-preset",
+    epilog=(
+        "Examples:\n\n"
+        "  audiomanip export-preset \"cathedral reverb\" -f yaml -o cathedral.yaml\n\n"
+        "  audiomanip export-preset --preset telephone -f ffmpeg -o phone.txt\n"
+        "  ffmpeg -i in.wav -af \"$(cat phone.txt)\" out.wav\n\n"
+        "  audiomanip export-preset \"big hall\" -f ir --sample-rate 44100 -o hall_ir.wav"
+    ),
+)
+@handle_errors
+def export_preset(
+    prompt: Optional[str] = typer.Argument(None, help="What it should sound like, in words."),
+    fmt: str = typer.Option("yaml", "--format", "-f", help="yaml | json | ffmpeg (an -af filter chain "
+                            "plus the reverb IR beside it) | ir (the reverb IR as a stereo WAV)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="Where to write (default: <slug>.<yaml|json|txt|wav>; "
+        "yaml/json go to stdout with -o -)."),
+    preset: Optional[str] = out.PRESET_OPT,
+    preset_file: Optional[Path] = out.PRESET_FILE_OPT,
+    sample_rate: int = typer.Option(48000, "--sample-rate", metavar="HZ",
+                                    help="Sample rate of the IR WAV (ir, ffmpeg)."),
+    pitch_method: str = typer.Option("rubberband", "--pitch-method",
+                                     help="ffmpeg pitch shift: rubberband, or asetrate (needs --input-rate)."),
+    input_rate: Optional[int] = typer.Option(None, "--input-rate", metavar="HZ",
+                                             help="Sample rate of the audio the ffmpeg chain will process "
+                                             "(only for --pitch-method asetrate)."),
+    strength: float = typer.Option(1.0, "--strength", metavar="0..1", help="Scale the preset (0 = bypass)."),
+    plot: bool = typer.Option(False, "--plot", help="Also write <output stem>.png with the EQ curve."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    checkpoint_path: Optional[Path] = out.CHECKPOINT_PATH_OPT,
+    checkpoint_dir: Optional[Path] = out.CHECKPOINT_DIR_OPT,
+    device: str = out.DEVICE_OPT,
+    seed: Optional[int] = out.SEED_OPT,
+    clamp: bool = out.CLAMP_OPT,
+) -> None:
+    """Export a preset as YAML, JSON, an ffmpeg filter chain or a reverb impulse response.
+
+    The preset comes from a prompt, a named preset (--preset) or a preset file (--preset-file).
+    """
+    from audiomanip.outputs import slugify, write_text_atomic
+    from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not 0.0 <= strength <= 1.0:
+        raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
+    if not 1000 <= sample_rate <= 768000:
+        raise UsageError(f"--sample-rate must be between 1000 and 768000 Hz, got {sample_rate}")
+    if pitch_method not in ("rubberband", "asetrate"):
+        raise UsageError("--pitch-method must be rubberband or asetrate")
+    check_one_source(prompt, preset, preset_file)
+
+    def presetter() -> PromptPresetter:
+        from audiomanip.device import resolve_device
+
+        return PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
+                               device=resolve_device(device, note=note), seed=seed)
+
+    source = resolve(prompt, preset, preset_file, clamp=clamp, presetter=presetter)
+    out.print_notes(source.notes, warning=source.kind == "file")
+    the_preset = source.preset.with_strength(strength) if strength != 1.0 else source.preset
+    if source.kind != "file" and not the_preset.name:
+        the_preset.name = source.label
+
+    to_stdout = output is not None and str(output) == "-"
+    if to_stdout and fmt not in ("yaml", "json"):
+        raise UsageError(f"-o - (stdout) works for yaml and json only, not {fmt}")
+    if output is None:
+        output = Path(slugify(source.label) + _SUFFIX[fmt])
+    if not to_stdout:
+        if output.exists() and not overwrite:
+            raise OutputError(f"{output} exists (use --overwrite to replace it)")
+        if not output.parent.exists():
+            raise OutputError(f"output folder does not exist: {output.parent}")
+
+    written: list[Path] = []
+    if fmt in ("yaml", "json"):
+        text = the_preset.to_yaml() if fmt == "yaml" else the_preset.to_json()
+        if to_stdout:
+            typer.echo(text.rstrip("\n"))
+            return
+        write_text_atomic(output, text, overwrite=overwrite)
+        written.append(output)
+    elif fmt == "ir":
+        from audiomanip.export import write_ir
+
+        if not the_preset.enabled["reverb"]:
+            warn("the reverb is disabled in this preset; writing the IR its reverb settings would give")
+        write_ir(the_preset, output, sample_rate, overwrite=overwrite)
+        written.append(output)
+    else:
+        from audiomanip.export import write_ffmpeg_chain
+
+        if pitch_method == "asetrate" and the_preset.enabled["pitch"] and not input_rate:
+            raise UsageError("--pitch-method asetrate needs --input-rate HZ (the rate of the audio to process)")
+        chain_path, ir_path = write_ffmpeg_chain(the_preset, output, ir_sample_rate=sample_rate,
+                                                 sample_rate=input_rate, pitch_method=pitch_method,
+                                                 overwrite=overwrite)
+        written.append(chain_path)
+        if ir_path is not None:
+            written.append(ir_path)
+        if the_preset.enabled["compressor"]:
+            note("ffmpeg's acompressor links the channels and has its own ballistics: close, not identical")
+    if plot:
+        from audiomanip.plot import plot_preset
+
+        png = output.with_suffix(".png")
+        if png.exists() and not overwrite:
+            raise OutputError(f"{png} exists (use --overwrite to replace it)")
+        plot_preset(the_preset, png, sample_rate=sample_rate, title=f"EQ: {source.label}")
+        written.append(png)
+
+    console.print(out.preset_table(the_preset, title=f"{source.kind}: {source.label}"))
+    for p in written:
+        console.print(f"wrote [bold]{out.show_path(p)}[/]")
+    if fmt == "ffmpeg":
+        err_console.print(f"[dim]use:[/] ffmpeg -i in.wav -af \"$(cat {out.show_path(written[0])})\" out.wav")

@@ -1,0 +1,151 @@
+"""`audiomanip train`: train (or resume) the preset model; a thin layer over audiomanip.training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from audiomanip.commands._common import console, err_console, handle_errors, note
+from audiomanip.commands.app import app
+
+
+@app.command(
+    "train",
+    epilog=(
+        "Examples:\n\n"
+        "  audiomanip train --dry-run\n\n"
+        "  audiomanip train --epochs 6 --output-dir runs/mine\n\n"
+        "  audiomanip train --resume runs/mine/interrupted --epochs 6 --output-dir runs/mine\n\n"
+        "  audiomanip train --dataset-path my_pairs.jsonl --pairs 0 --epochs 20\n\n"
+        "  audiomanip train --description-path words.txt --export my_model/"
+    ),
+)
+@handle_errors
+def train(
+    epochs: int = typer.Option(8, "--epochs", min=1, help="Passes over the training pairs."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompt/preset pairs per step."),
+    learning_rate: float = typer.Option(2e-3, "--learning-rate", help="Peak AdamW learning rate "
+                                        "(warm-up, then cosine decay to 10 %)."),
+    pairs: int = typer.Option(30000, "--pairs", min=0, help="Pairs generated from the preset corpus "
+                              "(0: train only on --dataset-path / --description-path)."),
+    dataset_path: Optional[Path] = typer.Option(
+        None, "--dataset-path", metavar="FILE",
+        help="Extra prompt/preset pairs: JSONL lines {\"prompt\": …, \"preset\": {…} or a preset name}, "
+             "or a YAML/JSON list of them. Added to the generated pairs."),
+    description_path: Optional[Path] = typer.Option(
+        None, "--description-path", metavar="FILE",
+        help="Extra descriptions for existing presets, one 'description => preset name or preset file' "
+             "per line (# comments). Added to the training pairs."),
+    audio_dir: Optional[Path] = typer.Option(None, "--audio-dir", metavar="DIR",
+                                             help="Audio files whose short clips join the STFT-loss clips."),
+    save_checkpoint_every: int = typer.Option(0, "--save-checkpoint-every", min=0, metavar="STEPS",
+                                              help="Also save a resumable checkpoint every STEPS steps "
+                                                   "(0: at the end of each epoch only)."),
+    stft_every: int = typer.Option(4, "--stft-every", min=0, metavar="K",
+                                   help="Apply the multi-resolution STFT loss every K steps (0: never)."),
+    stft_batch: int = typer.Option(8, "--stft-batch", min=1, help="Examples per STFT-loss sub-batch."),
+    clap_checkpoint: Optional[Path] = typer.Option(
+        None, "--clap-checkpoint", metavar="FILE",
+        help="Add a CLAP audio-embedding loss with this LAION-CLAP checkpoint (needs the clap extra)."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Text encoder name or path "
+                                          "(default: all-MiniLM-L6-v2)."),
+    d_model: int = typer.Option(128, "--d-model", min=8, help="Width of the fusion layers."),
+    layers: int = typer.Option(2, "--layers", min=0, help="Self-attention refinement layers."),
+    audio_view: str = typer.Option("none", "--audio-view",
+                                   help="Second view of the model: none (text only), mel or clap."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", metavar="DIR",
+                                             help="Embedding cache (default ~/.cache/audiomanip/embeddings)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="CHECKPOINT",
+                                          help="Continue from a resumable checkpoint (e.g. <output-dir>/interrupted)."),
+    output_dir: Path = typer.Option(Path("runs/train"), "--output-dir", metavar="DIR",
+                                    help="Where checkpoints go: step-<n>/, last/, interrupted/, final/."),
+    export: Optional[Path] = typer.Option(None, "--export", metavar="DIR",
+                                          help="Also write the final weights without optimizer state here "
+                                               "(the form of the shipped default model)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (data order, clips, initial weights)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the model summary and parameter counts; "
+                                 "train nothing."),
+) -> None:
+    """Train the model that turns descriptions into presets.
+
+    Ctrl-C writes a resumable checkpoint to <output-dir>/interrupted (continue with --resume).
+    """
+    from audiomanip.training import TrainOptions, build_network, train as run_training
+
+    options = TrainOptions(
+        output_dir=output_dir, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        device=device, n_pairs=pairs, dataset_path=dataset_path, description_path=description_path,
+        audio_dir=audio_dir, encoder=encoder, cache_dir=cache_dir, save_checkpoint_every=save_checkpoint_every,
+        stft_every=stft_every, stft_batch=stft_batch, clap_checkpoint=clap_checkpoint, resume=resume,
+        max_steps=max_steps, model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view},
+    )
+    if dry_run:
+        _dry_run(options, build_network)
+        return
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=err_console, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def progress(event: dict) -> None:
+        kind = event["event"]
+        if kind == "encode":
+            if "encode" not in tasks:
+                tasks["encode"] = bar.add_task("encoding prompts", total=event["total"], info="")
+            bar.update(tasks["encode"], completed=event["done"])
+        elif kind == "start":
+            note(f"{event['pairs']} training pairs, {event['parameters']:,} parameters, "
+                 f"{event['steps_per_epoch']} steps per epoch, {event['clips']} audio clips")
+            tasks["train"] = bar.add_task("training", total=event["total_steps"], completed=event["step"], info="")
+        elif kind == "step":
+            stft = "" if event["stft_loss"] is None else f" stft {event['stft_loss']:.3f}"
+            bar.update(tasks["train"], completed=event["step"],
+                       info=f"epoch {event['epoch']} loss {event['loss']:.4f} param {event['param_loss']:.4f}"
+                            f"{stft} lr {event['lr']:.2e}")
+        elif kind == "epoch" and event.get("heldout"):
+            for split, m in event["heldout"].items():
+                bar.console.print(f"epoch {event['epoch']} {split}: MAE {m['mae']:.4f} "
+                                  f"(constant {m.get('constant_mae', float('nan')):.4f}), enabled acc "
+                                  f"{m['enabled_accuracy']:.3f}, band-type acc {m['band_type_accuracy']:.3f}")
+        elif kind == "interrupted":
+            bar.stop()
+            note(f"interrupted at step {event['step']}: resumable checkpoint in {event['path']} "
+                 f"(continue with --resume {event['path']})")
+
+    with bar:
+        result = run_training(options, progress)
+    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {result.checkpoint}")
+    if export is not None:
+        from audiomanip.training import export_model
+
+        path = export_model(result.checkpoint, export)
+        console.print(f"exported to {path}")
+
+
+def _dry_run(options: Any, build_network: Any) -> None:
+    from rich.table import Table
+
+    from audiomanip.model.network import count_parameters, parameter_table
+    from audiomanip.text import load_text_encoder
+
+    enc = load_text_encoder(options.encoder)
+    net = build_network(options, enc.dim)
+    table = Table(title=f"PresetNet (text encoder {enc.name}, {enc.dim}-d tokens, frozen)")
+    table.add_column("component")
+    table.add_column("parameters", justify="right")
+    for name, n in parameter_table(net):
+        table.add_row(name, f"{n:,}")
+    total = count_parameters(net)
+    table.add_row("[bold]total (trainable)", f"[bold]{total:,}")
+    console.print(table)
+    console.print(f"weights: {total * 4 / 1e6:.1f} MB float32; model: {net.config.to_dict()}")
+    console.print("recipe: " + ", ".join(f"{k}={v}" for k, v in options.recipe().items() if k != "model"))
+    note("dry run: nothing was trained")

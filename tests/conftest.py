@@ -1,0 +1,63 @@
+"""Shared fixtures: synthesised audio and temporary audio files.
+
+- ``sample_rate``: 48000 (Hz), the rate the fixtures below use.
+- ``speech``: (audio float32 [1, T], 48000) — an English sentence spoken by espeak-ng (about
+  2.8 s). Tests using it are skipped, with the reason, only when espeak-ng is not installed
+  (CI installs it).
+- ``speech_text``: the sentence ``speech`` says.
+- ``music``: (audio float32 [2, T], 48000) — 4 s of :func:`audiomanip.data.sources.music_like`.
+- ``tmp_wav``: factory ``tmp_wav(audio [C, T] or [T], sample_rate=48000, name="audio.wav",
+  subtype=None) -> Path`` that writes a file under the test's ``tmp_path`` (format from the
+  extension: .wav, .flac, .mp3, .ogg).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLE_RATE = 48000
+SPEECH_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away."
+
+
+@pytest.fixture(scope="session")
+def sample_rate() -> int:
+    return SAMPLE_RATE
+
+
+@pytest.fixture(scope="session")
+def speech_text() -> str:
+    return SPEECH_TEXT
+
+
+@pytest.fixture(scope="session")
+def speech() -> tuple[np.ndarray, int]:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng); speech tests need it")
+    from audiomanip.data.sources import speech as synthesise
+
+    return synthesise(SPEECH_TEXT, SAMPLE_RATE), SAMPLE_RATE
+
+
+@pytest.fixture(scope="session")
+def music() -> tuple[np.ndarray, int]:
+    from audiomanip.data.sources import music_like
+
+    return music_like(4.0, SAMPLE_RATE, seed=0, channels=2), SAMPLE_RATE
+
+
+@pytest.fixture
+def tmp_wav(tmp_path: Path):
+    from audiomanip import audio_io
+
+    def make(
+        audio: np.ndarray, sample_rate: int = SAMPLE_RATE, name: str = "audio.wav", subtype: str | None = None
+    ) -> Path:
+        path = tmp_path / name
+        audio_io.write(path, audio, sample_rate, subtype=subtype, overwrite=True)
+        return path
+
+    return make

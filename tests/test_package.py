@@ -1,0 +1,58 @@
+"""Packaging and architecture rules: the console script, the import direction, README truth."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import audiomanip
+from audiomanip.params import schema_table_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_commands_are_installed_inside_the_package():
+    import audiomanip.commands  # noqa: F401
+    import audiomanip.commands.app as app_module
+    import audiomanip.presets  # noqa: F401
+
+    assert hasattr(app_module, "app")
+
+
+def test_version_and_help_from_the_console_entry_point():
+    out = subprocess.run([sys.executable, "-m", "audiomanip", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"audiomanip {audiomanip.__version__}"
+    out = subprocess.run([sys.executable, "-m", "audiomanip", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for command in ("apply", "batch", "export-preset", "train", "eval"):
+        assert command in out.stdout
+
+
+def test_library_never_imports_commands():
+    for path in (ROOT / "audiomanip").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                assert not name.startswith("audiomanip.commands"), f"{path} imports {name}"
+                assert not name.startswith("commands"), f"{path} imports {name}"
+
+
+def test_readme_schema_table_matches_the_code():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- schema-table:start -->\n(.*?)\n<!-- schema-table:end -->", readme, re.S)
+    assert m, "README.md lacks the schema table markers"
+    assert m.group(1).strip() == schema_table_markdown().strip()
+
+
+def test_readme_gives_the_ci_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_cmd = ci.strip().splitlines()[-1].strip()
+    assert test_cmd in readme

@@ -1,0 +1,241 @@
+"""Training: embedding cache, pair files, a tiny run that learns, Ctrl-C and resume, evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+
+import pytest
+import torch
+
+from audiomanip import params as P
+from audiomanip.data.dataset import (EmbeddingCache, PairDataset, PromptPresetPair, load_description_file,
+                                     load_pairs_file)
+from audiomanip.errors import InputNotFoundError, PresetFileError
+from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
+from audiomanip.text.types import EncodedText
+from audiomanip.training import TrainOptions, clip_bank, constant_predictor, evaluate, train
+
+
+class HashEncoder:
+    """A tiny deterministic text encoder for tests: one pseudo-random vector per word."""
+
+    def __init__(self, dim: int = 32, name: str = "test-hash-encoder"):
+        self.name, self.dim, self.max_tokens = name, dim, 32
+        self.calls = 0
+
+    def _vec(self, word: str) -> torch.Tensor:
+        seed = int(hashlib.sha256(word.encode()).hexdigest()[:8], 16)
+        return torch.randn(self.dim, generator=torch.Generator().manual_seed(seed))
+
+    def encode(self, texts):
+        self.calls += 1
+        words = [re.findall(r"[a-z0-9]+", t.lower())[: self.max_tokens] or ["<empty>"] for t in texts]
+        L = max(len(w) for w in words)
+        tokens = torch.zeros(len(texts), L, self.dim)
+        mask = torch.zeros(len(texts), L, dtype=torch.bool)
+        for i, ws in enumerate(words):
+            for j, w in enumerate(ws):
+                tokens[i, j] = self._vec(w)
+                mask[i, j] = True
+        pooled = torch.nn.functional.normalize(tokens.sum(1) / mask.sum(1, keepdim=True), dim=-1)
+        return EncodedText(tokens, mask, pooled, [False] * len(texts))
+
+
+SPACES = {"dry": None, "small room": (0.2, 0.2), "huge hall": (0.85, 0.5)}
+TONES = {"plain": None, "bright": ("high_shelf", 6000.0, 8.0), "dark": ("low_pass", 2500.0, 0.0)}
+CHARACTERS = {"clean": None, "crunchy": 14.0, "fuzzy": 34.0}
+TEMPLATES = ["{t} and {c} in a {s}", "make it {c}, {t}, {s}", "a {s} sound that is {t} and {c}",
+             "{c} {t} voice with {s}", "I want {t}, {c} and {s}", "{s}: {t} {c}", "give me {c} {t} {s}",
+             "{t} {c} {s} please"]
+
+
+def _preset(space, tone, character) -> P.Preset:
+    p = P.Preset.default()
+    if SPACES[space]:
+        room, wet = SPACES[space]
+        p.set("reverb", "room_size", room).set("reverb", "wet", wet)
+    if TONES[tone]:
+        kind, freq, gain = TONES[tone]
+        p.set("eq", "band5_type", kind).set("eq", "band5_freq_hz", freq).set("eq", "band5_gain_db", gain)
+    if CHARACTERS[character]:
+        p.set("distortion", "drive_db", CHARACTERS[character])
+    return p
+
+
+def make_pairs() -> list[PromptPresetPair]:
+    """216 prompt/preset pairs from 27 combinations × 8 phrasings."""
+    pairs = []
+    for (s, t, c), tpl in itertools.product(itertools.product(SPACES, TONES, CHARACTERS), TEMPLATES):
+        pairs.append(PromptPresetPair(tpl.format(s=s, t=t, c=c), _preset(s, t, c)))
+    return pairs
+
+
+def tiny_options(tmp_path, **kw) -> TrainOptions:
+    base = dict(output_dir=tmp_path / "run", cache_dir=tmp_path / "cache", epochs=3, batch_size=32,
+                learning_rate=3e-3, warmup_steps=5, stft_every=5, stft_batch=4, clip_seconds=0.25,
+                sample_rate=8000, n_pairs=0,
+                model={"d_model": 32, "n_self_layers": 1, "head_hidden": 32, "dropout": 0.0})
+    base.update(kw)
+    return TrainOptions(**base)
+
+
+def _param_loss(net, ds) -> float:
+    net.eval()
+    with torch.no_grad():
+        b = ds.batch(range(len(ds)))
+        loss, _ = parameter_loss(net(b["tokens"], b["mask"], b["pooled"]), b["targets"])
+    return float(loss)
+
+
+def test_embedding_cache_encodes_each_prompt_once_and_persists(tmp_path):
+    enc = HashEncoder()
+    cache = EmbeddingCache(enc, tmp_path)
+    prompts = ["warm tape", "bright and airy", "warm tape", "a big hall"]
+    assert cache.ensure(prompts) == 3
+    calls = enc.calls
+    assert cache.ensure(prompts) == 0 and enc.calls == calls
+    tokens, mask, pooled = cache.batch(cache.rows(prompts))
+    ref = enc.encode(prompts)
+    assert tokens.shape == (4, 3, 32) and mask.sum(1).tolist() == [2, 3, 2, 3]
+    assert torch.allclose(tokens[mask], ref.tokens[ref.mask], atol=1e-2)  # float16 on disk
+    assert torch.allclose(pooled, ref.pooled, atol=1e-3)
+    fresh = EmbeddingCache(enc, tmp_path)  # a new run reads the shards, never the encoder
+    assert len(fresh) == 3 and fresh.ensure(prompts) == 0 and enc.calls == calls + 1
+    other = EmbeddingCache(HashEncoder(name="another-encoder"), tmp_path)
+    assert len(other) == 0  # keyed by encoder name
+
+
+def test_pair_and_description_files(tmp_path):
+    preset = P.Preset.default().set("reverb", "wet", 0.7)
+    (tmp_path / "wet.json").write_text(preset.to_json())
+    jl = tmp_path / "pairs.jsonl"
+    jl.write_text(json.dumps({"prompt": "soaking wet", "preset": preset.to_dict()}) + "\n\n"
+                  + json.dumps({"prompt": "also wet", "preset": "wet.json"}) + "\n")
+    pairs = load_pairs_file(jl)
+    assert [p.prompt for p in pairs] == ["soaking wet", "also wet"]
+    assert all(p.preset.values["reverb"]["wet"] == pytest.approx(0.7) for p in pairs)
+    desc = tmp_path / "words.txt"
+    desc.write_text("# my words\nlike a swimming pool => wet.json  # comment\n\n")
+    d = load_description_file(desc)
+    assert d[0].prompt == "like a swimming pool" and d[0].preset.enabled["reverb"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "x", "preset": {"reverb": {"wet": 3.0}}}) + "\n")
+    with pytest.raises(PresetFileError, match=r"bad.jsonl:1.*wet"):
+        load_pairs_file(bad)
+    (tmp_path / "bad.txt").write_text("no arrow here\n")
+    with pytest.raises(PresetFileError, match=r"bad.txt:1"):
+        load_description_file(tmp_path / "bad.txt")
+    with pytest.raises(InputNotFoundError):
+        load_pairs_file(tmp_path / "missing.jsonl")
+
+
+def test_clip_bank_has_varied_non_silent_clips():
+    bank = clip_bank(8000, 0.25, seed=1)
+    assert bank.shape[1:] == (1, 2000) and bank.shape[0] >= 12
+    rms = bank.pow(2).mean(-1).sqrt().flatten()
+    assert float(rms.min()) > 1e-3
+    assert torch.isfinite(bank).all()
+
+
+def test_stft_loss_is_zero_for_equal_signals_and_grows_with_difference():
+    x = clip_bank(8000, 0.25)[:4]
+    assert float(multi_resolution_stft_loss(x, x)) < 1e-6
+    small = float(multi_resolution_stft_loss(x * 0.9, x))
+    large = float(multi_resolution_stft_loss(x * 0.3, x))
+    assert 0 < small < large
+
+
+def test_tiny_training_run_lowers_the_loss_and_beats_the_constant_predictor(tmp_path):
+    pairs = make_pairs()
+    assert len(pairs) == 216
+    enc = HashEncoder()
+    events = []
+    torch.manual_seed(0)
+    result = train(tiny_options(tmp_path, epochs=20, learning_rate=5e-3), events.append, encoder=enc,
+                   pairs=pairs, heldout={"train_set": pairs})
+    steps = [e for e in events if e["event"] == "step"]
+    assert len(steps) == result.steps == 20 * 7
+    assert any(e["stft_loss"] is not None for e in steps)
+    first = sum(e["param_loss"] for e in steps[:5]) / 5
+    last = sum(e["param_loss"] for e in steps[-5:]) / 5
+    assert last < 0.5 * first
+    m = result.heldout["train_set"]
+    assert m["mae"] < 0.5 * m["constant_mae"]
+    assert m["enabled_accuracy"] > 0.9
+    # the final checkpoint loads as a model and predicts the corpus rule
+    from audiomanip.model import load_model
+
+    model = load_model(checkpoint_path=result.checkpoint, encoder=enc)
+    pred = model.predict("huge hall and fuzzy, dark").preset
+    assert pred.enabled["reverb"] and pred.enabled["distortion"]
+    assert pred.values["distortion"]["drive_db"] > 20.0
+    assert model.info["trained"]["steps"] == result.steps
+
+
+def test_ctrl_c_writes_a_resumable_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
+    from audiomanip.checkpoint import load_checkpoint
+
+    pairs = make_pairs()[:96]
+    opts = dict(epochs=2, stft_every=0, batch_size=16)  # 6 steps per epoch
+    enc = HashEncoder()
+
+    def interrupt_at_8(event):
+        if event["event"] == "step" and event["step"] == 8:
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_options(tmp_path, **opts), interrupt_at_8, encoder=enc, pairs=pairs)
+    ckpt = tmp_path / "run" / "interrupted"
+    state, config = load_checkpoint(ckpt)
+    assert config["training_state"]["step"] == 8
+    assert any(k.startswith("__optimizer__.") for k in state)
+
+    events = []
+    resumed = train(tiny_options(tmp_path, resume=ckpt, output_dir=tmp_path / "resumed", **opts), events.append,
+                    encoder=enc, pairs=pairs)
+    assert [e["step"] for e in events if e["event"] == "step"] == [9, 10, 11, 12]
+    torch.manual_seed(0)
+    straight = train(tiny_options(tmp_path, output_dir=tmp_path / "straight", **opts), None,
+                     encoder=enc, pairs=pairs)
+    a, _ = load_checkpoint(resumed.checkpoint)
+    b, _ = load_checkpoint(straight.checkpoint)
+    for k in b:
+        if not k.startswith("__optimizer__."):
+            assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_evaluate_and_constant_predictor_on_known_targets(tmp_path):
+    pairs = make_pairs()
+    ds = PairDataset(pairs, EmbeddingCache(HashEncoder(), None))
+    const = constant_predictor(ds)
+    # reverb is enabled in 2/3 of the pairs, so the constant predictor says "enabled"
+    assert const["reverb"]["enabled"] == 1.0 and const["pitch"]["enabled"] == 0.0
+    wet_idx = [n for n, _, _ in P.effect("reverb").continuous()].index("wet")
+    assert float(const["reverb"]["continuous"][wet_idx]) == pytest.approx((0.2 + 0.5) / 2, abs=1e-6)
+
+    class Oracle(torch.nn.Module):
+        """Returns the targets themselves: MAE 0 and perfect accuracies."""
+
+        def forward(self, tokens, mask, pooled, view=None):
+            rows = [ds.rows.index(ds.cache.rows([p])[0]) for p in self.prompts]
+            t = ds.batch(rows)["targets"]
+            return {e: {"enabled_logit": v["enabled"] * 20 - 10, "continuous": v["continuous"],
+                        "choice_logits": torch.nn.functional.one_hot(v["choices"], 5).float()
+                        if v["choices"].shape[1] else torch.zeros(len(rows), 0, 0)} for e, v in t.items()}
+
+    oracle = Oracle()
+    original_batch = ds.batch
+
+    def batch_with_prompts(idx):
+        b = original_batch(idx)
+        oracle.prompts = b["prompts"]
+        return b
+
+    ds.batch = batch_with_prompts
+    m = evaluate(oracle, ds, const)
+    assert m["mae"] == 0.0 and m["enabled_accuracy"] == 1.0 and m["band_type_accuracy"] == 1.0
+    assert 0.02 < m["constant_mae"] < 0.2
