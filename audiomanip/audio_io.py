@@ -221,9 +221,43 @@ def _sf_name(p: Path) -> str | bytes:
     return name
 
 
+@contextlib.contextmanager
+def _quiet_decoder(active: bool = True) -> Iterator[None]:
+    """Silence what C decoders print on the process's stderr while they run.
+
+    libsndfile decodes MP3 with libmpg123, which writes diagnostics about damaged frames
+    ("Illegal Audio-MPEG-Header", "dequantization failed!", "Xing stream size off ...")
+    straight to file descriptor 2, where they would bury the one-line error the CLI prints
+    (the damage is reported by the errors of this module instead). File descriptor 2 points to
+    os.devnull for the duration; anything that fails here leaves stderr as it was.
+    """
+    if not active:
+        yield
+        return
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _open(p: Path) -> sf.SoundFile:
     try:
-        return sf.SoundFile(_sf_name(p))
+        with _quiet_decoder():
+            return sf.SoundFile(_sf_name(p))
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioReadError(_describe_libsndfile_error(p, e)) from None
     except OSError as e:
@@ -303,6 +337,28 @@ def _check_policy(on_nonfinite: str) -> None:
         raise ValueError(f"on_nonfinite must be 'zero' or 'error', not {on_nonfinite!r}")
 
 
+#: Samples (frames × channels) decoded per step by :func:`read`: memory follows what a file
+#: really holds, not the length its header announces (a damaged header may claim terabytes).
+_READ_STEP_SAMPLES = 1 << 22
+
+
+def _read_growing(f: sf.SoundFile, want: int, channels: int) -> np.ndarray:
+    """Up to ``want`` frames of ``f`` as float32 ``[frames, channels]``, decoded in steps."""
+    step = max(1, _READ_STEP_SAMPLES // max(1, channels))
+    blocks = []
+    remaining = want
+    while remaining > 0:
+        n = min(step, remaining)
+        block = f.read(n, dtype="float32", always_2d=True)
+        blocks.append(block)
+        if block.shape[0] < n:
+            break
+        remaining -= n
+    if not blocks:
+        return np.zeros((0, channels), np.float32)
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
 def read_with_info(
     path: str | os.PathLike,
     *,
@@ -332,9 +388,10 @@ def read_with_info(
             )
         want = meta.frames - start_frame if frames is None else min(frames, meta.frames - start_frame)
         try:
-            if start_frame:
-                f.seek(start_frame)
-            data = f.read(want, dtype="float32", always_2d=True)
+            with _quiet_decoder(meta.format == "MP3"):
+                if start_frame:
+                    f.seek(start_frame)
+                data = _read_growing(f, want, meta.channels)
         except (sf.LibsndfileError, RuntimeError) as e:
             raise AudioReadError(_describe_libsndfile_error(p, e)) from None
     got = data.shape[0]
@@ -413,7 +470,8 @@ class BlockReader(Iterator[np.ndarray]):
             raise StopIteration
         n = min(self.block_frames, self._remaining)
         try:
-            data = self._file.read(n, dtype="float32", always_2d=True)
+            with _quiet_decoder(self.info.format == "MP3"):
+                data = self._file.read(n, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as e:
             self.close()
             raise AudioReadError(_describe_libsndfile_error(self.info.path, e)) from None

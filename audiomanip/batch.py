@@ -28,8 +28,22 @@ from audiomanip.errors import AudiomanipError, InputNotFoundError, OutputError, 
 from audiomanip.params import Preset, PresetError
 
 #: File suffixes taken as audio when no --pattern is given.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
-                  ".caf", ".w64", ".rf64", ".opus")
+AUDIO_SUFFIXES = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".caf",
+    ".w64",
+    ".rf64",
+    ".opus",
+)
 STATUSES = ("done", "skipped", "failed")
 REPORT_NAME = "report.json"
 
@@ -69,8 +83,21 @@ class BatchOptions:
 
 
 # ------------------------------------------------------------------ discovery and planning
-def find_inputs(root: Path, *, pattern: str | None = None, recursive: bool = False,
-                exclude: Sequence[Path] = ()) -> list[Path]:
+def check_input_dir(root: str | Path) -> Path:
+    """``root`` as a Path; InputNotFoundError when it is missing or not a folder."""
+    root = Path(root)
+    if not root.exists():
+        raise InputNotFoundError(f"input folder not found: {root}")
+    if not root.is_dir():
+        raise InputNotFoundError(
+            f"expected a folder of audio files, got a file: {root} (use `audiomanip apply`)"
+        )
+    return root
+
+
+def find_inputs(
+    root: Path, *, pattern: str | None = None, recursive: bool = False, exclude: Sequence[Path] = ()
+) -> list[Path]:
     """Audio files under ``root`` in sorted order.
 
     ``pattern`` is a shell pattern matched against the file name (``"*.wav"``); without one,
@@ -78,11 +105,7 @@ def find_inputs(root: Path, *, pattern: str | None = None, recursive: bool = Fal
     (names starting with ``.``) and anything under ``exclude`` (e.g. the output folder) are
     skipped. InputNotFoundError when ``root`` is not a folder.
     """
-    root = Path(root)
-    if not root.exists():
-        raise InputNotFoundError(f"input folder not found: {root}")
-    if not root.is_dir():
-        raise InputNotFoundError(f"expected a folder of audio files, got a file: {root} (use `audiomanip apply`)")
+    root = check_input_dir(root)
     excluded = [Path(p).resolve() for p in exclude]
     found: list[Path] = []
     walker: Iterable[tuple[str, list[str], list[str]]]
@@ -92,13 +115,15 @@ def find_inputs(root: Path, *, pattern: str | None = None, recursive: bool = Fal
         walker = [(str(root), [], [n for n in os.listdir(root) if (root / n).is_file()])]
     for dirpath, dirnames, filenames in walker:
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and not _is_under((here / d).resolve(), excluded))
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not _is_under((here / d).resolve(), excluded)
+        )
         for name in filenames:
             if name.startswith("."):
                 continue
-            matches = (fnmatch.fnmatch(name, pattern) if pattern
-                       else Path(name).suffix.lower() in AUDIO_SUFFIXES)
+            matches = (
+                fnmatch.fnmatch(name, pattern) if pattern else Path(name).suffix.lower() in AUDIO_SUFFIXES
+            )
             if matches:
                 found.append(here / name)
     return sorted(found)
@@ -115,7 +140,7 @@ def read_plan(path: Path, root: Path) -> list[tuple[Path, str]]:
     missing columns, an empty prompt or no rows at all.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # pipes such as <(cat ...) are fine
         raise PromptError(f"plan file not found: {path}")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -192,8 +217,9 @@ def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
     from audiomanip.processing import process_file
 
     start = time.perf_counter()
-    outcome = JobOutcome(in_path=job.in_path, out_path=job.out_path, label=job.label, status="done",
-                         preset=job.preset)
+    outcome = JobOutcome(
+        in_path=job.in_path, out_path=job.out_path, label=job.label, status="done", preset=job.preset
+    )
     out_path = Path(job.out_path)
     if out_path.exists() and not options.overwrite:
         outcome.status = "skipped"
@@ -206,9 +232,16 @@ def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder {out_path.parent}: {exc.strerror or exc}") from None
-        result = process_file(preset, job.in_path, out_path, audio_length_s=options.audio_length_s,
-                              match_loudness=options.match_loudness, peak_safety=options.peak_safety,
-                              overwrite=options.overwrite, measure_loudness=False)
+        result = process_file(
+            preset,
+            job.in_path,
+            out_path,
+            audio_length_s=options.audio_length_s,
+            match_loudness=options.match_loudness,
+            peak_safety=options.peak_safety,
+            overwrite=options.overwrite,
+            measure_loudness=False,
+        )
         outcome.result = result.to_dict()
     except (AudiomanipError, PresetError) as exc:
         outcome.status, outcome.error = "failed", " ".join(str(exc).split())
@@ -219,22 +252,63 @@ def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
 
 
 def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
-    return run_job(*args)
+    try:
+        return run_job(*args)
+    except KeyboardInterrupt:
+        # stopped by the parent (SIGTERM): the writers have removed their temporary files while
+        # the interrupt unwound; leave quietly, without a traceback on the user's terminal
+        raise SystemExit(130) from None
+
+
+#: Modules the fork server imports once, so that each worker starts without importing them.
+_PRELOAD = [
+    "audiomanip.processing",
+    "audiomanip.render",
+    "audiomanip.audio_io",
+    "audiomanip.features",
+    "audiomanip.dsp.reverb",
+    "audiomanip.dsp.distortion",
+    "scipy.signal",
+    "pedalboard",
+]
+
+
+def _worker_context():
+    """The multiprocessing context of the worker pool.
+
+    ``forkserver`` where the platform has it: a clean server process (no model, no threads of
+    the parent) imports numpy/scipy/torch/pedalboard once and forks each worker from there, so
+    workers start in milliseconds instead of each paying the seconds of importing torch.
+    Elsewhere ``spawn``. Never plain ``fork`` of the parent, which may hold a loaded model and
+    running threads.
+    """
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int = 1) -> Iterator[JobOutcome]:
     """Run the jobs and yield each outcome as it finishes (in completion order).
 
-    ``workers`` > 1 uses that many worker processes (spawned, so the parent's threads and
-    any loaded model are not inherited); 1 runs in this process. Jobs whose output already
-    exists are skipped without touching a worker. On KeyboardInterrupt the workers are
+    ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: the
+    parent's threads and any loaded model are not inherited); 1 runs in this process. Jobs
+    whose output already exists are skipped without touching a worker. On KeyboardInterrupt the workers are
     terminated (their temporary files are removed) and the interrupt propagates.
     """
     pending = []
     for job in jobs:
         if Path(job.out_path).exists() and not options.overwrite:
-            yield JobOutcome(in_path=job.in_path, out_path=job.out_path, label=job.label, status="skipped",
-                             preset=job.preset)
+            yield JobOutcome(
+                in_path=job.in_path,
+                out_path=job.out_path,
+                label=job.label,
+                status="skipped",
+                preset=job.preset,
+            )
         else:
             pending.append(job)
     workers = max(1, min(int(workers), len(pending)))
@@ -242,10 +316,7 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         for job in pending:
             yield run_job(job, options)
         return
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=_init_worker)
+    pool = _worker_context().Pool(workers, initializer=_init_worker)
     try:
         for outcome in pool.imap_unordered(_run_job_star, [(j, options) for j in pending], chunksize=1):
             yield outcome
@@ -257,8 +328,13 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         pool.join()
 
 
-def run_batch(jobs: Sequence[BatchJob], options: BatchOptions, *, workers: int = 1,
-              progress: Callable[[dict], None] | None = None) -> list[JobOutcome]:
+def run_batch(
+    jobs: Sequence[BatchJob],
+    options: BatchOptions,
+    *,
+    workers: int = 1,
+    progress: Callable[[dict], None] | None = None,
+) -> list[JobOutcome]:
     """Run every job; returns the outcomes in the jobs' order. See :func:`iter_outcomes`."""
     counts = {s: 0 for s in STATUSES}
     outcomes: dict[tuple[str, str], JobOutcome] = {}
@@ -268,8 +344,15 @@ def run_batch(jobs: Sequence[BatchJob], options: BatchOptions, *, workers: int =
             counts[outcome.status] += 1
             outcomes[(outcome.in_path, outcome.out_path)] = outcome
             if progress:
-                progress({"done": n, "total": len(jobs), "status": outcome.status, "file": outcome.in_path,
-                          "counts": dict(counts)})
+                progress(
+                    {
+                        "done": n,
+                        "total": len(jobs),
+                        "status": outcome.status,
+                        "file": outcome.in_path,
+                        "counts": dict(counts),
+                    }
+                )
     return [outcomes[(j.in_path, j.out_path)] for j in jobs]
 
 
@@ -293,8 +376,11 @@ def write_report(path: Path, outcomes: Sequence[JobOutcome], **info: Any) -> dic
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
-        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
-                       errors="backslashreplace")
+        tmp.write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8",
+            errors="backslashreplace",
+        )
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -11,6 +11,9 @@ Every predictor has a ``name`` and ``predict_presets(prompts) -> list[Preset]``:
   classes by fair draws; seeded per prompt, so a prompt always gets the same preset.
 - :class:`NearestNeighbourBaseline`: the preset of the training prompt whose pooled
   text embedding (same encoder as the model) has the highest cosine similarity.
+
+:func:`load_model_for_eval` loads a checkpoint with a :class:`MemoEncoder`, so the model and
+the nearest neighbour share one encoding of each prompt.
 """
 
 from __future__ import annotations
@@ -107,66 +110,140 @@ class RandomPresetBaseline:
         return out
 
 
-def pooled_embeddings(encoder: Any, prompts: Sequence[str], *, cache_dir: str | Path | None = None,
-                      batch_size: int = 128, progress: Callable[[dict], None] | None = None) -> np.ndarray:
-    """L2-normalised pooled embeddings float32 [N, D] of ``prompts``.
+class MemoEncoder:
+    """A text encoder that remembers what it encoded, so the model and the nearest-neighbour
+    baseline encode each evaluation prompt once.
 
-    With ``cache_dir`` the training's on-disk embedding cache (:class:`EmbeddingCache`) is used,
-    so prompts the model was trained on are not encoded again. Progress events:
-    ``{"event": "encode", "done": n, "total": m}``.
+    Has the wrapped encoder's ``name``, ``dim``, ``max_tokens`` and ``encode``; adds
+    :meth:`encode_pooled` (pooled vectors only: what the nearest neighbour needs, without
+    keeping token vectors of the whole training split in memory). With ``cache_dir`` it reads
+    and fills the training's on-disk :class:`~audiomanip.data.dataset.EmbeddingCache`, so
+    prompts a model was trained on are not encoded again. Vectors are kept as float16, as
+    the training cache keeps them (so the model sees what it was trained on).
     """
+
+    def __init__(self, encoder: Any, cache_dir: str | Path | None = None):
+        self.inner = encoder
+        self.name = encoder.name
+        self.dim = encoder.dim
+        self.max_tokens = getattr(encoder, "max_tokens", 512)
+        self._full: dict[str, tuple[Any, Any]] = {}  # prompt -> (tokens [L, D], pooled [D]) float16
+        self._pooled: dict[str, Any] = {}  # prompt -> pooled [D] float16
+        self._disk = None
+        if cache_dir is not None:
+            from audiomanip.data.dataset import EmbeddingCache
+
+            self._disk = EmbeddingCache(encoder, cache_dir)
+
+    def __getattr__(self, name: str) -> Any:  # e.g. a CLAP encoder's encode_audio
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _compute(self, texts: list[str], progress: Callable[[dict], None] | None = None
+                 ) -> list[tuple[Any, Any]]:
+        """(tokens [L, D], pooled [D]) float16 for each text, from the disk cache or the encoder."""
+        import torch
+
+        if self._disk is not None:
+            self._disk.ensure(texts, progress=progress)
+            rows = self._disk.rows(texts)
+            out = []
+            for start in range(0, len(rows), 512):
+                tokens, mask, pooled = self._disk.batch(rows[start:start + 512])
+                out.extend((tokens[i][mask[i]].half(), pooled[i].half()) for i in range(len(mask)))
+            return out
+        out = []
+        for start in range(0, len(texts), 128):
+            with torch.no_grad():
+                enc = self.inner.encode(texts[start:start + 128])
+            out.extend((enc.tokens[i][enc.mask[i].bool()].detach().cpu().half(),
+                        enc.pooled[i].detach().cpu().half()) for i in range(len(enc.mask)))
+            if progress:
+                progress({"event": "encode", "done": min(start + 128, len(texts)), "total": len(texts)})
+        return out
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """Like the wrapped encoder's ``encode`` (``truncated`` is reported as all False)."""
+        import torch
+
+        from audiomanip.text.types import EncodedText
+
+        texts = list(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in self._full))
+        for t, row in zip(todo, self._compute(todo)):
+            self._full[t] = row
+            self._pooled.pop(t, None)
+        rows = [self._full[t] for t in texts]
+        length = max([1] + [r[0].shape[0] for r in rows])
+        tokens = torch.zeros(len(rows), length, self.dim)
+        mask = torch.zeros(len(rows), length, dtype=torch.bool)
+        for i, (tok, _) in enumerate(rows):
+            tokens[i, :tok.shape[0]] = tok.float()
+            mask[i, :tok.shape[0]] = True
+        pooled = torch.stack([r[1].float() for r in rows]) if rows else torch.zeros(0, self.dim)
+        return EncodedText(tokens, mask, pooled, [False] * len(rows))
+
+    def encode_pooled(self, texts: Sequence[str], progress: Callable[[dict], None] | None = None) -> np.ndarray:
+        """Pooled vectors float32 [N, D] of ``texts``. Progress events:
+        ``{"event": "encode", "done": n, "total": m}``."""
+        texts = list(texts)
+        todo = list(dict.fromkeys(t for t in texts if t not in self._full and t not in self._pooled))
+        for t, (_, pooled) in zip(todo, self._compute(todo, progress)):
+            self._pooled[t] = pooled
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([(self._full[t][1] if t in self._full else self._pooled[t]).float().numpy()
+                         for t in texts]).astype(np.float32)
+
+
+def pooled_embeddings(encoder: Any, prompts: Sequence[str],
+                      progress: Callable[[dict], None] | None = None) -> np.ndarray:
+    """L2-normalised pooled embeddings float32 [N, D] of ``prompts`` (through
+    :meth:`MemoEncoder.encode_pooled` when the encoder has it, else ``encode`` in batches)."""
     import torch
 
     prompts = list(prompts)
-    if not prompts:
-        return np.zeros((0, int(getattr(encoder, "dim", 0))), np.float32)
-    if cache_dir is not None:
-        from audiomanip.data.dataset import EmbeddingCache
-
-        cache = EmbeddingCache(encoder, cache_dir)
-        cache.ensure(prompts, batch_size=batch_size, progress=progress)
-        rows = cache.rows(prompts)
-        out = []
-        for start in range(0, len(rows), 1024):
-            out.append(cache.batch(rows[start:start + 1024])[2].numpy())
-        emb = np.concatenate(out).astype(np.float32)
+    if hasattr(encoder, "encode_pooled"):
+        emb = encoder.encode_pooled(prompts, progress)
+    elif not prompts:
+        emb = np.zeros((0, int(encoder.dim)), np.float32)
     else:
         out = []
-        for start in range(0, len(prompts), batch_size):
+        for start in range(0, len(prompts), 128):
             with torch.no_grad():
-                out.append(encoder.encode(prompts[start:start + batch_size]).pooled.float().cpu().numpy())
+                out.append(encoder.encode(prompts[start:start + 128]).pooled.float().cpu().numpy())
             if progress:
-                progress({"event": "encode", "done": min(start + batch_size, len(prompts)), "total": len(prompts)})
-        emb = np.concatenate(out).astype(np.float32)
-    norm = np.linalg.norm(emb, axis=1, keepdims=True)
-    return emb / np.maximum(norm, 1e-12)
+                progress({"event": "encode", "done": min(start + 128, len(prompts)), "total": len(prompts)})
+        emb = np.concatenate(out)
+    emb = np.asarray(emb, np.float32)
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
 class NearestNeighbourBaseline:
     """The preset of the most similar training prompt (cosine of pooled embeddings).
 
     ``train_prompts``/``train_presets`` are parallel; a prompt that occurs more than once keeps
-    its first preset. ``cache_dir``: see :func:`pooled_embeddings`.
+    its first preset. Give a :class:`MemoEncoder` to share encodings with the model.
     """
 
     name = NEAREST
 
     def __init__(self, encoder: Any, train_prompts: Sequence[str], train_presets: Sequence[Preset], *,
-                 cache_dir: str | Path | None = None, progress: Callable[[dict], None] | None = None):
+                 progress: Callable[[dict], None] | None = None):
         if len(train_prompts) != len(train_presets) or not train_prompts:
             raise ValueError("the nearest-neighbour baseline needs parallel, non-empty prompts and presets")
         first: dict[str, int] = {}
         for i, p in enumerate(train_prompts):
             first.setdefault(p, i)
         self.encoder = encoder
-        self.cache_dir = cache_dir
         self.prompts = list(first)
         self.presets = [train_presets[i] for i in first.values()]
-        self.index = pooled_embeddings(encoder, self.prompts, cache_dir=cache_dir, progress=progress)
+        self.index = pooled_embeddings(encoder, self.prompts, progress)
 
     def neighbours(self, prompts: Sequence[str]) -> list[int]:
         """Index (into ``self.prompts``) of each prompt's nearest training prompt."""
-        q = pooled_embeddings(self.encoder, prompts, cache_dir=self.cache_dir)
+        q = pooled_embeddings(self.encoder, prompts)
         out: list[int] = []
         for start in range(0, q.shape[0], 512):
             out.extend(np.argmax(q[start:start + 512] @ self.index.T, axis=1).tolist())
@@ -174,3 +251,16 @@ class NearestNeighbourBaseline:
 
     def predict_presets(self, prompts: Sequence[str]) -> list[Preset]:
         return [self.presets[i].copy() for i in self.neighbours(prompts)]
+
+
+def load_model_for_eval(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
+                        device: str = "cpu", cache_dir: str | Path | None = None) -> Any:
+    """:func:`audiomanip.checkpoint.load_model` with the checkpoint's text encoder wrapped in a
+    :class:`MemoEncoder` (``model.encoder``; ``cache_dir``: its on-disk embedding cache)."""
+    from audiomanip import checkpoint
+    from audiomanip.text import load_text_encoder
+
+    path = checkpoint.find_checkpoint(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir)
+    config = checkpoint.load_checkpoint_config(path)
+    encoder = MemoEncoder(load_text_encoder(config["encoder"]["name"]), cache_dir)
+    return checkpoint.load_model(checkpoint_path=path, device=device, encoder=encoder)

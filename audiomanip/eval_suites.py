@@ -41,8 +41,11 @@ DYNAMICS_PEAK_DBFS = -3.0
 MIN_PITCH_FRAMES = 5
 #: Frequency (Hz) of the sine probe that THD is measured on.
 SINE_PROBE_HZ = 220.0
-#: A reverb tail quieter than this (dB of energy relative to the body) counts as no reverb.
-TAIL_FLOOR_DB = -50.0
+#: A reverb tail whose first 50 ms are quieter than this (dB of mean power relative to the last
+#: 300 ms of the processed source) counts as no reverb: inaudible.
+TAIL_FLOOR_DB = -40.0
+#: Lower edge (Hz) of the "air" band (needs a sample rate well above 2 × this).
+AIR_HZ = 10000.0
 
 
 # ------------------------------------------------------------------------------------ measures
@@ -69,14 +72,16 @@ MEASURES: dict[str, Measure] = {
     for m in (
         Measure("centroid", "", "ratio", 0.05, MATERIAL, "body", "spectral centroid (Hz)"),
         Measure("tilt", "dB/oct", "difference", 0.3, MATERIAL, "body", "spectral tilt"),
-        Measure("low", "dB", "difference", 1.0, MATERIAL, "body",
+        Measure("low", "dB", "difference", 0.5, MATERIAL, "body",
                 "energy < 200 Hz relative to the rest of the spectrum"),
-        Measure("low_mid", "dB", "difference", 1.0, MATERIAL, "body",
+        Measure("low_mid", "dB", "difference", 0.5, MATERIAL, "body",
                 "energy 200-2000 Hz relative to the rest of the spectrum"),
-        Measure("high_mid", "dB", "difference", 1.0, MATERIAL, "body",
+        Measure("high_mid", "dB", "difference", 0.5, MATERIAL, "body",
                 "energy 2-6 kHz relative to the rest of the spectrum"),
-        Measure("high", "dB", "difference", 1.0, MATERIAL, "body",
+        Measure("high", "dB", "difference", 0.5, MATERIAL, "body",
                 "energy > 6 kHz relative to the rest of the spectrum"),
+        Measure("air", "dB", "difference", 0.5, MATERIAL, "body",
+                f"energy > {AIR_HZ / 1000:g} kHz relative to the rest of the spectrum"),
         Measure("band_level", "dB", "difference", 1.0, MATERIAL, "body",
                 "level of the band low_hz-high_hz (absolute, dB)"),
         Measure("decay", "s", "difference", 0.15, MATERIAL, "tail",
@@ -479,38 +484,53 @@ def _balance_db(ratios: Mapping[str, float], band: str) -> float:
     return 10 * math.log10(r / (1 - r))
 
 
-def band_level_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float) -> float:
-    """Mean power (dB, arbitrary but fixed reference) of ``x`` [C, T] between low_hz and high_hz
-    (Hann-windowed FFT of the whole signal, channels summed); -inf for silence in the band."""
+def _spectrum(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     a = np.atleast_2d(np.asarray(x, np.float64))
     n = a.shape[1]
     spec = np.sum(np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2, axis=0)
-    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
+
+
+def band_level_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float) -> float:
+    """Mean power (dB, arbitrary but fixed reference) of ``x`` [C, T] between low_hz and high_hz
+    (Hann-windowed FFT of the whole signal, channels summed); -inf for silence in the band."""
+    freqs, spec = _spectrum(x, sample_rate)
     sel = (freqs >= low_hz) & (freqs <= high_hz)
     p = float(spec[sel].mean()) if sel.any() else 0.0
     return 10 * math.log10(p) if p > 0 else -math.inf
 
 
+def band_balance_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float = math.inf) -> float:
+    """Energy between low_hz and high_hz relative to the energy outside it (dB) of ``x``
+    [C, T]; -inf when the band is empty (e.g. above the source's own bandwidth)."""
+    freqs, spec = _spectrum(x, sample_rate)
+    sel = (freqs >= low_hz) & (freqs < high_hz)
+    inside, outside = float(spec[sel].sum()), float(spec[~sel].sum())
+    if inside <= 0 or outside <= 0:
+        return -math.inf
+    return 10 * math.log10(inside / outside)
+
+
 def tail_decay_s(audio: np.ndarray, sample_rate: float, body_frames: int) -> float:
-    """Decay time T30 (s) of what follows the first ``body_frames`` samples of ``audio`` [C, T']
-    (the reverb tail after the source ends); 0.0 when there is no tail or it is quieter than
-    :data:`TAIL_FLOOR_DB` relative to the body or too short to fall 35 dB."""
+    """Decay time T30 (s; T20 when the tail does not fall 35 dB) of what follows the first
+    ``body_frames`` samples of ``audio`` [C, T'] (the reverb tail after the source ends); 0.0
+    when there is no tail, or it is inaudible (:data:`TAIL_FLOOR_DB`), or it does not decay."""
     from audiomanip import features
 
-    tail = audio[:, body_frames:]
-    if tail.shape[1] < int(0.02 * sample_rate):
+    tail = audio[:, body_frames:].astype(np.float64)
+    if tail.shape[1] < int(0.05 * sample_rate):
         return 0.0
-    e_tail = float(np.sum(tail.astype(np.float64) ** 2))
-    e_body = float(np.sum(audio[:, :body_frames].astype(np.float64) ** 2))
-    if e_tail <= 0 or e_body <= 0 or 10 * math.log10(e_tail / e_body) < TAIL_FLOOR_DB:
+    end = audio[:, max(0, body_frames - int(0.3 * sample_rate)):body_frames].astype(np.float64)
+    p_tail = float(np.mean(tail[:, : int(0.05 * sample_rate)] ** 2))
+    p_end = float(np.mean(end**2)) if end.size else 0.0
+    if p_tail <= 0 or p_end <= 0 or 10 * math.log10(p_tail / p_end) < TAIL_FLOOR_DB:
         return 0.0
-    try:
-        return features.decay_time_s(tail, sample_rate, method="t30")
-    except ValueError:
+    for method in ("t30", "t20"):
         try:
-            return features.decay_time_s(tail, sample_rate, method="t20")
+            return features.decay_time_s(tail, sample_rate, method=method)
         except ValueError:
-            return 0.0
+            continue
+    return 0.0
 
 
 def pitch_track(x: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -558,6 +578,8 @@ def measure(key: tuple, audio: np.ndarray, sample_rate: float, body_frames: int,
         return features.spectral_tilt_db_per_octave(body, sample_rate)
     if name in ("low", "low_mid", "high_mid", "high"):
         return _balance_db(features.band_energy_ratios(body, sample_rate), name)
+    if name == "air":
+        return band_balance_db(body, sample_rate, AIR_HZ) if sample_rate > 2.2 * AIR_HZ else math.nan
     if name == "band_level":
         return band_level_db(body, sample_rate, *key[1])
     if name == "decay":

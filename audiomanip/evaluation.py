@@ -33,6 +33,7 @@ from audiomanip.eval_baselines import (
     MODEL,
     NEAREST,
     CorpusMeanBaseline,
+    MemoEncoder,
     ModelPredictor,
     NearestNeighbourBaseline,
     RandomPresetBaseline,
@@ -379,10 +380,10 @@ def run_paraphrase_suite(predictors: Sequence[Any], suite: ParaphraseSuite, *,
 
 
 # ================================================================================ evaluate
-def build_baselines(train: Sequence[Any], encoder: Any, *, seed: int = 0, cache_dir: str | Path | None = None,
+def build_baselines(train: Sequence[Any], encoder: Any, *, seed: int = 0,
                     progress: Progress | None = None) -> list[Any]:
     """The three baselines from the training examples (``.prompt``, ``.preset``) and the
-    model's text encoder (for the nearest neighbour)."""
+    model's text encoder (for the nearest neighbour; a :class:`MemoEncoder` shares encodings)."""
     def enc_progress(ev: dict) -> None:
         _emit(progress, "setup", "encoding training prompts (nearest neighbour)", ev["done"], ev["total"])
 
@@ -391,7 +392,7 @@ def build_baselines(train: Sequence[Any], encoder: Any, *, seed: int = 0, cache_
     return [
         CorpusMeanBaseline(presets),
         RandomPresetBaseline(seed),
-        NearestNeighbourBaseline(encoder, prompts, presets, cache_dir=cache_dir, progress=enc_progress),
+        NearestNeighbourBaseline(encoder, prompts, presets, progress=enc_progress),
     ]
 
 
@@ -413,8 +414,8 @@ def evaluate(
     paraphrase_suite: ParaphraseSuite | None = None,
     sources: Sequence[Source] | None = None,
     audio_dir: str | Path | None = None,
-    sample_rate: int = 22050,
-    source_seconds: float = 2.5,
+    sample_rate: int = 32000,
+    source_seconds: float = 2.0,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
@@ -427,8 +428,9 @@ def evaluate(
     ``encoder``: for the nearest-neighbour baseline (default: the model's own ``encoder``).
     ``baselines``: replaces the three default baselines. ``sources``/``audio_dir``: the direction
     suite's material (default: synthetic speech, instrument, drums at ``sample_rate`` Hz,
-    ``source_seconds`` s long), plus the probes. ``cache_dir``: embedding cache of the nearest
-    neighbour (None: in memory). Returns the report (see README.md, "Evaluation").
+    ``source_seconds`` s long), plus the probes. ``cache_dir``: on-disk embedding cache for the
+    nearest neighbour when the encoder is not already a :class:`MemoEncoder` (see
+    :func:`~audiomanip.eval_baselines.load_model_for_eval`). Returns the report.
     """
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
@@ -442,7 +444,9 @@ def evaluate(
         enc = encoder if encoder is not None else getattr(model, "encoder", None)
         if enc is None:
             raise ValueError("the nearest-neighbour baseline needs the model's text encoder: pass encoder=")
-        baselines = build_baselines(dataset.train, enc, seed=seed, cache_dir=cache_dir, progress=progress)
+        if not isinstance(enc, MemoEncoder):
+            enc = MemoEncoder(enc, cache_dir)
+        baselines = build_baselines(dataset.train, enc, seed=seed, progress=progress)
     predictors = [ModelPredictor(model), *baselines]
     seconds["setup"] = time.perf_counter() - t0
     info = getattr(model, "info", None)

@@ -5,7 +5,7 @@ output) with ffmpeg's own filters, parameter for parameter:
 
 ============  ===============================================================================
 pitch         ``rubberband=pitch=2^(st/12)`` (tempo kept), or with ``pitch_method="asetrate"``
-              ``asetrate=SR·r,aresample=SR,atempo=1/r`` (needs the input's sample rate ``SR``)
+              ``asetrate=SR·r,aresample=SR,atempo=1/r`` (``SR``: the audio's sample rate)
 eq            per band ``lowshelf`` / ``equalizer`` / ``highshelf`` (f, gain, Q) and 2-pole
               ``lowpass`` / ``highpass`` (f, Q): ffmpeg's biquads are the same RBJ cookbook
               filters as ours (``width_type=q``), so the response is identical
@@ -13,8 +13,9 @@ distortion    ``aeval`` with our exact waveshaper ``k·(tanh(g·x + b) − tanh(
               computed here by :mod:`audiomanip.dsp.distortion`)
 compressor    ``acompressor`` with the same threshold, ratio, attack, release and make-up, peak
               detection and a hard knee (ffmpeg links the channels; ballistics differ slightly)
-reverb        ``apad`` (room for the tail), ``asplit``; ``amovie=<IR WAV>`` into ``afir`` (IR
-              gain normalisation off) and ``amix`` of dry and wet with our dry/wet weights
+reverb        ``apad`` (room for the tail), ``asplit``; ``amovie=<IR WAV>`` (``pan`` to the
+              audio's channel count when not stereo) into ``afir`` (IR gain normalisation off)
+              and ``amix`` of dry and wet with our dry/wet weights
 output        ``volume=<gain>dB``
 ============  ===============================================================================
 
@@ -80,8 +81,11 @@ def _distortion_expr(drive_db: float, color: float) -> str:
 
     from audiomanip.dsp import distortion as dist
 
-    k = float(dist.compensation_gain(torch.tensor([drive_db], dtype=torch.float64),
-                                     torch.tensor([color], dtype=torch.float64))[0])
+    k = float(
+        dist.compensation_gain(
+            torch.tensor([drive_db], dtype=torch.float64), torch.tensor([color], dtype=torch.float64)
+        )[0]
+    )
     g = 10.0 ** (drive_db / 20.0)
     b = dist.MAX_BIAS * color
     return f"{_num(k)}*(tanh({_num(g)}*val(ch)+{_num(b)})-tanh({_num(b)}))"
@@ -99,8 +103,9 @@ def ffmpeg_version() -> tuple[int, int] | None:
     if not exe:
         return None
     try:
-        first = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, text=True,
-                               timeout=20).stdout.splitlines()[0]
+        first = subprocess.run(
+            [exe, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20
+        ).stdout.splitlines()[0]
     except (OSError, subprocess.SubprocessError, IndexError):
         return None
     m = re.search(r"version\s+n?(\d+)\.(\d+)", first)
@@ -136,9 +141,24 @@ def afir_gain(norm_option: str) -> float:
             ir_ref = _quote_path(Path(tmp) / "ir.wav")
             try:
                 proc = subprocess.run(
-                    [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", f"{tmp}/x.wav", "-af",
-                     f"amovie={ir_ref}[ir];[in][ir]afir={norm_option}", "-c:a", "pcm_f32le", f"{tmp}/y.wav"],
-                    capture_output=True, timeout=30)
+                    [
+                        exe,
+                        "-hide_banner",
+                        "-nostdin",
+                        "-loglevel",
+                        "error",
+                        "-y",
+                        "-i",
+                        f"{tmp}/x.wav",
+                        "-af",
+                        f"amovie={ir_ref}[ir];[in][ir]afir={norm_option}",
+                        "-c:a",
+                        "pcm_f32le",
+                        f"{tmp}/y.wav",
+                    ],
+                    capture_output=True,
+                    timeout=30,
+                )
                 if proc.returncode == 0:
                     y, _ = sf.read(f"{tmp}/y.wav", dtype="float32")
                     if y.size and abs(float(y[0])) > 1e-3:
@@ -153,15 +173,20 @@ def ffmpeg_filter_chain(
     preset: Preset,
     *,
     ir_path: str | Path | None = None,
-    sample_rate: int | None = None,
+    sample_rate: int = 48000,
+    input_channels: int = 2,
     pitch_method: str = "rubberband",
     ffmpeg_major: int | None = None,
 ) -> str:
     """The preset as one ``ffmpeg -af`` filter chain string.
 
     ``ir_path`` is the IR WAV the ``afir`` stage reads (needed when the reverb is enabled;
-    written by :func:`write_ir`). ``sample_rate`` (Hz) is needed only for
-    ``pitch_method="asetrate"``. ``ffmpeg_major`` picks the afir option spelling (ffmpeg < 6:
+    written by :func:`write_ir`). ``sample_rate`` (Hz) is the rate of the audio the chain will
+    process (``asetrate`` pitch shifting and the length of the reverb tail use it; write the IR
+    at the same rate for an exact match). ``input_channels`` is that audio's channel count:
+    channel c is convolved with IR channel c % 2, as in the renderer (a ``pan`` picks the IR
+    channels when it is not 2; with another count ffmpeg would mix the IR's channels).
+    ``ffmpeg_major`` picks the afir option spelling (ffmpeg < 6:
     ``gtype=none``; 6 and later: ``irnorm=-1``); default: the installed ffmpeg's, else 6. With
     the default, the wet weight is also corrected by :func:`afir_gain` of the installed ffmpeg.
     A bypass preset gives ``anull``.
@@ -174,9 +199,9 @@ def ffmpeg_filter_chain(
         if pitch_method == "rubberband":
             filters.append(f"rubberband=pitch={_num(r)}:tempo=1")
         else:
-            if not sample_rate:
-                raise ValueError("pitch_method='asetrate' needs the input's sample_rate")
-            filters.append(f"asetrate={_num(sample_rate * r)},aresample={int(sample_rate)},atempo={_num(1.0 / r)}")
+            filters.append(
+                f"asetrate={_num(sample_rate * r)},aresample={int(sample_rate)},atempo={_num(1.0 / r)}"
+            )
     if preset.enabled["eq"]:
         from audiomanip.params import effect
 
@@ -214,7 +239,7 @@ def ffmpeg_filter_chain(
         r = preset["reverb"]
         dry_w, wet_w = _reverb_weights(float(r["wet"]))
         # room for the whole tail, as the renderer writes it
-        tail_s = ir_length(48000, float(r["room_size"]), float(r["pre_delay_ms"])) / 48000.0
+        tail_s = ir_length(sample_rate, float(r["room_size"]), float(r["pre_delay_ms"])) / sample_rate
         major = ffmpeg_major
         if major is None:
             ver = ffmpeg_version()
@@ -222,9 +247,15 @@ def ffmpeg_filter_chain(
         norm = "gtype=none" if major < 6 else "irnorm=-1"
         wet_w /= afir_gain(norm) if ffmpeg_major is None else 1.0
         ir = _quote_path(Path(ir_path).resolve())
+        if input_channels == 2:
+            pick = ""
+        elif input_channels == 1:
+            pick = ",pan=mono|c0=c0"
+        else:
+            pick = f",pan={input_channels}c|" + "|".join(f"c{c}=c{c % 2}" for c in range(input_channels))
         reverb = (
             f"apad=pad_dur={_num(tail_s)},asplit=2[am_dry][am_send];"
-            f"amovie={ir}[am_ir];"
+            f"amovie={ir}{pick}[am_ir];"
             f"[am_send][am_ir]afir={norm}:dry=1:wet=1[am_wet];"
             f"[am_dry][am_wet]amix=inputs=2:weights={_num(dry_w)} {_num(wet_w)}:normalize=0:duration=longest"
         )
@@ -239,13 +270,14 @@ def write_ffmpeg_chain(
     preset: Preset,
     path: str | Path,
     *,
-    ir_sample_rate: int = 48000,
-    sample_rate: int | None = None,
+    sample_rate: int = 48000,
+    input_channels: int = 2,
     pitch_method: str = "rubberband",
     overwrite: bool = False,
 ) -> tuple[Path, Path | None]:
-    """Write the chain (one line) to ``path`` and, when the reverb is enabled, its IR to
-    ``<stem>_ir.wav`` beside it. Returns ``(chain_path, ir_path or None)``.
+    """Write the chain (one line) to ``path`` and, when the reverb is enabled, its IR (at
+    ``sample_rate`` Hz) to ``<stem>_ir.wav`` beside it. Returns ``(chain_path, ir_path or None)``.
+    See :func:`ffmpeg_filter_chain` for ``sample_rate`` and ``input_channels``.
 
     Use it as ``ffmpeg -i in.wav -af "$(cat chain.txt)" out.wav``.
     """
@@ -257,13 +289,21 @@ def write_ffmpeg_chain(
     ir_path = None
     if preset.enabled["reverb"]:
         ir_path = path.with_name(f"{path.stem}_ir.wav")
-        write_ir(preset, ir_path, ir_sample_rate, overwrite=overwrite)
-    chain = ffmpeg_filter_chain(preset, ir_path=ir_path, sample_rate=sample_rate, pitch_method=pitch_method)
+        write_ir(preset, ir_path, sample_rate, overwrite=overwrite)
+    chain = ffmpeg_filter_chain(
+        preset,
+        ir_path=ir_path,
+        sample_rate=sample_rate,
+        input_channels=input_channels,
+        pitch_method=pitch_method,
+    )
     write_text_atomic(path, chain, overwrite=overwrite)
     return path, ir_path
 
 
-def run_ffmpeg_chain(chain: str, in_path: str | Path, out_path: str | Path, *, timeout_s: float = 120.0) -> None:
+def run_ffmpeg_chain(
+    chain: str, in_path: str | Path, out_path: str | Path, *, timeout_s: float = 120.0
+) -> None:
     """Run ``ffmpeg -i in -af chain out`` (used by tests and to check an export).
 
     DependencyError when ffmpeg is not installed; OutputError with ffmpeg's last message lines
@@ -272,13 +312,38 @@ def run_ffmpeg_chain(chain: str, in_path: str | Path, out_path: str | Path, *, t
     exe = shutil.which("ffmpeg")
     if not exe:
         raise DependencyError("ffmpeg is not installed (apt install ffmpeg)")
-    proc = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(in_path),
-                           "-af", chain, "-c:a", "pcm_f32le", str(out_path)],
-                          capture_output=True, text=True, timeout=timeout_s)
+    proc = subprocess.run(
+        [
+            exe,
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(in_path),
+            "-af",
+            chain,
+            "-c:a",
+            "pcm_f32le",
+            str(out_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise OutputError(f"ffmpeg failed ({proc.returncode}): {tail}")
 
 
-__all__ = ["pitch_ratio", "reverb_ir", "write_ir", "ffmpeg_filter_chain", "write_ffmpeg_chain",
-           "run_ffmpeg_chain", "ffmpeg_version", "PITCH_METHODS"]
+__all__ = [
+    "pitch_ratio",
+    "reverb_ir",
+    "write_ir",
+    "ffmpeg_filter_chain",
+    "write_ffmpeg_chain",
+    "run_ffmpeg_chain",
+    "ffmpeg_version",
+    "PITCH_METHODS",
+]

@@ -44,7 +44,7 @@ def slugify(text: str, max_chars: int = SLUG_MAX_CHARS) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_-")
     if len(slug) > max_chars:
         cut = slug[:max_chars]
-        if "_" in cut[max_chars // 2:]:
+        if "_" in cut[max_chars // 2 :]:
             cut = cut[: cut.rindex("_")]
         slug = cut.strip("_-")
     if not slug:
@@ -154,8 +154,9 @@ def write_text_atomic(path: Path, text: str, *, overwrite: bool = False) -> None
     try:
         # backslashreplace: a file name that is not valid UTF-8 (lone surrogates) is written as
         # \udcXX, which is also how JSON escapes it
-        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8",
-                       errors="backslashreplace")
+        tmp.write_text(
+            text if text.endswith("\n") else text + "\n", encoding="utf-8", errors="backslashreplace"
+        )
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -62,11 +63,17 @@ class Param:
         return (value - self.low) / (self.high - self.low)
 
     def denormalize(self, u: float) -> float:
-        """[0, 1] -> physical value (continuous parameters only); ``u`` is clipped to [0, 1]."""
+        """[0, 1] -> physical value (continuous parameters only); ``u`` is clipped to [0, 1].
+
+        The value is rounded to 6 significant digits (far below anything audible), so that
+        predicted presets read cleanly and survive a JSON/YAML round trip unchanged.
+        """
         u = min(1.0, max(0.0, float(u)))
         if self.scale == "log":
-            return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
-        return self.low + u * (self.high - self.low)
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + u * (self.high - self.low)
+        return min(self.high, max(self.low, float(f"{value:.6g}")))
 
     def range_text(self) -> str:
         if self.is_choice:
@@ -186,7 +193,7 @@ SCHEMA: tuple[Effect, ...] = (
         description="Convolution with a synthesised stereo room impulse response.",
         params=(
             Param("room_size", "", 0.0, 1.0, 0.5, "lin",
-                  description="Size of the space; sets the decay time T60 = 0.15 s × 60^room_size (0.15 s … 9 s)."),
+                  description="Size of the space; sets the decay time T60 = 0.15 s × 60^room_size (0.15 s … 9 s, room_size_to_t60_s)."),
             Param("pre_delay_ms", "ms", 0.0, 200.0, 10.0, "lin",
                   description="Delay between the dry sound and the first reflection."),
             Param("diffusion", "", 0.0, 1.0, 0.7, "lin",
@@ -211,6 +218,22 @@ SCHEMA: tuple[Effect, ...] = (
 #: Processing order of the chain.
 EFFECT_ORDER: tuple[str, ...] = tuple(e.name for e in SCHEMA)
 EFFECTS: dict[str, Effect] = {e.name: e for e in SCHEMA}
+
+
+#: Decay time of the reverb at room_size 0 (seconds) and its growth factor up to room_size 1:
+#: T60 = REVERB_T60_AT_ZERO_S × REVERB_T60_GROWTH ** room_size (0.15 s … 9 s).
+REVERB_T60_AT_ZERO_S = 0.15
+REVERB_T60_GROWTH = 60.0
+
+
+def room_size_to_t60_s(room_size):
+    """Decay time T60 in seconds of ``reverb.room_size`` (float or tensor; differentiable)."""
+    return REVERB_T60_AT_ZERO_S * REVERB_T60_GROWTH ** room_size
+
+
+def t60_s_to_room_size(t60_s: float) -> float:
+    """Inverse of :func:`room_size_to_t60_s` (not clamped to the parameter's range)."""
+    return math.log(t60_s / REVERB_T60_AT_ZERO_S) / math.log(REVERB_T60_GROWTH)
 
 
 def effect(name: str) -> Effect:
@@ -243,7 +266,7 @@ class Preset:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def default(cls) -> "Preset":
+    def default(cls) -> Preset:
         """The neutral preset: every effect at its defaults, only ``output`` enabled."""
         enabled = {e.name: e.enabled_default for e in SCHEMA}
         values = {
@@ -251,7 +274,7 @@ class Preset:
         }
         return cls(enabled=enabled, values=values)
 
-    def copy(self) -> "Preset":
+    def copy(self) -> Preset:
         return Preset(
             enabled=dict(self.enabled),
             values={k: dict(v) for k, v in self.values.items()},
@@ -263,7 +286,7 @@ class Preset:
     def __getitem__(self, effect_name: str) -> dict[str, Any]:
         return self.values[effect_name]
 
-    def set(self, effect_name: str, param: str, value: Any, *, enable: bool = True) -> "Preset":
+    def set(self, effect_name: str, param: str, value: Any, *, enable: bool = True) -> Preset:
         """Set one value (validated) and, by default, enable the effect. Returns self."""
         eff = effect(effect_name)
         p = eff.param(param)
@@ -273,7 +296,7 @@ class Preset:
         return self
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, clamp: bool = False, strict: bool = False) -> "Preset":
+    def from_dict(cls, data: Mapping[str, Any], *, clamp: bool = False, strict: bool = False) -> Preset:
         """Build from the dict form (as written by :meth:`to_dict`).
 
         Missing effects/keys are filled with defaults and reported in ``notes``; unknown keys
@@ -286,7 +309,7 @@ class Preset:
         version = data.get("schema_version", SCHEMA_VERSION)
         if isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_SCHEMA_VERSIONS:
             raise PresetError(
-                f"unsupported schema_version {version!r}; this audiomanip reads schema version(s) "
+                f"unsupported schema_version {_short_repr(version)}; this audiomanip reads schema version(s) "
                 f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}"
             )
         preset = cls.default()
@@ -304,10 +327,10 @@ class Preset:
             )
         for key in data:
             if key not in meta_keys and key not in EFFECTS and "effects" in data:
-                _unknown(f"top-level key {key!r}", strict, notes)
+                _unknown(f"top-level key {_short_repr(key)}", strict, notes)
         for ename, settings in effects_data.items():
             if ename not in EFFECTS:
-                _unknown(f"effect {ename!r} (known: {', '.join(EFFECT_ORDER)})", strict, notes)
+                _unknown(f"effect {_short_repr(ename)} (known: {', '.join(EFFECT_ORDER)})", strict, notes)
                 continue
             eff = EFFECTS[ename]
             if settings is None:
@@ -321,7 +344,7 @@ class Preset:
             if "enabled" in settings:
                 en = settings["enabled"]
                 if not isinstance(en, bool):
-                    raise PresetError(f"{ename}.enabled must be true or false, got {en!r}")
+                    raise PresetError(f"{ename}.enabled must be true or false, got {_short_repr(en)}")
                 preset.enabled[ename] = en
             else:
                 preset.enabled[ename] = True
@@ -335,6 +358,9 @@ class Preset:
                 notes.append(f"effect {ename!r} missing: {'enabled' if preset.enabled[ename] else 'disabled'} with defaults")
         name = data.get("name")
         desc = data.get("description")
+        for key, text in (("name", name), ("description", desc)):
+            if text is not None and (isinstance(text, bool) or not isinstance(text, (str, int, float))):
+                raise PresetError(f"{key} must be text, got {type(text).__name__} {_short_repr(text)}")
         preset.name = str(name) if name is not None else None
         preset.description = str(desc) if desc is not None else None
         preset.notes = notes
@@ -352,7 +378,7 @@ class Preset:
             d: dict[str, Any] = {"enabled": bool(self.enabled[e.name])}
             for fname, p, _ in e.flat_params():
                 v = self.values[e.name][fname]
-                d[fname] = v if p.is_choice else round(float(v), 6)
+                d[fname] = v if p.is_choice else float(v)
             out[e.name] = d
         return out
 
@@ -365,7 +391,7 @@ class Preset:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_json(cls, text: str, **kw: Any) -> "Preset":
+    def from_json(cls, text: str, **kw: Any) -> Preset:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -377,7 +403,7 @@ class Preset:
         return cls.from_dict(_unwrap(data), **kw)
 
     @classmethod
-    def from_yaml(cls, text: str, **kw: Any) -> "Preset":
+    def from_yaml(cls, text: str, **kw: Any) -> Preset:
         import yaml
 
         try:
@@ -391,7 +417,7 @@ class Preset:
         return cls.from_dict(_unwrap(data), **kw)
 
     @classmethod
-    def load(cls, path: str | Path, **kw: Any) -> "Preset":
+    def load(cls, path: str | Path, **kw: Any) -> Preset:
         """Read a preset file (``.json``, ``.yaml`` or ``.yml``)."""
         path = Path(path)
         if not path.exists():
@@ -399,7 +425,7 @@ class Preset:
         if path.is_dir():
             raise PresetError(f"expected a preset file, got a directory: {path}")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is skipped
         except UnicodeDecodeError:
             raise PresetError(f"{path} is not a text file (a preset is JSON or YAML)") from None
         except OSError as exc:
@@ -431,7 +457,7 @@ class Preset:
         return out
 
     @classmethod
-    def from_normalized(cls, norm: Mapping[str, Mapping[str, Any]]) -> "Preset":
+    def from_normalized(cls, norm: Mapping[str, Mapping[str, Any]]) -> Preset:
         """Inverse of :meth:`to_normalized`; ``enabled`` is true when above 0.5."""
         preset = cls.default()
         for e in SCHEMA:
@@ -444,7 +470,7 @@ class Preset:
         return preset
 
     # ---------------------------------------------------------------- helpers
-    def with_strength(self, strength: float) -> "Preset":
+    def with_strength(self, strength: float) -> Preset:
         """Move every parameter that has a neutral value towards it.
 
         ``strength`` 1 returns an equal preset, 0 bypasses every effect (the identity chain),
@@ -484,6 +510,17 @@ def _unwrap(data: Any) -> Any:
     return data
 
 
+def _short_repr(value: Any) -> str:
+    """``repr`` bounded in length and depth: a hostile file (a YAML "billion laughs" of aliases)
+    must not turn an error message into gigabytes."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = 60
+    r.maxlevel, r.maxlist, r.maxdict, r.maxtuple = 2, 4, 4, 4
+    return r.repr(value)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -498,10 +535,10 @@ def _unknown(what: str, strict: bool, notes: list[str]) -> None:
 def _check_value(ename: str, fname: str, p: Param, value: Any, clamp: bool, notes: list[str]) -> Any:
     if p.is_choice:
         if value not in p.choices:
-            raise PresetError(f"{ename}.{fname} = {value!r} is not one of {', '.join(p.choices)}")
+            raise PresetError(f"{ename}.{fname} = {_short_repr(value)} is not one of {', '.join(p.choices)}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PresetError(f"{ename}.{fname} = {value!r} must be a number ({p.range_text()})")
+        raise PresetError(f"{ename}.{fname} = {_short_repr(value)} must be a number ({p.range_text()})")
     try:
         value = float(value)
         shown = f"{value:g}"

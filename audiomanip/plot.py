@@ -37,8 +37,9 @@ def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.
     def stem(name: str) -> torch.Tensor:
         return torch.tensor([[float(vals[f"band{b}_{name}"]) for b in bands]], dtype=torch.float64)
 
-    resp = eq_response(sample_rate, torch.as_tensor(freqs_hz), types, stem("freq_hz"), stem("gain_db"),
-                       stem("q"))
+    resp = eq_response(
+        sample_rate, torch.as_tensor(freqs_hz), types, stem("freq_hz"), stem("gain_db"), stem("q")
+    )
     mag = resp.abs()[0].detach().cpu().numpy()
     return 20.0 * np.log10(np.maximum(mag, 1e-12))
 
@@ -82,7 +83,8 @@ def plot_preset(
     lim = max(6.0, float(np.ceil(np.max(np.abs(curve)) / 3.0) * 3.0 + 3.0))
     ax.set_ylim(-lim, lim)
     ax.set_ylabel("EQ gain (dB)")
-    ax.set_title(title or "EQ response" + ("" if preset.enabled["eq"] else " (EQ off)"))
+    # parse_math=False: a prompt or preset name with "$" is a title, not TeX
+    ax.set_title(title or "EQ response" + ("" if preset.enabled["eq"] else " (EQ off)"), parse_math=False)
     ax.grid(True, which="both", alpha=0.3)
     if spectra:
         ax2 = axes[1][0]

@@ -36,8 +36,11 @@ class ResolvedPreset:
 
 def check_one_source(prompt: str | None, preset_name: str | None, preset_file: Path | None) -> None:
     """UsageError unless exactly one of the three sources is given."""
-    given = [n for n, v in (("PROMPT", prompt), ("--preset", preset_name), ("--preset-file", preset_file))
-             if v is not None]
+    given = [
+        n
+        for n, v in (("PROMPT", prompt), ("--preset", preset_name), ("--preset-file", preset_file))
+        if v is not None
+    ]
     if not given:
         raise UsageError("give a PROMPT, --preset NAME or --preset-file FILE")
     if len(given) > 1:
@@ -49,8 +52,9 @@ def load_named(name: str) -> ResolvedPreset:
     from audiomanip.data.corpus import get_named_preset
 
     named = get_named_preset(name)
-    return ResolvedPreset(preset=named.preset.copy(), kind="named", label=named.name,
-                          notes=list(named.preset.notes))
+    return ResolvedPreset(
+        preset=named.preset.copy(), kind="named", label=named.name, notes=list(named.preset.notes)
+    )
 
 
 def load_file(path: Path, *, clamp: bool = False) -> ResolvedPreset:
@@ -78,13 +82,16 @@ def _missing_summary(notes: list[str], show: int = 6) -> list[str]:
     """One line for the values a preset file left out (filled with defaults) instead of one
     line each: ``Preset.from_dict`` notes ``"eq.band1_q missing: default 0.707 used"`` and
     ``"effect 'pitch' missing: disabled with defaults"``."""
-    values = [n.split(" missing:", 1)[0] for n in notes
-              if " missing: default" in n and not n.startswith("effect ")]
+    values = [
+        n.split(" missing:", 1)[0] for n in notes if " missing: default" in n and not n.startswith("effect ")
+    ]
     effects = [n.split("'")[1] for n in notes if n.startswith("effect '") and " missing:" in n]
     parts = []
     if values:
         more = f" and {len(values) - show} more" if len(values) > show else ""
-        parts.append(f"{len(values)} value(s) not in the file use their defaults ({', '.join(values[:show])}{more})")
+        parts.append(
+            f"{len(values)} value(s) not in the file use their defaults ({', '.join(values[:show])}{more})"
+        )
     if effects:
         parts.append(f"effect(s) not in the file keep their defaults: {', '.join(effects)}")
     return ["; ".join(parts)] if parts else []
@@ -97,8 +104,14 @@ class PromptPresetter:
     ``device`` is a resolved torch device string (``"cpu"``, ``"cuda"``).
     """
 
-    def __init__(self, *, checkpoint_path: Path | None = None, checkpoint_dir: Path | None = None,
-                 device: str = "cpu", seed: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        checkpoint_path: Path | None = None,
+        checkpoint_dir: Path | None = None,
+        device: str = "cpu",
+        seed: int | None = None,
+    ) -> None:
         self.checkpoint_path = checkpoint_path
         self.checkpoint_dir = checkpoint_dir
         self.device = device
@@ -114,8 +127,9 @@ class PromptPresetter:
                 import torch
 
                 torch.manual_seed(self.seed)
-            self._model = load_model(checkpoint_path=self.checkpoint_path,
-                                     checkpoint_dir=self.checkpoint_dir, device=self.device)
+            self._model = load_model(
+                checkpoint_path=self.checkpoint_path, checkpoint_dir=self.checkpoint_dir, device=self.device
+            )
         return self._model
 
     @property
@@ -127,7 +141,7 @@ class PromptPresetter:
     def __call__(self, prompt: str, audio: Any = None, sample_rate: int | None = None) -> ResolvedPreset:
         text = " ".join(str(prompt).split())
         if not text:
-            raise PromptError("the prompt is empty; describe the sound, e.g. \"warm tape with a small room\"")
+            raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
         return ResolvedPreset(
             preset=prediction.preset,
@@ -165,12 +179,14 @@ def read_prompt_file(path: Path) -> list[str]:
     """Prompts from a text file: one per line; blank lines and ``#`` comments skipped;
     duplicates dropped (first kept). PromptError when the file is missing or holds none."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # pipes such as <(printf ...) are fine
         raise PromptError(f"prompt file not found: {path}")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (UnicodeDecodeError, OSError) as exc:
-        raise PromptError(f"cannot read prompt file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise PromptError(
+            f"cannot read prompt file {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     prompts: list[str] = []
     for line in lines:
         text = " ".join(line.split())
@@ -182,6 +198,12 @@ def read_prompt_file(path: Path) -> list[str]:
 
 
 __all__ = [
-    "ResolvedPreset", "PromptPresetter", "check_one_source", "load_named", "load_file", "resolve",
-    "read_prompt_file", "PresetError",
+    "ResolvedPreset",
+    "PromptPresetter",
+    "check_one_source",
+    "load_named",
+    "load_file",
+    "resolve",
+    "read_prompt_file",
+    "PresetError",
 ]

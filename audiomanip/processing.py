@@ -50,8 +50,9 @@ class ProcessResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+        }
 
 
 def _loudness(path: Path, max_frames: int | None = None) -> float:
@@ -116,9 +117,17 @@ def process_file(
 
     loud_in = loud_out = gain_db = shortfall = None
     if not match_loudness:
-        res = render_file(preset, in_path, out_path, audio_length_s=audio_length_s,
-                          peak_safety=peak_safety, overwrite=overwrite, subtype=subtype,
-                          sample_rate=sample_rate, progress=progress)
+        res = render_file(
+            preset,
+            in_path,
+            out_path,
+            audio_length_s=audio_length_s,
+            peak_safety=peak_safety,
+            overwrite=overwrite,
+            subtype=subtype,
+            sample_rate=sample_rate,
+            progress=progress,
+        )
         out_sr, out_ch, out_frames, peak = res.sample_rate, res.channels, res.out_frames, res.peak_dbfs
         if measure_loudness:
             loud_in = _loudness(in_path, max_frames)
@@ -129,8 +138,17 @@ def process_file(
         tmp = out_path.with_name(f".{out_path.stem}.render.tmp.wav")
         try:
             # pass 1: the chain without peak safety into a float file (nothing clips)
-            res = render_file(preset, in_path, tmp, audio_length_s=audio_length_s, peak_safety=False,
-                              overwrite=True, subtype="FLOAT", sample_rate=sample_rate, progress=progress)
+            res = render_file(
+                preset,
+                in_path,
+                tmp,
+                audio_length_s=audio_length_s,
+                peak_safety=False,
+                overwrite=True,
+                subtype="FLOAT",
+                sample_rate=sample_rate,
+                progress=progress,
+            )
             loud_in = _loudness(in_path, max_frames)
             rendered = _loudness(tmp)
             # silence on either side: nothing to match
@@ -138,10 +156,14 @@ def process_file(
             scale = 10.0 ** (gain_db / 20.0)
             # pass 2: the matching gain, then the renderer's peak safety (a look-ahead limiter
             # that is bit-transparent below its ceiling), into the real output
-            limiter = (ChainRenderer(Preset.default(), res.sample_rate, res.channels, peak_safety=True)
-                       if peak_safety else None)
-            with audio_io.AtomicWriter(out_path, res.sample_rate, res.channels, subtype=subtype,
-                                       overwrite=overwrite, protect=in_path) as writer:
+            limiter = (
+                ChainRenderer(Preset.default(), res.sample_rate, res.channels, peak_safety=True)
+                if peak_safety
+                else None
+            )
+            with audio_io.AtomicWriter(
+                out_path, res.sample_rate, res.channels, subtype=subtype, overwrite=overwrite, protect=in_path
+            ) as writer:
                 for block in audio_io.iter_blocks(tmp):
                     y = block.astype(np.float64) * scale
                     writer.write(limiter.process(y) if limiter else y)

@@ -14,7 +14,7 @@ Loss per step (see :mod:`audiomanip.model.losses`)::
 
 The STFT term runs on a sub-batch every k steps because rendering the chain (reverb IRs,
 compressor envelopes) costs far more than the network on a CPU; with the defaults
-(k = 4, 8 clips of 0.5 s at 16 kHz) it adds about half the time of the parameter-only steps.
+(k = 8, 8 clips of 0.5 s at 16 kHz) it adds about a third to the time of the parameter-only steps.
 
 Clips come from :func:`clip_bank`: music-like signals, a harmonic instrument, a drum loop,
 white and pink noise, impulses, a sawtooth, espeak-ng speech (when installed) and random
@@ -61,12 +61,14 @@ class TrainOptions:
     ``dataset_path``/``description_path`` pairs, which are otherwise added to the corpus.
     ``save_checkpoint_every``: also write a resumable checkpoint every N steps (0: only at the
     end of each epoch). ``model``: overrides of :class:`ModelConfig` fields (``d_model`` …).
+    ``token_dropout``: chance that each text token is hidden from the network in a training
+    step (the pooled sentence vector never is), so it cannot rely on single words.
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
 
     output_dir: Path = Path("runs/train")
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 0.01
@@ -80,7 +82,7 @@ class TrainOptions:
     encoder: str | None = None
     cache_dir: Path | None = None
     save_checkpoint_every: int = 0
-    stft_every: int = 4
+    stft_every: int = 8
     stft_batch: int = 8
     stft_weight: float = 0.5
     clip_seconds: float = 0.5
@@ -88,6 +90,7 @@ class TrainOptions:
     clap_checkpoint: Path | None = None
     clap_weight: float = 0.1
     audio_view_dropout: float = 0.5
+    token_dropout: float = 0.0
     resume: Path | None = None
     max_steps: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
@@ -120,7 +123,7 @@ def default_cache_dir() -> Path:
 
 # --------------------------------------------------------------------------- audio clips
 def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int = 0,
-              audio_dir: str | Path | None = None, n_file_clips: int = 32) -> "Any":
+              audio_dir: str | Path | None = None, n_file_clips: int = 32) -> Any:
     """Short mono training clips, Tensor [N, 1, T] (T = clip_seconds × sample_rate).
 
     Raises :class:`InputNotFoundError` when ``audio_dir`` is given but holds no readable audio.
@@ -253,63 +256,93 @@ def constant_predictor(dataset: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _hard_predictions(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """HeadOutputs -> the HeadTargets format (enabled 0./1., continuous, class indices)."""
+    return {e: {"enabled": (o["enabled_logit"] > 0).float(), "continuous": o["continuous"],
+                "choices": o["choice_logits"].argmax(-1) if o["choice_logits"].shape[1]
+                else o["choice_logits"].new_zeros(o["choice_logits"].shape[0], 0).long()}
+            for e, o in out.items()}
+
+
+class _Tally:
+    """Accumulates MAE and accuracies of predictions (HeadTargets format) against targets."""
+
+    def __init__(self) -> None:
+        self.abs_err = self.n_err = self.en_ok = self.en_n = self.ty_ok = self.ty_n = 0.0
+
+    def add(self, pred: dict[str, dict[str, Any]], targets: dict[str, dict[str, Any]]) -> None:
+        for name, t in targets.items():
+            p = pred[name]
+            en = t["enabled"]
+            self.en_ok += float((p["enabled"].to(en.dtype) == en).sum())
+            self.en_n += en.numel()
+            w = en[:, None]
+            if t["continuous"].shape[1]:
+                self.abs_err += float(((p["continuous"].to(en.dtype) - t["continuous"]).abs() * w).sum())
+                self.n_err += float(w.expand_as(t["continuous"]).sum())
+            if t["choices"].shape[1]:
+                mask = w.expand_as(t["choices"]) > 0.5
+                self.ty_ok += float(((p["choices"] == t["choices"]) & mask).sum())
+                self.ty_n += float(mask.sum())
+
+    def metrics(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}mae": self.abs_err / max(self.n_err, 1.0),
+                f"{prefix}enabled_accuracy": self.en_ok / max(self.en_n, 1.0),
+                f"{prefix}band_type_accuracy": self.ty_ok / max(self.ty_n, 1.0)}
+
+
 def evaluate(net: Any, dataset: Any, constant: dict[str, dict[str, Any]] | None = None, *,
-             batch_size: int = 256, device: str = "cpu") -> dict[str, float]:
-    """Held-out metrics of the network's raw predictions (explicit values not applied).
+             batch_size: int = 256, device: str = "cpu", apply_explicit: bool = False) -> dict[str, float]:
+    """Held-out metrics of the network's predictions against a :class:`PairDataset`.
 
     ``mae``: mean absolute error of normalised continuous parameters over the effects enabled
-    in the target; ``constant_mae``: the same for the corpus-mean constant predictor;
-    ``enabled_accuracy``: mean over effects and examples of a correct enabled decision
-    (probability > 0.5); ``band_type_accuracy``: EQ band types of examples whose target EQ is
-    enabled; ``constant_*_accuracy``: the constant predictor's accuracies; ``n``: examples.
+    in the target; ``enabled_accuracy``: mean over effects and examples of a correct enabled
+    decision (probability > 0.5); ``band_type_accuracy``: EQ band types of examples whose
+    target EQ is enabled; ``constant_*``: the same for the corpus-mean constant predictor
+    (:func:`constant_predictor`); ``n``: examples. With ``apply_explicit`` both predictions get
+    the prompt's explicit values applied first (what :meth:`PresetModel.predict` returns);
+    without, the network's raw outputs are scored.
     """
     import torch
 
+    from audiomanip.model.heads import outputs_to_presets, targets_from_presets
+    from audiomanip.params import Preset
+
+    if apply_explicit:
+        from audiomanip.data.explicit import parse_explicit
+    const_preset = None
+    if constant is not None:
+        const_preset = Preset.from_normalized({
+            e: {"enabled": c["enabled"], "continuous": c["continuous"].tolist(), "choices": c["choices"].tolist()}
+            for e, c in constant.items()})
+    model_tally, const_tally = _Tally(), _Tally()
     was_training = net.training
     net.eval()
-    abs_err = n_err = const_err = 0.0
-    en_ok = en_n = const_en_ok = 0.0
-    ty_ok = ty_n = const_ty_ok = 0.0
     try:
         with torch.no_grad():
             for start in range(0, len(dataset), batch_size):
                 b = dataset.batch(range(start, min(len(dataset), start + batch_size)))
                 out = net(b["tokens"].to(device), b["mask"].to(device), b["pooled"].to(device))
-                for name, o in out.items():
-                    t = b["targets"][name]
-                    en = t["enabled"].to(device)
-                    pred_en = (o["enabled_logit"] > 0).float()
-                    en_ok += float((pred_en == en).sum())
-                    en_n += en.numel()
-                    w = en[:, None]
-                    if o["continuous"].shape[1]:
-                        tc = t["continuous"].to(device)
-                        abs_err += float(((o["continuous"] - tc).abs() * w).sum())
-                        n_err += float(w.expand_as(tc).sum())
-                    if constant is not None:
-                        c = constant[name]
-                        const_en_ok += float((en == c["enabled"]).sum())
-                        if o["continuous"].shape[1]:
-                            const_err += float(((c["continuous"].to(device)[None] - tc).abs() * w).sum())
-                    if o["choice_logits"].shape[1]:
-                        tch = t["choices"].to(device)
-                        mask = w.expand_as(tch) > 0.5
-                        ty_ok += float(((o["choice_logits"].argmax(-1) == tch) & mask).sum())
-                        ty_n += float(mask.sum())
-                        if constant is not None:
-                            const_ty_ok += float(((constant[name]["choices"].to(device)[None] == tch) & mask).sum())
+                out = {e: {k: v.cpu() for k, v in o.items()} for e, o in out.items()}
+                B = len(b["prompts"])
+                if apply_explicit:
+                    explicit = [parse_explicit(p) for p in b["prompts"]]
+                    pred = targets_from_presets([x.apply(q) for x, q in zip(explicit, outputs_to_presets(out))])
+                else:
+                    pred = _hard_predictions(out)
+                model_tally.add(pred, b["targets"])
+                if const_preset is not None:
+                    if apply_explicit:
+                        const_pred = targets_from_presets([x.apply(const_preset) for x in explicit])
+                    else:
+                        const_pred = {e: {k: v.expand(B, *v.shape[1:]) for k, v in t.items()}
+                                      for e, t in targets_from_presets([const_preset]).items()}
+                    const_tally.add(const_pred, b["targets"])
     finally:
         net.train(was_training)
-    metrics = {
-        "n": float(len(dataset)),
-        "mae": abs_err / max(n_err, 1.0),
-        "enabled_accuracy": en_ok / max(en_n, 1.0),
-        "band_type_accuracy": ty_ok / max(ty_n, 1.0),
-    }
-    if constant is not None:
-        metrics["constant_mae"] = const_err / max(n_err, 1.0)
-        metrics["constant_enabled_accuracy"] = const_en_ok / max(en_n, 1.0)
-        metrics["constant_band_type_accuracy"] = const_ty_ok / max(ty_n, 1.0)
+    metrics = {"n": float(len(dataset)), **model_tally.metrics()}
+    if const_preset is not None:
+        metrics.update(const_tally.metrics("constant_"))
     return metrics
 
 
@@ -456,8 +489,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     constant = constant_predictor(train_ds)
 
     if resume_config is not None:
-        from audiomanip.model.preset_model import check_config
         from audiomanip.model.network import PresetNet
+        from audiomanip.model.preset_model import check_config
 
         mcfg = check_config(resume_config, str(options.resume))
         if mcfg.text_dim != encoder.dim:
@@ -531,7 +564,11 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     view = log_mel(clips[pick].to(device), options.sample_rate,
                                    analysis_rate=net.config.analysis_rate, n_mels=net.config.n_mels)
                 targets = {e: {k: v.to(device) for k, v in t.items()} for e, t in batch["targets"].items()}
-                out = net(batch["tokens"].to(device), batch["mask"].to(device), batch["pooled"].to(device), view)
+                mask = batch["mask"]
+                if options.token_dropout > 0:
+                    keep = torch.rand(mask.shape, generator=clip_rng) >= options.token_dropout
+                    mask = mask & keep
+                out = net(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view)
                 p_loss, parts = parameter_loss(out, targets)
                 loss = p_loss
                 stft_val = clap_val = None

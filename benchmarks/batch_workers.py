@@ -49,12 +49,18 @@ def main() -> None:
             x = pink_noise(args.seconds, args.sample_rate, rms=0.1, channels=2, seed=i)
             sf.write(root / f"f{i:03d}.wav", x.T, args.sample_rate, subtype="PCM_24")
         files = engine.find_inputs(root)
-        print(f"{len(files)} files × {args.seconds:g} s stereo at {args.sample_rate} Hz; "
-              f"{os.cpu_count()} CPU cores; preset: {preset.describe()[:90]}…")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(
+            f"{len(files)} files × {args.seconds:g} s stereo at {args.sample_rate} Hz; "
+            f"{os.cpu_count()} CPU cores, load average {load:.1f} before the run "
+            "(other processes competing for the cores flatten the speed-up)"
+        )
         results = {}
         for workers in [1, *[w for w in args.workers if w != 1]]:
             out = Path(tmp) / f"out_{workers}"
-            jobs = engine.plan_jobs([(f, "bench") for f in files], {"bench": preset}, root, out, {"bench": "bench"})
+            jobs = engine.plan_jobs(
+                [(f, "bench") for f in files], {"bench": preset}, root, out, {"bench": "bench"}
+            )
             start = time.perf_counter()
             outcomes = engine.run_batch(jobs, engine.BatchOptions(), workers=workers)
             elapsed = time.perf_counter() - start
@@ -62,8 +68,10 @@ def main() -> None:
             assert counts["done"] == len(files), counts
             results[workers] = len(files) / elapsed
             audio_rate = len(files) * args.seconds / elapsed
-            print(f"workers={workers}: {elapsed:6.2f} s  {results[workers]:5.2f} files/s  "
-                  f"({audio_rate:5.1f} s of audio per s)")
+            print(
+                f"workers={workers}: {elapsed:6.2f} s  {results[workers]:5.2f} files/s  "
+                f"({audio_rate:5.1f} s of audio per s)"
+            )
         for workers, rate in results.items():
             if workers != 1:
                 print(f"speed-up {workers} vs 1 worker: {rate / results[1]:.2f}x")

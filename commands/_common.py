@@ -9,6 +9,7 @@ from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from audiomanip.errors import AudiomanipError, PRESET_ERROR_EXIT_CODE, PresetError
 
@@ -36,8 +37,9 @@ def is_debug() -> bool:
 
 
 def one_line(message: str) -> str:
-    """Collapse a message to a single line for stderr."""
-    return " ".join(str(message).split())
+    """Collapse a message to a single line for stderr, escaped for rich: paths and prompts with
+    ``[brackets]`` are shown as they are, never read as console markup."""
+    return escape(" ".join(str(message).split()))
 
 
 def fail(message: str, code: int) -> typer.Exit:

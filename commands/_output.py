@@ -9,30 +9,44 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import typer
+from audiomanip.commands._common import console, err_console, note, warn
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from audiomanip.commands._common import console, err_console, note, warn
 from audiomanip.params import SCHEMA, Preset
 
 # ------------------------------------------------------------------ shared option definitions
-PRESET_OPT = typer.Option(None, "--preset", "-p", metavar="NAME",
-                          help="A named preset instead of a prompt (see `audiomanip presets`).")
-PRESET_FILE_OPT = typer.Option(None, "--preset-file", metavar="FILE",
-                               help="A preset file (.yaml, .yml, .json; also an apply *_preset.json).")
-CLAMP_OPT = typer.Option(False, "--clamp", help="Clamp out-of-range preset-file values (with a warning) "
-                         "instead of failing.")
-CHECKPOINT_PATH_OPT = typer.Option(None, "--checkpoint-path", metavar="PATH",
-                                   help="Model checkpoint (file or folder) to use for prompts.")
-CHECKPOINT_DIR_OPT = typer.Option(None, "--checkpoint-dir", metavar="DIR",
-                                  help="Folder to look for the newest checkpoint in.")
+PRESET_OPT = typer.Option(
+    None,
+    "--preset",
+    "-p",
+    metavar="NAME",
+    help="A named preset instead of a prompt (see `audiomanip presets`).",
+)
+PRESET_FILE_OPT = typer.Option(
+    None,
+    "--preset-file",
+    metavar="FILE",
+    help="A preset file (.yaml, .yml, .json; also an apply *_preset.json).",
+)
+CLAMP_OPT = typer.Option(
+    False, "--clamp", help="Clamp out-of-range preset-file values (with a warning) instead of failing."
+)
+CHECKPOINT_PATH_OPT = typer.Option(
+    None, "--checkpoint-path", metavar="PATH", help="Model checkpoint (file or folder) to use for prompts."
+)
+CHECKPOINT_DIR_OPT = typer.Option(
+    None, "--checkpoint-dir", metavar="DIR", help="Folder to look for the newest checkpoint in."
+)
 DEVICE_OPT = typer.Option("auto", "--device", help="Device for the model: auto, cpu or cuda.")
 SEED_OPT = typer.Option(None, "--seed", help="Random seed (makes prompt predictions repeatable).")
 
 
 def fmt_value(value: Any) -> str:
+    """A parameter value for tables: 4 significant digits, never an exponent (12000, 0.707)."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
 
@@ -40,7 +54,10 @@ def preset_table(preset: Preset, title: str | None = None) -> Table:
     """The preset grouped by effect, in processing order; disabled effects dimmed.
 
     The EQ shows one row per band (type, frequency, gain, Q)."""
-    table = Table(title=title, show_header=True, header_style="bold", box=None, pad_edge=False)
+    # Text, not a markup string: a label such as "[/x]" (a prompt, a preset's name) is shown as it is
+    table = Table(
+        title=Text(title) if title else None, show_header=True, header_style="bold", box=None, pad_edge=False
+    )
     table.add_column("effect")
     table.add_column("on")
     table.add_column("settings")
@@ -63,8 +80,11 @@ def preset_table(preset: Preset, title: str | None = None) -> Table:
                 unit = p.unit if p.unit in (":1",) else (f" {p.unit}" if p.unit else "")
                 parts.append(f"{fname}={fmt_value(vals[fname])}{unit}")
             rows.append("  ".join(parts))
-        table.add_row(Text(eff.name, style=style or "bold"), Text("yes" if on else "no", style=style),
-                      Text("\n".join(rows), style=style))
+        table.add_row(
+            Text(eff.name, style=style or "bold"),
+            Text("yes" if on else "no", style=style),
+            Text("\n".join(rows), style=style),
+        )
     return table
 
 
@@ -84,8 +104,9 @@ def print_json(data: Any) -> None:
 
 
 @contextlib.contextmanager
-def render_progress(description: str, *, enabled: bool = True,
-                    delay_s: float = 1.0) -> Iterator[Callable[[dict], None]]:
+def render_progress(
+    description: str, *, enabled: bool = True, delay_s: float = 1.0
+) -> Iterator[Callable[[dict], None]]:
     """A progress callback for the renderer that draws a rich bar on stderr.
 
     The bar appears only once the work has run for ``delay_s`` (quick jobs stay quiet) and
@@ -99,9 +120,16 @@ def render_progress(description: str, *, enabled: bool = True,
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True)
-    task = progress.add_task(description, total=1.0)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task(escape(description), total=1.0)
     start = time.perf_counter()
     state = {"started": False}
 
@@ -141,12 +169,23 @@ def print_summary(rows: list[tuple[str, str]], *, to_stderr: bool = False) -> No
     table.add_column(style="bold")
     table.add_column()
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(Text(str(k)), Text(str(v)))  # values hold paths: never read as markup
     (err_console if to_stderr else console).print(table)
 
 
 __all__ = [
-    "PRESET_OPT", "PRESET_FILE_OPT", "CLAMP_OPT", "CHECKPOINT_PATH_OPT", "CHECKPOINT_DIR_OPT", "DEVICE_OPT",
-    "SEED_OPT", "preset_table", "print_notes", "print_json", "render_progress", "show_path",
-    "print_summary", "Optional",
+    "PRESET_OPT",
+    "PRESET_FILE_OPT",
+    "CLAMP_OPT",
+    "CHECKPOINT_PATH_OPT",
+    "CHECKPOINT_DIR_OPT",
+    "DEVICE_OPT",
+    "SEED_OPT",
+    "preset_table",
+    "print_notes",
+    "print_json",
+    "render_progress",
+    "show_path",
+    "print_summary",
+    "Optional",
 ]

@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, NoReturn, Optional
 
 import typer
+
+from typer.core import TyperGroup
 
 from audiomanip import __version__
 from audiomanip.commands import _common
 
+
+#: Click's base exception class as Typer raises it (recent Typer ships its own copy of Click).
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Click's usage errors (unknown option, missing argument, bad value) as one stderr line,
+    ``error: … (try 'audiomanip CMD --help')``, exit code 2, like every other user error."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _ClickException as exc:
+            _one_line(exc)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _ClickException as exc:
+            _one_line(exc)
+
+
+def _one_line(exc: Any) -> NoReturn:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `audiomanip` alone shows the help
+        raise exc
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+    raise _common.fail(exc.format_message() + hint, exc.exit_code) from None
+
+
 app = typer.Typer(
     name="audiomanip",
+    cls=_OneLineUsageErrors,
     help=(
         "Turn words into audio effects.\n\n"
         "Example:  audiomanip apply vocals.wav \"warm vintage tape with a small room\""

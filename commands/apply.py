@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, handle_errors, note, warn
 from audiomanip.commands.app import app
-from audiomanip.errors import InputNotFoundError, OutputError, UsageError
+
+from audiomanip.errors import InputNotFoundError, OutputError, PromptError, UsageError
 
 #: Seconds of the input a model with an audio view listens to.
 CONTEXT_SECONDS = 30.0
@@ -22,9 +22,9 @@ CONTEXT_SECONDS = 30.0
     "apply",
     epilog=(
         "Examples:\n\n"
-        "  audiomanip apply vocals.wav \"warm vintage tape with a small room\"\n\n"
+        '  audiomanip apply vocals.wav "warm vintage tape with a small room"\n\n'
         "  audiomanip apply drums.flac --preset telephone --strength 0.6 -o drums_phone.flac\n\n"
-        "  audiomanip apply take3.wav \"big cathedral reverb\" --match-loudness --plot --json"
+        '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json'
     ),
 )
 @handle_errors
@@ -34,31 +34,44 @@ def apply(
     preset: Optional[str] = out.PRESET_OPT,
     preset_file: Optional[Path] = out.PRESET_FILE_OPT,
     output_path: Optional[Path] = typer.Option(
-        None, "--output-path", "-o", metavar="FILE",
-        help="Write the audio exactly here (no folder, no preset/metadata files)."),
+        None,
+        "--output-path",
+        "-o",
+        metavar="FILE",
+        help="Write the audio exactly here (no folder, no preset/metadata files).",
+    ),
     output_dir: Path = typer.Option(
-        Path("output"), "--output-dir", metavar="DIR",
-        help="Where the per-run folder <YYYYmmdd_HHMMSS>_<slug>/ is created."),
+        Path("output"),
+        "--output-dir",
+        metavar="DIR",
+        help="Where the per-run folder <YYYYmmdd_HHMMSS>_<slug>/ is created.",
+    ),
     audio_length: Optional[float] = typer.Option(
-        None, "--audio-length", metavar="SECONDS", help="Process only the first SECONDS of the input."),
+        None, "--audio-length", metavar="SECONDS", help="Process only the first SECONDS of the input."
+    ),
     strength: float = typer.Option(
-        1.0, "--strength", metavar="0..1", help="Scale the effect: 0 = untouched input, 1 = full preset."),
+        1.0, "--strength", metavar="0..1", help="Scale the effect: 0 = untouched input, 1 = full preset."
+    ),
     match_loudness: bool = typer.Option(
-        False, "--match-loudness", help="Make the output's integrated loudness (BS.1770) equal the input's."),
+        False, "--match-loudness", help="Make the output's integrated loudness (BS.1770) equal the input's."
+    ),
     sample_rate: Optional[int] = typer.Option(
-        None, "--sample-rate", metavar="HZ", help="Output sample rate (default: the input's)."),
+        None, "--sample-rate", metavar="HZ", help="Output sample rate (default: the input's)."
+    ),
     checkpoint_path: Optional[Path] = out.CHECKPOINT_PATH_OPT,
     checkpoint_dir: Optional[Path] = out.CHECKPOINT_DIR_OPT,
     device: str = out.DEVICE_OPT,
     seed: Optional[int] = out.SEED_OPT,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the preset and write nothing."),
-    json_out: bool = typer.Option(False, "--json", help="Print a machine-readable result on stdout "
-                                  "(notes go to stderr)."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print a machine-readable result on stdout (notes go to stderr)."
+    ),
     plot: bool = typer.Option(False, "--plot", help="Also write a PNG: EQ curve and input/output spectra."),
     clamp: bool = out.CLAMP_OPT,
-    no_peak_safety: bool = typer.Option(False, "--no-peak-safety",
-                                        help="Let peaks exceed full scale (float outputs keep them)."),
+    no_peak_safety: bool = typer.Option(
+        False, "--no-peak-safety", help="Let peaks exceed full scale (float outputs keep them)."
+    ),
 ) -> None:
     """Apply an effect described in words (or a named preset / preset file) to one audio file.
 
@@ -67,12 +80,21 @@ def apply(
     --preset-file) and metadata.txt.
     """
     from audiomanip import audio_io
-    from audiomanip.outputs import (make_folder, metadata_text, plan_layout, preset_document, slugify,
-                                    write_preset_document, write_text_atomic)
+    from audiomanip.outputs import (
+        make_folder,
+        metadata_text,
+        plan_layout,
+        preset_document,
+        slugify,
+        write_preset_document,
+        write_text_atomic,
+    )
     from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
 
     started = time.perf_counter()
     check_one_source(prompt, preset, preset_file)
+    if prompt is not None and not prompt.split():  # before loading the model
+        raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
     if not 0.0 <= strength <= 1.0:
         raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
     if audio_length is not None and not audio_length > 0:
@@ -86,22 +108,27 @@ def apply(
     info = audio_io.info(in_path)
 
     device_used = "cpu"
+    device_notes: list[str] = []
     if prompt is not None:
         from audiomanip.device import resolve_device
 
-        device_used = resolve_device(device, note=note)
+        # the CPU fall-back note is shown once the model ran, so that an error stays one line
+        device_used = resolve_device(device, note=device_notes.append)
 
     def presetter() -> PromptPresetter:
-        return PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
-                               device=device_used, seed=seed)
+        return PromptPresetter(
+            checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device_used, seed=seed
+        )
 
     if prompt is not None:
         prompter = presetter()
         excerpt, excerpt_sr = None, None
         if prompter.wants_audio:  # a model with an audio view also listens to the input
             excerpt, excerpt_sr = audio_io.read(
-                in_path, frames=int(min(audio_length or CONTEXT_SECONDS, CONTEXT_SECONDS) * info.sample_rate))
+                in_path, frames=int(min(audio_length or CONTEXT_SECONDS, CONTEXT_SECONDS) * info.sample_rate)
+            )
         source = prompter(prompt, excerpt, excerpt_sr)
+        out.print_notes(device_notes)
     else:
         source = resolve(prompt, preset, preset_file, clamp=clamp)
     out.print_notes(source.notes, warning=source.kind == "file")
@@ -111,9 +138,17 @@ def apply(
 
     if dry_run:
         if json_out:
-            out.print_json({"dry_run": True, "source": source.kind, "label": source.label,
-                            "prompt": source.prompt, "strength": strength, "model": source.model,
-                            "preset": the_preset.to_dict()})
+            out.print_json(
+                {
+                    "dry_run": True,
+                    "source": source.kind,
+                    "label": source.label,
+                    "prompt": source.prompt,
+                    "strength": strength,
+                    "model": source.model,
+                    "preset": the_preset.to_dict(),
+                }
+            )
         else:
             console.print(out.preset_table(the_preset, title=f"{source.kind}: {source.label}"))
             console.print("[dim]dry run: nothing written[/]")
@@ -135,20 +170,33 @@ def apply(
     try:
         with out.render_progress(f"rendering {in_path.name}", enabled=not json_out) as progress:
             result = process_file(
-                the_preset, in_path, layout.audio, audio_length_s=audio_length,
-                match_loudness=match_loudness, peak_safety=not no_peak_safety, overwrite=overwrite,
-                sample_rate=sample_rate, progress=progress)
+                the_preset,
+                in_path,
+                layout.audio,
+                audio_length_s=audio_length,
+                match_loudness=match_loudness,
+                peak_safety=not no_peak_safety,
+                overwrite=overwrite,
+                sample_rate=sample_rate,
+                progress=progress,
+            )
         for message in result.warnings:
             warn(message)
         if result.match_shortfall_lu:
-            warn(f"loudness matched {result.match_shortfall_lu:.1f} LU short of the input: "
-                 "the gain was capped to keep peaks safe (use --no-peak-safety to allow clipping)")
+            warn(
+                f"loudness matched {result.match_shortfall_lu:.1f} LU short of the input: "
+                "the gain was capped to keep peaks safe (use --no-peak-safety to allow clipping)"
+            )
         elapsed = time.perf_counter() - started
         if layout.preset_json is not None:
-            doc = preset_document(the_preset, prompt=source.prompt, source=source.kind, model=source.model,
-                                  strength=strength,
-                                  extra={"label": source.label, "explicit": source.explicit,
-                                         "input": str(in_path)})
+            doc = preset_document(
+                the_preset,
+                prompt=source.prompt,
+                source=source.kind,
+                model=source.model,
+                strength=strength,
+                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path)},
+            )
             write_preset_document(layout.preset_json, doc, overwrite=overwrite)
         if layout.metadata is not None:
             rows = {
@@ -167,8 +215,9 @@ def apply(
                 "time taken": f"{elapsed:.2f} s",
                 "loudness before": _lufs(result.loudness_in_lufs),
                 "loudness after": _lufs(result.loudness_out_lufs),
-                "loudness matching": (f"{result.match_gain_db:+.2f} dB" if result.match_gain_db is not None
-                                      else "off"),
+                "loudness matching": (
+                    f"{result.match_gain_db:+.2f} dB" if result.match_gain_db is not None else "off"
+                ),
                 "peak": f"{result.peak_dbfs:.2f} dBFS",
                 "peak safety": "off" if no_peak_safety else "on",
             }
@@ -183,27 +232,32 @@ def apply(
     elapsed = time.perf_counter() - started
 
     if json_out:
-        out.print_json({
-            "output": str(layout.audio),
-            "folder": str(layout.folder) if layout.folder else None,
-            "preset_file": str(layout.preset_json) if layout.preset_json else None,
-            "metadata_file": str(layout.metadata) if layout.metadata else None,
-            "plot_file": str(layout.plot) if layout.plot else None,
-            "source": source.kind,
-            "label": source.label,
-            "prompt": source.prompt,
-            "strength": strength,
-            "device": device_used,
-            "model": source.model,
-            "seconds_taken": round(elapsed, 3),
-            "result": result.to_dict(),
-            "preset": the_preset.to_dict(),
-        })
+        out.print_json(
+            {
+                "output": str(layout.audio),
+                "folder": str(layout.folder) if layout.folder else None,
+                "preset_file": str(layout.preset_json) if layout.preset_json else None,
+                "metadata_file": str(layout.metadata) if layout.metadata else None,
+                "plot_file": str(layout.plot) if layout.plot else None,
+                "source": source.kind,
+                "label": source.label,
+                "prompt": source.prompt,
+                "strength": strength,
+                "device": device_used,
+                "model": source.model,
+                "seconds_taken": round(elapsed, 3),
+                "result": result.to_dict(),
+                "preset": the_preset.to_dict(),
+            }
+        )
         return
     console.print(out.preset_table(the_preset, title=f"{source.kind}: {source.label}"))
     rows = [("written", out.show_path(layout.folder if layout.folder else layout.audio))]
     if layout.folder:
-        rows += [("audio", layout.audio.name), ("preset", layout.preset_json.name if layout.preset_json else "-")]
+        rows += [
+            ("audio", layout.audio.name),
+            ("preset", layout.preset_json.name if layout.preset_json else "-"),
+        ]
     if layout.plot:
         rows.append(("plot", layout.plot.name if layout.folder else out.show_path(layout.plot)))
     rows.append(("loudness", f"{_lufs(result.loudness_in_lufs)} -> {_lufs(result.loudness_out_lufs)}"))
@@ -217,8 +271,9 @@ def _lufs(value: float | None) -> str:
     return f"{value:.2f} LUFS" if value > -200 else "silence"
 
 
-def _write_plot(preset, in_path: Path, audio_path: Path, png: Path, label: str,
-                audio_length: float | None) -> None:
+def _write_plot(
+    preset, in_path: Path, audio_path: Path, png: Path, label: str, audio_length: float | None
+) -> None:
     from audiomanip import audio_io
     from audiomanip.plot import SPECTRUM_SECONDS, plot_preset
 

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from audiomanip.commands import _output as out
-from audiomanip.commands._common import console, err_console, handle_errors, note
+from audiomanip.commands._common import console, err_console, handle_errors
 from audiomanip.commands.app import app
+from rich.markup import escape
+from rich.text import Text
+
 from audiomanip.errors import UsageError
 
 
@@ -19,8 +21,8 @@ from audiomanip.errors import UsageError
     "batch",
     epilog=(
         "Examples:\n\n"
-        "  audiomanip batch stems/ --prompt \"warm vintage tape\" --recursive --workers 2\n\n"
-        "  audiomanip batch voice/ --prompts prompts.txt --pattern \"*.wav\" --output-dir out/voice\n\n"
+        '  audiomanip batch stems/ --prompt "warm vintage tape" --recursive --workers 2\n\n'
+        '  audiomanip batch voice/ --prompts prompts.txt --pattern "*.wav" --output-dir out/voice\n\n'
         "  audiomanip batch takes/ --plan plan.csv    (plan.csv: file,prompt per line)"
     ),
 )
@@ -29,27 +31,46 @@ def batch(
     in_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of audio files."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="One prompt for every file."),
     prompts_file: Optional[Path] = typer.Option(
-        None, "--prompts", metavar="FILE", help="Text file, one prompt per line: every file gets every prompt."),
+        None,
+        "--prompts",
+        metavar="FILE",
+        help="Text file, one prompt per line: every file gets every prompt.",
+    ),
     plan: Optional[Path] = typer.Option(
-        None, "--plan", metavar="CSV", help="CSV with columns file,prompt (paths relative to DIR)."),
+        None, "--plan", metavar="CSV", help="CSV with columns file,prompt (paths relative to DIR)."
+    ),
     preset: Optional[str] = out.PRESET_OPT,
     preset_file: Optional[Path] = out.PRESET_FILE_OPT,
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Include sub-folders."),
     pattern: Optional[str] = typer.Option(
-        None, "--pattern", metavar="GLOB", help="Only files whose name matches, e.g. \"*.wav\" "
-        "(default: every audio file)."),
+        None,
+        "--pattern",
+        metavar="GLOB",
+        help='Only files whose name matches, e.g. "*.wav" (default: every audio file).',
+    ),
     output_dir: Optional[Path] = typer.Option(
-        None, "--output-dir", metavar="DIR",
-        help="Where outputs go, mirroring DIR's tree (default: output/batch_<DIR name>[_<slug>])."),
+        None,
+        "--output-dir",
+        metavar="DIR",
+        help="Where outputs go, mirroring DIR's tree (default: output/batch_<DIR name>[_<slug>]).",
+    ),
     workers: Optional[int] = typer.Option(
-        None, "--workers", "-j", min=1, help="Worker processes (default: the number of CPU cores)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists "
-                                   "(by default they are skipped, so an interrupted batch resumes)."),
-    match_loudness: bool = typer.Option(False, "--match-loudness",
-                                        help="Match each output's loudness to its input's."),
-    audio_length: Optional[float] = typer.Option(None, "--audio-length", metavar="SECONDS",
-                                                 help="Process only the first SECONDS of each file."),
-    strength: float = typer.Option(1.0, "--strength", metavar="0..1", help="Scale every preset (0 = bypass)."),
+        None, "--workers", "-j", min=1, help="Worker processes (default: the number of CPU cores)."
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Redo files whose output exists (by default they are skipped, so an interrupted batch resumes).",
+    ),
+    match_loudness: bool = typer.Option(
+        False, "--match-loudness", help="Match each output's loudness to its input's."
+    ),
+    audio_length: Optional[float] = typer.Option(
+        None, "--audio-length", metavar="SECONDS", help="Process only the first SECONDS of each file."
+    ),
+    strength: float = typer.Option(
+        1.0, "--strength", metavar="0..1", help="Scale every preset (0 = bypass)."
+    ),
     checkpoint_path: Optional[Path] = out.CHECKPOINT_PATH_OPT,
     checkpoint_dir: Optional[Path] = out.CHECKPOINT_DIR_OPT,
     device: str = out.DEVICE_OPT,
@@ -66,23 +87,32 @@ def batch(
     from audiomanip.outputs import slugify
     from audiomanip.preset_source import PromptPresetter, load_file, load_named, read_prompt_file
 
-    sources = [n for n, v in (("--prompt", prompt), ("--prompts", prompts_file), ("--plan", plan),
-                              ("--preset", preset), ("--preset-file", preset_file)) if v is not None]
+    sources = [
+        n
+        for n, v in (
+            ("--prompt", prompt),
+            ("--prompts", prompts_file),
+            ("--plan", plan),
+            ("--preset", preset),
+            ("--preset-file", preset_file),
+        )
+        if v is not None
+    ]
     if len(sources) != 1:
-        raise UsageError("give exactly one of --prompt, --prompts, --plan, --preset, --preset-file"
-                         + (f" (got {', '.join(sources)})" if sources else ""))
+        raise UsageError(
+            "give exactly one of --prompt, --prompts, --plan, --preset, --preset-file"
+            + (f" (got {', '.join(sources)})" if sources else "")
+        )
     if not 0.0 <= strength <= 1.0:
         raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
     if audio_length is not None and not audio_length > 0:
         raise UsageError(f"--audio-length must be a positive number of seconds, got {audio_length:g}")
 
+    engine.check_input_dir(in_dir)  # before any slow work (the model)
+
     # ---- which files get which labels
     if plan is not None:
         assignments = engine.read_plan(plan, in_dir)
-        if not in_dir.is_dir():
-            from audiomanip.errors import InputNotFoundError
-
-            raise InputNotFoundError(f"input folder not found: {in_dir}")
         labels = list(dict.fromkeys(lab for _, lab in assignments))
         kind = "prompt"
     else:
@@ -92,7 +122,6 @@ def batch(
             labels, kind = read_prompt_file(prompts_file), "prompt"
         else:
             labels, kind = [], "preset"
-        files = None  # found below, once the output folder is known
 
     # ---- presets: the model runs once per distinct prompt, here in the parent
     presets = {}
@@ -102,13 +131,20 @@ def batch(
         from audiomanip.errors import PromptError
 
         if not labels or not all(labels):
-            raise PromptError("the prompt is empty; describe the sound, e.g. \"warm tape\"")
-        presetter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
-                                    device=resolve_device(device, note=note), seed=seed)
+            raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape"')
+        device_notes: list[str] = []  # shown once the model ran, so that an error stays one line
+        presetter = PromptPresetter(
+            checkpoint_path=checkpoint_path,
+            checkpoint_dir=checkpoint_dir,
+            device=resolve_device(device, note=device_notes.append),
+            seed=seed,
+        )
         for label in labels:
             resolved = presetter(label)
             presets[label] = resolved.preset
             model_info = resolved.model
+            out.print_notes(device_notes)
+            device_notes.clear()
             out.print_notes([f"{label!r}: {n}" for n in resolved.notes + resolved.explicit])
     else:
         resolved = load_named(preset) if preset is not None else load_file(preset_file, clamp=clamp)
@@ -121,8 +157,9 @@ def batch(
 
     if output_dir is None:
         name = slugify(in_dir.resolve().name or "input")
-        output_dir = Path("output") / (f"batch_{name}_{slugs[labels[0]]}" if len(labels) == 1
-                                       else f"batch_{name}")
+        output_dir = Path("output") / (
+            f"batch_{name}_{slugs[labels[0]]}" if len(labels) == 1 else f"batch_{name}"
+        )
     if plan is None:
         files = engine.find_inputs(in_dir, pattern=pattern, recursive=recursive, exclude=[output_dir])
         if not files:
@@ -132,18 +169,32 @@ def batch(
     jobs = engine.plan_jobs(assignments, presets, in_dir, output_dir, slugs)
     n_workers = workers or os.cpu_count() or 1
 
-    options = engine.BatchOptions(overwrite=overwrite, match_loudness=match_loudness,
-                                  peak_safety=not no_peak_safety, audio_length_s=audio_length)
+    options = engine.BatchOptions(
+        overwrite=overwrite,
+        match_loudness=match_loudness,
+        peak_safety=not no_peak_safety,
+        audio_length_s=audio_length,
+    )
     started = time.perf_counter()
-    err_console.print(f"[bold]{len(jobs)}[/] job(s): {len({j.in_path for j in jobs})} file(s) × "
-                      f"{len(labels)} preset(s) → {out.show_path(output_dir)}  ({min(n_workers, len(jobs))} worker(s))")
+    err_console.print(
+        f"[bold]{len(jobs)}[/] job(s): {len({j.in_path for j in jobs})} file(s) × "
+        f"{len(labels)} preset(s) → {escape(out.show_path(output_dir))}  "
+        f"({min(n_workers, len(jobs))} worker(s))"
+    )
     outcomes = _run_with_progress(engine, jobs, options, n_workers)
     elapsed = time.perf_counter() - started
     report_path = output_dir / engine.REPORT_NAME
     report = engine.write_report(
-        report_path, outcomes, input_dir=str(in_dir), output_dir=str(output_dir), workers=n_workers,
-        seconds_taken=round(elapsed, 3), strength=strength, model=model_info,
-        labels={lab: slugs[lab] for lab in labels})
+        report_path,
+        outcomes,
+        input_dir=str(in_dir),
+        output_dir=str(output_dir),
+        workers=n_workers,
+        seconds_taken=round(elapsed, 3),
+        strength=strength,
+        model=model_info,
+        labels={lab: slugs[lab] for lab in labels},
+    )
     counts = report["counts"]
     _print_summary(outcomes, counts, elapsed, report_path)
     if counts["failed"]:
@@ -164,18 +215,32 @@ def _unique_slugs(labels: list[str], slugify) -> dict[str, str]:
 
 
 def _run_with_progress(engine, jobs, options, workers):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     class RateColumn(TextColumn):
         def render(self, task):  # files/s over the jobs actually worked on
             elapsed = task.elapsed or 0.0
             return f"{task.completed / elapsed:.2f} files/s" if elapsed > 0 else "– files/s"
 
-    progress = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), RateColumn(""),
-                        TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
-                        disable=not err_console.is_terminal)
+    progress = Progress(
+        TextColumn("batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(""),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    )
     task = progress.add_task("batch", total=len(jobs), failed=0)
 
     def on_progress(info: dict) -> None:
@@ -194,7 +259,7 @@ def _print_summary(outcomes, counts, elapsed, report_path) -> None:
         table.add_column("file")
         table.add_column("error")
         for o in failed[:20]:
-            table.add_row(out.show_path(o.in_path), o.error or "")
+            table.add_row(Text(out.show_path(o.in_path)), Text(o.error or ""))
         console.print(table)
         if len(failed) > 20:
             console.print(f"… and {len(failed) - 20} more (see the report)")
@@ -203,8 +268,12 @@ def _print_summary(outcomes, counts, elapsed, report_path) -> None:
     summary = Table(show_header=True, header_style="bold", box=None)
     for col in ("done", "skipped", "failed", "time", "speed"):
         summary.add_column(col)
-    summary.add_row(str(counts["done"]), str(counts["skipped"]),
-                    f"[red]{counts['failed']}[/]" if counts["failed"] else "0",
-                    f"{elapsed:.1f} s", rate if worked else "-")
+    summary.add_row(
+        str(counts["done"]),
+        str(counts["skipped"]),
+        f"[red]{counts['failed']}[/]" if counts["failed"] else "0",
+        f"{elapsed:.1f} s",
+        rate if worked else "-",
+    )
     console.print(summary)
-    console.print(f"report: {out.show_path(report_path)}")
+    console.print(f"report: {escape(out.show_path(report_path))}")

@@ -51,7 +51,7 @@ def eval_command(
     (corpus-mean preset, random preset, nearest-neighbour prompt lookup)."""
     from audiomanip.device import resolve_device
     from audiomanip.evaluation import SUITES, evaluate, plot_report, save_report
-    from audiomanip.checkpoint import load_model
+    from audiomanip.eval_baselines import load_model_for_eval
     from audiomanip.training import default_cache_dir
 
     if suite not in SUITE_CHOICES:
@@ -62,11 +62,11 @@ def eval_command(
     for path, what in ((report, "--report"), (plot, "--plot")):
         if path is not None and not path.parent.exists():
             raise UsageError(f"{what}: the folder {path.parent} does not exist")
-    model = load_model(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
-                       device=resolve_device(device, note=note))
+    model = load_model_for_eval(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
+                                device=resolve_device(device, note=note),
+                                cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
     with _progress_bars() as progress:
-        result = evaluate(model, suites, audio_dir=audio_dir, seed=seed, progress=progress,
-                          cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
+        result = evaluate(model, suites, audio_dir=audio_dir, seed=seed, progress=progress)
     print_report(result)
     if report is not None:
         save_report(result, report)

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, err_console, handle_errors, note, warn
 from audiomanip.commands.app import app
+from rich.markup import escape
+
 from audiomanip.errors import OutputError, UsageError
 
 FORMATS = ("yaml", "json", "ffmpeg", "ir")
@@ -20,29 +21,43 @@ _SUFFIX = {"yaml": ".yaml", "json": ".json", "ffmpeg": ".txt", "ir": ".wav"}
     "export-preset",
     epilog=(
         "Examples:\n\n"
-        "  audiomanip export-preset \"cathedral reverb\" -f yaml -o cathedral.yaml\n\n"
-        "  audiomanip export-preset --preset telephone -f ffmpeg -o phone.txt\n"
-        "  ffmpeg -i in.wav -af \"$(cat phone.txt)\" out.wav\n\n"
-        "  audiomanip export-preset \"big hall\" -f ir --sample-rate 44100 -o hall_ir.wav"
+        '  audiomanip export-preset "cathedral reverb" -f yaml -o cathedral.yaml\n\n'
+        "  audiomanip export-preset --preset telephone -f ffmpeg --sample-rate 44100 -o phone.txt\n"
+        '  ffmpeg -i in.wav -af "$(cat phone.txt)" out.wav\n\n'
+        '  audiomanip export-preset "big hall" -f ir --sample-rate 44100 -o hall_ir.wav'
     ),
 )
 @handle_errors
 def export_preset(
     prompt: Optional[str] = typer.Argument(None, help="What it should sound like, in words."),
-    fmt: str = typer.Option("yaml", "--format", "-f", help="yaml | json | ffmpeg (an -af filter chain "
-                            "plus the reverb IR beside it) | ir (the reverb IR as a stereo WAV)."),
+    fmt: str = typer.Option(
+        "yaml",
+        "--format",
+        "-f",
+        help="yaml | json | ffmpeg (an -af filter chain "
+        "plus the reverb IR beside it) | ir (the reverb IR as a stereo WAV).",
+    ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", metavar="FILE", help="Where to write (default: <slug>.<yaml|json|txt|wav>; "
-        "yaml/json go to stdout with -o -)."),
+        None,
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Where to write (default: <slug>.<yaml|json|txt|wav>; yaml/json go to stdout with -o -).",
+    ),
     preset: Optional[str] = out.PRESET_OPT,
     preset_file: Optional[Path] = out.PRESET_FILE_OPT,
-    sample_rate: int = typer.Option(48000, "--sample-rate", metavar="HZ",
-                                    help="Sample rate of the IR WAV (ir, ffmpeg)."),
-    pitch_method: str = typer.Option("rubberband", "--pitch-method",
-                                     help="ffmpeg pitch shift: rubberband, or asetrate (needs --input-rate)."),
-    input_rate: Optional[int] = typer.Option(None, "--input-rate", metavar="HZ",
-                                             help="Sample rate of the audio the ffmpeg chain will process "
-                                             "(only for --pitch-method asetrate)."),
+    sample_rate: int = typer.Option(
+        48000,
+        "--sample-rate",
+        metavar="HZ",
+        help="Sample rate of the IR WAV (ir) / of the audio the ffmpeg chain will process (ffmpeg).",
+    ),
+    input_channels: int = typer.Option(
+        2, "--channels", metavar="N", help="ffmpeg: channel count of the audio the chain will process."
+    ),
+    pitch_method: str = typer.Option(
+        "rubberband", "--pitch-method", help="ffmpeg pitch shift: rubberband, or asetrate (any ffmpeg build)."
+    ),
     strength: float = typer.Option(1.0, "--strength", metavar="0..1", help="Scale the preset (0 = bypass)."),
     plot: bool = typer.Option(False, "--plot", help="Also write <output stem>.png with the EQ curve."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
@@ -66,17 +81,26 @@ def export_preset(
         raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
     if not 1000 <= sample_rate <= 768000:
         raise UsageError(f"--sample-rate must be between 1000 and 768000 Hz, got {sample_rate}")
+    if not 1 <= input_channels <= 64:
+        raise UsageError(f"--channels must be between 1 and 64, got {input_channels}")
     if pitch_method not in ("rubberband", "asetrate"):
         raise UsageError("--pitch-method must be rubberband or asetrate")
     check_one_source(prompt, preset, preset_file)
 
+    device_notes: list[str] = []  # shown once the model ran, so that an error stays one line
+
     def presetter() -> PromptPresetter:
         from audiomanip.device import resolve_device
 
-        return PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
-                               device=resolve_device(device, note=note), seed=seed)
+        return PromptPresetter(
+            checkpoint_path=checkpoint_path,
+            checkpoint_dir=checkpoint_dir,
+            device=resolve_device(device, note=device_notes.append),
+            seed=seed,
+        )
 
     source = resolve(prompt, preset, preset_file, clamp=clamp, presetter=presetter)
+    out.print_notes(device_notes)
     out.print_notes(source.notes, warning=source.kind == "file")
     the_preset = source.preset.with_strength(strength) if strength != 1.0 else source.preset
     if source.kind != "file" and not the_preset.name:
@@ -111,11 +135,14 @@ def export_preset(
     else:
         from audiomanip.export import write_ffmpeg_chain
 
-        if pitch_method == "asetrate" and the_preset.enabled["pitch"] and not input_rate:
-            raise UsageError("--pitch-method asetrate needs --input-rate HZ (the rate of the audio to process)")
-        chain_path, ir_path = write_ffmpeg_chain(the_preset, output, ir_sample_rate=sample_rate,
-                                                 sample_rate=input_rate, pitch_method=pitch_method,
-                                                 overwrite=overwrite)
+        chain_path, ir_path = write_ffmpeg_chain(
+            the_preset,
+            output,
+            sample_rate=sample_rate,
+            input_channels=input_channels,
+            pitch_method=pitch_method,
+            overwrite=overwrite,
+        )
         written.append(chain_path)
         if ir_path is not None:
             written.append(ir_path)
@@ -132,6 +159,8 @@ def export_preset(
 
     console.print(out.preset_table(the_preset, title=f"{source.kind}: {source.label}"))
     for p in written:
-        console.print(f"wrote [bold]{out.show_path(p)}[/]")
+        console.print(f"wrote [bold]{escape(out.show_path(p))}[/]")
     if fmt == "ffmpeg":
-        err_console.print(f"[dim]use:[/] ffmpeg -i in.wav -af \"$(cat {out.show_path(written[0])})\" out.wav")
+        err_console.print(
+            f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(out.show_path(written[0]))})" out.wav'
+        )

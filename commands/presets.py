@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
-
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, handle_errors
 from audiomanip.commands.app import app
+from rich.table import Table
 
 presets_app = typer.Typer(
     name="presets",
     help="List the named presets (name, tags, description).\n\n"
-         "Examples:  audiomanip presets  |  audiomanip presets --tag reverb  |  audiomanip presets show telephone",
+    "Examples:  audiomanip presets  |  audiomanip presets --tag space  |  audiomanip presets show telephone",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -37,8 +36,11 @@ def list_presets(
     if json_out:
         out.print_json([{"name": n.name, "tags": list(n.tags), "description": n.description} for n in items])
         return
-    table = Table(title=f"{len(items)} named presets" + (f" tagged {tag!r}" if tag else ""),
-                  header_style="bold", box=None)
+    table = Table(
+        title=f"{len(items)} named presets" + (f" tagged {tag!r}" if tag else ""),
+        header_style="bold",
+        box=None,
+    )
     table.add_column("name", style="bold")
     table.add_column("tags", style="cyan")
     table.add_column("description")
@@ -46,7 +48,9 @@ def list_presets(
         desc = " ".join(str(n.description or "").split())
         table.add_row(n.name, ", ".join(n.tags), desc)
     console.print(table)
-    console.print("[dim]use one: audiomanip apply IN --preset NAME;  details: audiomanip presets show NAME[/]")
+    console.print(
+        "[dim]use one: audiomanip apply IN --preset NAME;  details: audiomanip presets show NAME[/]"
+    )
 
 
 @presets_app.command(

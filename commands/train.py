@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-
 from audiomanip.commands._common import console, err_console, handle_errors, note
 from audiomanip.commands.app import app
 
@@ -24,7 +23,7 @@ from audiomanip.commands.app import app
 )
 @handle_errors
 def train(
-    epochs: int = typer.Option(8, "--epochs", min=1, help="Passes over the training pairs."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompt/preset pairs per step."),
     learning_rate: float = typer.Option(2e-3, "--learning-rate", help="Peak AdamW learning rate "
                                         "(warm-up, then cosine decay to 10 %)."),
@@ -43,7 +42,7 @@ def train(
     save_checkpoint_every: int = typer.Option(0, "--save-checkpoint-every", min=0, metavar="STEPS",
                                               help="Also save a resumable checkpoint every STEPS steps "
                                                    "(0: at the end of each epoch only)."),
-    stft_every: int = typer.Option(4, "--stft-every", min=0, metavar="K",
+    stft_every: int = typer.Option(8, "--stft-every", min=0, metavar="K",
                                    help="Apply the multi-resolution STFT loss every K steps (0: never)."),
     stft_batch: int = typer.Option(8, "--stft-batch", min=1, help="Examples per STFT-loss sub-batch."),
     clap_checkpoint: Optional[Path] = typer.Option(
@@ -74,7 +73,8 @@ def train(
 
     Ctrl-C writes a resumable checkpoint to <output-dir>/interrupted (continue with --resume).
     """
-    from audiomanip.training import TrainOptions, build_network, train as run_training
+    from audiomanip.training import TrainOptions, build_network
+    from audiomanip.training import train as run_training
 
     options = TrainOptions(
         output_dir=output_dir, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
@@ -87,8 +87,14 @@ def train(
         _dry_run(options, build_network)
         return
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from audiomanip.commands.app import app
 from typer.testing import CliRunner
 
-from audiomanip.commands.app import app
 from audiomanip.data.sources import pink_noise, sine
 from audiomanip.features import integrated_loudness_lufs
 from audiomanip.params import Preset
@@ -67,7 +67,11 @@ def test_apply_writes_exactly_the_layout_and_the_eq_gain(work):
     assert res.exit_code == 0, res.output
     folder = one_folder(work)
     assert re.fullmatch(r"\d{8}_\d{6}_boost_1k", folder.name)
-    assert sorted(p.name for p in folder.iterdir()) == ["boost_1k.wav", "boost_1k_preset.json", "metadata.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "boost_1k.wav",
+        "boost_1k_preset.json",
+        "metadata.txt",
+    ]
     x, _ = sf.read(work / "tone.wav", dtype="float32")
     y, sr = sf.read(folder / "boost_1k.wav", dtype="float32")
     info = sf.info(str(folder / "boost_1k.wav"))
@@ -80,8 +84,15 @@ def test_apply_writes_exactly_the_layout_and_the_eq_gain(work):
     assert doc["schema_version"] == 1 and doc["source"] == "file" and "created" in doc
     assert Preset.from_json((folder / "boost_1k_preset.json").read_text()) == eq_boost_preset(12.0)
     meta = (folder / "metadata.txt").read_text()
-    for key in ("input:", "sample rate:", "channels:", "device:", "time taken:", "loudness before:",
-                "loudness after:"):
+    for key in (
+        "input:",
+        "sample rate:",
+        "channels:",
+        "device:",
+        "time taken:",
+        "loudness before:",
+        "loudness after:",
+    ):
         assert key in meta
     assert "written" in res.stdout and "band3" in res.stdout
 
@@ -104,7 +115,9 @@ def test_json_output_is_the_only_thing_on_stdout(work):
     assert Path(data["output"]).is_file()
     assert data["result"]["sample_rate"] == SR and data["result"]["channels"] == 1
     assert Preset.from_dict(data["preset"]) == eq_boost_preset(3.0)
-    assert data["result"]["loudness_out_lufs"] - data["result"]["loudness_in_lufs"] == pytest.approx(3.0, abs=0.2)
+    assert data["result"]["loudness_out_lufs"] - data["result"]["loudness_in_lufs"] == pytest.approx(
+        3.0, abs=0.2
+    )
 
 
 def test_dry_run_writes_nothing(work):
@@ -160,7 +173,9 @@ def test_match_loudness(work, gain_db):
 
 def test_audio_length_cuts_the_input(work):
     preset_path = save(eq_boost_preset(2.0), work / "p.yaml")
-    res = invoke("apply", "noise.wav", "--preset-file", preset_path, "--audio-length", "0.5", "-o", "short.wav")
+    res = invoke(
+        "apply", "noise.wav", "--preset-file", preset_path, "--audio-length", "0.5", "-o", "short.wav"
+    )
     assert res.exit_code == 0, res.output
     assert sf.info(str(work / "short.wav")).frames == SR // 2
 
@@ -225,8 +240,9 @@ def test_user_errors_are_one_line(work, args, code, words):
 
 
 def test_clamp_turns_out_of_range_into_a_warning(work):
-    (work / "bad.yaml").write_text("eq:\n  band3_type: peak\n  band3_freq_hz: 1000\n  band3_gain_db: 99\n"
-                                   "  band3_q: 1\n")
+    (work / "bad.yaml").write_text(
+        "eq:\n  band3_type: peak\n  band3_freq_hz: 1000\n  band3_gain_db: 99\n  band3_q: 1\n"
+    )
     res = invoke("apply", "tone.wav", "--preset-file", "bad.yaml", "--clamp", "-o", "c.wav")
     assert res.exit_code == 0, res.output
     assert "clamped to 20" in res.stderr
@@ -250,6 +266,8 @@ def test_preset_path_does_not_import_the_text_model(work):
         "from typer.testing import CliRunner\n"
         "from audiomanip.commands.app import app\n"
         "r = CliRunner().invoke(app, ['apply', 'tone.wav', '--preset-file', 'p.yaml', '-o', 'o.wav'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "r = CliRunner().invoke(app, ['apply', 'tone.wav', '--preset', 'telephone', '-o', 'n.wav'])\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = [m for m in ('sentence_transformers', 'transformers', 'matplotlib') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -278,7 +296,9 @@ def tiny_model(tmp_path_factory):
     torch.manual_seed(0)
     net = PresetNet(ModelConfig(d_model=32, n_heads=4, head_hidden=32, n_self_layers=1))
     path = tmp_path_factory.mktemp("model") / "tiny"
-    save_checkpoint(path, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2", extra={"name": "tiny"}))
+    save_checkpoint(
+        path, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2", extra={"name": "tiny"})
+    )
     return path
 
 

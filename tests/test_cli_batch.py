@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from audiomanip.commands.app import app
 from typer.testing import CliRunner
 
 from audiomanip import batch as engine
-from audiomanip.commands.app import app
 from audiomanip.data.sources import sine
 from audiomanip.params import Preset
 
@@ -57,8 +57,9 @@ def tree(tmp_path, monkeypatch):
 def test_batch_tree_with_corrupt_files_and_resume(tree, tmp_path):
     root, good = tree
     hashes = {p: digest(p) for p in root.rglob("*") if p.is_file()}
-    res = invoke("batch", root, "--preset-file", "quiet.yaml", "--recursive", "--workers", "2",
-                 "--output-dir", "out")
+    res = invoke(
+        "batch", root, "--preset-file", "quiet.yaml", "--recursive", "--workers", "2", "--output-dir", "out"
+    )
     assert res.exit_code == 1, res.output
     out = tmp_path / "out"
     written = sorted(p.relative_to(out) for p in out.rglob("*.wav"))
@@ -81,8 +82,9 @@ def test_batch_tree_with_corrupt_files_and_resume(tree, tmp_path):
     assert not [p for p in out.rglob(".*")]
     # a re-run skips the 18 done files and retries the 2 broken ones
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
-    res = invoke("batch", root, "--preset-file", "quiet.yaml", "--recursive", "--workers", "2",
-                 "--output-dir", "out")
+    res = invoke(
+        "batch", root, "--preset-file", "quiet.yaml", "--recursive", "--workers", "2", "--output-dir", "out"
+    )
     assert res.exit_code == 1
     report = json.loads((out / "report.json").read_text())
     assert report["counts"] == {"done": 0, "skipped": 18, "failed": 2}
@@ -90,35 +92,69 @@ def test_batch_tree_with_corrupt_files_and_resume(tree, tmp_path):
 
 
 def test_pattern_and_no_recursion(tree, tmp_path):
-    root, good = tree
-    res = invoke("batch", root, "--preset-file", "quiet.yaml", "--pattern", "take0[0-3].wav", "--workers", "1",
-                 "--output-dir", "o")
+    root, _ = tree
+    res = invoke(
+        "batch",
+        root,
+        "--preset-file",
+        "quiet.yaml",
+        "--pattern",
+        "take0[0-3].wav",
+        "--workers",
+        "1",
+        "--output-dir",
+        "o",
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "o").rglob("*.wav")) == [f"take0{i}.wav" for i in range(4)]
 
 
 def test_default_output_dir_and_exclusion_of_outputs_inside_the_input(tree, tmp_path):
-    root, good = tree
-    res = invoke("batch", root / "a" / "b", "--preset-file", "quiet.yaml", "--workers", "1",
-                 "--pattern", "take*.wav")
+    root, _ = tree
+    res = invoke(
+        "batch", root / "a" / "b", "--preset-file", "quiet.yaml", "--workers", "1", "--pattern", "take*.wav"
+    )
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "output" / "batch_b_quiet").glob("*.wav"))) == 6
     # output folder inside the input tree: never taken as input on a re-run
-    res = invoke("batch", root / "a" / "b", "--preset-file", "quiet.yaml", "--workers", "1", "--recursive",
-                 "--pattern", "take*.wav", "--output-dir", root / "a" / "b" / "processed")
+    res = invoke(
+        "batch",
+        root / "a" / "b",
+        "--preset-file",
+        "quiet.yaml",
+        "--workers",
+        "1",
+        "--recursive",
+        "--pattern",
+        "take*.wav",
+        "--output-dir",
+        root / "a" / "b" / "processed",
+    )
     assert res.exit_code == 0, res.output
-    res = invoke("batch", root / "a" / "b", "--preset-file", "quiet.yaml", "--workers", "1", "--recursive",
-                 "--pattern", "take*.wav", "--output-dir", root / "a" / "b" / "processed")
+    res = invoke(
+        "batch",
+        root / "a" / "b",
+        "--preset-file",
+        "quiet.yaml",
+        "--workers",
+        "1",
+        "--recursive",
+        "--pattern",
+        "take*.wav",
+        "--output-dir",
+        root / "a" / "b" / "processed",
+    )
     report = json.loads((root / "a" / "b" / "processed" / "report.json").read_text())
     assert report["counts"] == {"done": 0, "skipped": 6, "failed": 0}
 
 
 def test_interrupt_leaves_no_partial_outputs_and_resumes(tree, tmp_path):
-    root, good = tree
+    root, _ = tree
     preset = gain_preset()
     files = engine.find_inputs(root, recursive=True)
-    jobs = engine.plan_jobs([(f, "quiet") for f in files], {"quiet": preset}, root, tmp_path / "o",
-                            {"quiet": "quiet"})
+    jobs = engine.plan_jobs(
+        [(f, "quiet") for f in files], {"quiet": preset}, root, tmp_path / "o", {"quiet": "quiet"}
+    )
     seen = []
 
     def stop_after_three(info):
@@ -146,9 +182,13 @@ def test_several_labels_get_one_subfolder_each(tmp_path):
     sf.write(root / "s" / "x.wav", sine(300.0, 0.1, SR).T, SR)
     presets = {"warm tape": gain_preset(-3.0), "big hall": gain_preset(-9.0)}
     slugs = {"warm tape": "warm_tape", "big hall": "big_hall"}
-    jobs = engine.plan_jobs([(root / "s" / "x.wav", lab) for lab in presets], presets, root, tmp_path / "o", slugs)
+    jobs = engine.plan_jobs(
+        [(root / "s" / "x.wav", lab) for lab in presets], presets, root, tmp_path / "o", slugs
+    )
     assert sorted(Path(j.out_path).relative_to(tmp_path / "o").as_posix() for j in jobs) == [
-        "big_hall/s/x.wav", "warm_tape/s/x.wav"]
+        "big_hall/s/x.wav",
+        "warm_tape/s/x.wav",
+    ]
     outcomes = engine.run_batch(jobs, engine.BatchOptions(), workers=1)
     assert [o.status for o in outcomes] == ["done", "done"]
     x, _ = sf.read(root / "s" / "x.wav")
@@ -204,7 +244,9 @@ def tiny_model(tmp_path_factory):
     torch.manual_seed(0)
     net = PresetNet(ModelConfig(d_model=32, n_heads=4, head_hidden=32, n_self_layers=1))
     path = tmp_path_factory.mktemp("model") / "tiny"
-    save_checkpoint(path, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2", extra={"name": "tiny"}))
+    save_checkpoint(
+        path, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2", extra={"name": "tiny"})
+    )
     return path
 
 
@@ -215,13 +257,27 @@ def test_prompts_file_gives_one_subfolder_per_prompt(tmp_path, monkeypatch, tiny
     for name in ("a.wav", "sub/b.wav"):
         sf.write(root / name, sine(330.0, 0.2, SR, amplitude=0.3).T, SR)
     (tmp_path / "prompts.txt").write_text("# two prompts\npitch up 2 semitones\n\npitch down 5 semitones\n")
-    res = invoke("batch", root, "--prompts", "prompts.txt", "--recursive", "--checkpoint-path", tiny_model,
-                 "--workers", "2", "--output-dir", "o")
+    res = invoke(
+        "batch",
+        root,
+        "--prompts",
+        "prompts.txt",
+        "--recursive",
+        "--checkpoint-path",
+        tiny_model,
+        "--workers",
+        "2",
+        "--output-dir",
+        "o",
+    )
     assert res.exit_code == 0, res.output
     out = tmp_path / "o"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
-        "pitch_down_5_semitones/a.wav", "pitch_down_5_semitones/sub/b.wav",
-        "pitch_up_2_semitones/a.wav", "pitch_up_2_semitones/sub/b.wav"]
+        "pitch_down_5_semitones/a.wav",
+        "pitch_down_5_semitones/sub/b.wav",
+        "pitch_up_2_semitones/a.wav",
+        "pitch_up_2_semitones/sub/b.wav",
+    ]
     report = json.loads((out / "report.json").read_text())
     assert report["counts"] == {"done": 4, "skipped": 0, "failed": 0}
     shifts = {f["label"]: Preset.from_dict(f["preset"])["pitch"]["semitones"] for f in report["files"]}

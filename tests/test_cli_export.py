@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from audiomanip.commands.app import app
 from typer.testing import CliRunner
 
-from audiomanip.commands.app import app
 from audiomanip.data.sources import impulse, pink_noise, sine
 from audiomanip.features import estimate_f0_hz
 from audiomanip.params import Preset
 
 SR = 48000
 runner = CliRunner()
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None,
-                                  reason="ffmpeg is not installed (apt-get install ffmpeg)")
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)"
+)
 
 
 def invoke(*args):
@@ -34,9 +35,16 @@ def same(a: Preset, b: Preset) -> bool:
 def rich_preset() -> Preset:
     """Every effect on, values off their defaults."""
     p = Preset.default()
-    for band, (kind, f, g, q) in enumerate([("high_pass", 40.0, 0.0, 0.707), ("peak", 250.0, 3.5, 1.2),
-                                            ("peak", 1200.0, -4.0, 2.0), ("low_shelf", 3300.0, 2.0, 0.9),
-                                            ("high_shelf", 9000.0, 5.0, 0.8)], start=1):
+    for band, (kind, f, g, q) in enumerate(
+        [
+            ("high_pass", 40.0, 0.0, 0.707),
+            ("peak", 250.0, 3.5, 1.2),
+            ("peak", 1200.0, -4.0, 2.0),
+            ("low_shelf", 3300.0, 2.0, 0.9),
+            ("high_shelf", 9000.0, 5.0, 0.8),
+        ],
+        start=1,
+    ):
         p.set("eq", f"band{band}_type", kind)
         p.set("eq", f"band{band}_freq_hz", f)
         p.set("eq", f"band{band}_gain_db", g)
@@ -118,7 +126,9 @@ def test_ffmpeg_eq_gain_at_each_frequency(work):
     x = np.concatenate([sine(f, 1.0, SR, amplitude=0.1) for f in freqs])  # one sine per channel
     y = run_chain(chain, x, work, "eq")
     steady = slice(SR // 2, SR)
-    measured = 20 * np.log10(np.sqrt(np.mean(y[:, steady] ** 2, axis=1)) / np.sqrt(np.mean(x[:, steady] ** 2, axis=1)))
+    measured = 20 * np.log10(
+        np.sqrt(np.mean(y[:, steady] ** 2, axis=1)) / np.sqrt(np.mean(x[:, steady] ** 2, axis=1))
+    )
     expected = eq_curve_db(eq_only(), SR, freqs)
     assert np.max(np.abs(measured - expected)) < 0.05, (measured, expected)
     assert np.ptp(expected) > 8.0  # the bands really do something
@@ -144,6 +154,26 @@ def test_ffmpeg_chain_matches_the_renderer(work):
 
 
 @needs_ffmpeg
+@pytest.mark.parametrize("channels, rate", [(1, 44100), (3, 32000)])
+def test_ffmpeg_reverb_for_other_channel_counts_and_rates(work, channels, rate):
+    """Channel c uses IR channel c % 2, at the audio's own rate, exactly as the renderer does."""
+    from audiomanip.export import run_ffmpeg_chain
+    from audiomanip.render import render
+
+    p = Preset.default()
+    p.set("reverb", "room_size", 0.35).set("reverb", "wet", 0.5).set("reverb", "diffusion", 0.3)
+    chain = export(p, work, "ffmpeg", "rev.txt", "--channels", str(channels), "--sample-rate", str(rate))
+    x = pink_noise(0.3, rate, rms=0.1, channels=channels, seed=5)
+    sf.write(work / "in.wav", x.T, rate, subtype="FLOAT")
+    run_ffmpeg_chain(chain.read_text().strip(), work / "in.wav", work / "out.wav")
+    y, sr = sf.read(work / "out.wav", dtype="float32", always_2d=True)
+    ours = render(p, x, rate, peak_safety=False)
+    n = min(y.shape[0], ours.shape[1])
+    assert sr == rate and y.shape[1] == channels
+    assert np.max(np.abs(y.T[:, :n] - ours[:, :n])) < 1e-4
+
+
+@needs_ffmpeg
 def test_ffmpeg_reverb_impulse_response(work):
     from audiomanip.render import reverb_ir_numpy
 
@@ -155,7 +185,7 @@ def test_ffmpeg_reverb_impulse_response(work):
     start = int(0.01 * SR)
     expected = 0.25 * ir
     expected[:, 0] += 0.75
-    assert np.max(np.abs(y[:, start:start + ir.shape[1]] - expected[:, : y.shape[1] - start])) < 1e-4
+    assert np.max(np.abs(y[:, start : start + ir.shape[1]] - expected[:, : y.shape[1] - start])) < 1e-4
 
 
 @needs_ffmpeg
@@ -166,7 +196,7 @@ def test_ffmpeg_compressor_static_gain(work):
     p.set("compressor", "makeup_db", 3.0)
     chain = export(p, work, "ffmpeg", "comp.txt")
     y = run_chain(chain, sine(1000.0, 1.0, SR, amplitude=0.5), work, "comp")
-    peak_db = 20 * np.log10(np.max(np.abs(y[:, SR // 2:])))
+    peak_db = 20 * np.log10(np.max(np.abs(y[:, SR // 2 :])))
     expected = -24.0 + (20 * np.log10(0.5) + 24.0) / 4.0 + 3.0  # hard knee, peak detection
     assert peak_db == pytest.approx(expected, abs=0.5)
 
@@ -180,10 +210,10 @@ def test_ffmpeg_pitch(work, method):
         pytest.skip("this ffmpeg is built without librubberband")
     p = Preset.default()
     p.set("pitch", "semitones", 5.0)
-    chain = export(p, work, "ffmpeg", "pitch.txt", "--pitch-method", method, "--input-rate", str(SR))
+    chain = export(p, work, "ffmpeg", "pitch.txt", "--pitch-method", method, "--sample-rate", str(SR))
     assert chain.read_text().strip() == ffmpeg_filter_chain(p, pitch_method=method, sample_rate=SR)
     y = run_chain(chain, sine(440.0, 1.0, SR, amplitude=0.5), work, "pitch")
-    f0 = estimate_f0_hz(y[:, SR // 4: 3 * SR // 4], SR)
+    f0 = estimate_f0_hz(y[:, SR // 4 : 3 * SR // 4], SR)
     assert f0 == pytest.approx(440.0 * 2 ** (5 / 12), rel=0.01)
 
 

@@ -10,9 +10,8 @@ import pytest
 
 from audiomanip.data import corpus
 from audiomanip.data.corpus import Recipe, compose, descriptor_preset, get_named_preset, load_descriptors
-from audiomanip.data.explicit import t60_for_room_size
 from audiomanip.errors import PresetFileError
-from audiomanip.params import EFFECTS, Preset
+from audiomanip.params import EFFECTS, Preset, room_size_to_t60_s
 
 SR = 48000.0
 
@@ -289,9 +288,9 @@ def test_thin_cuts_the_lows_and_bassy_lifts_them():
 def test_spaces_are_ordered_by_size():
     size = {n: p(n)["reverb"]["room_size"] for n in ("booth", "bathroom", "small-room", "hall", "church", "cathedral")}
     assert size["booth"] < size["small-room"] < size["bathroom"] < size["hall"] < size["church"] < size["cathedral"]
-    assert t60_for_room_size(size["cathedral"]) > 4.0
-    assert 0.6 <= t60_for_room_size(size["bathroom"]) <= 1.5
-    assert t60_for_room_size(size["booth"]) < 0.3
+    assert room_size_to_t60_s(size["cathedral"]) > 4.0
+    assert 0.6 <= room_size_to_t60_s(size["bathroom"]) <= 1.5
+    assert room_size_to_t60_s(size["booth"]) < 0.3
     assert not p("dry").enabled["reverb"]
     assert p("plate")["reverb"]["diffusion"] > p("spring")["reverb"]["diffusion"]
     assert p("bathroom")["reverb"]["damping"] < p("closet")["reverb"]["damping"]

@@ -369,6 +369,7 @@ def test_random_baseline_is_reproducible_per_prompt_and_valid():
 def test_nearest_neighbour_returns_the_preset_of_the_most_similar_training_prompt():
     ds = tiny_dataset()
     nn = NearestNeighbourBaseline(HashEncoder(), [e.prompt for e in ds.train], [e.preset for e in ds.train])
+    assert len(nn.prompts) == len(ds.train) and nn.index.shape == (len(ds.train), 32)
     assert len(nn.prompts) == len(ds.train)
     got = nn.predict_presets(["so hall", "very deep"])
     assert E.preset_distance(got[0], WORD_PRESETS["hall"]) == 0.0
@@ -479,6 +480,41 @@ def test_random_preset_baseline_scores_about_half_on_direction_prompts(instrumen
     assert 0.3 <= acc <= 0.7, acc
 
 
+def test_memo_encoder_gives_the_inner_encoders_results_and_encodes_each_prompt_once():
+    from audiomanip.eval_baselines import MemoEncoder
+
+    class Counting(HashEncoder):
+        seen: list[str] = []  # noqa: RUF012
+
+        def encode(self, texts):
+            self.seen.extend(texts)
+            return super().encode(texts)
+
+    inner = Counting()
+    memo = MemoEncoder(inner)
+    assert (memo.name, memo.dim) == (inner.name, inner.dim)
+    texts = ["warm and bright", "a big hall", "warm and bright", "x"]
+    got, ref = memo.encode(texts), HashEncoder().encode(texts)
+    assert torch.equal(got.mask, ref.mask)
+    assert torch.allclose(got.tokens, ref.tokens, atol=2e-3)  # kept as float16, like the training cache
+    assert torch.allclose(got.pooled, ref.pooled, atol=2e-3)
+    memo.encode(["a big hall", "new words"])
+    pooled = memo.encode_pooled(["x", "pooled only"])
+    assert np.allclose(pooled, HashEncoder().encode(["x", "pooled only"]).pooled.numpy(), atol=2e-3)
+    assert inner.seen == ["warm and bright", "a big hall", "x", "new words", "pooled only"]
+
+
+def test_memo_encoder_fills_and_reads_the_disk_cache(tmp_path):
+    from audiomanip.eval_baselines import MemoEncoder
+
+    first = MemoEncoder(HashEncoder(), tmp_path)
+    a = first.encode(["warm tape", "small room"])
+    second = MemoEncoder(HashEncoder(), tmp_path)
+    second.inner.encode = None  # must not be needed: everything is on disk
+    b = second.encode(["small room", "warm tape"])
+    assert torch.equal(a.tokens[0], b.tokens[1]) and torch.equal(a.pooled[1], b.pooled[0])
+
+
 def test_model_predictor_uses_predict_many_when_present():
     calls = []
 
@@ -495,12 +531,12 @@ def test_model_predictor_uses_predict_many_when_present():
 def test_cli_eval_writes_report_and_plot(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    import audiomanip.checkpoint
+    import audiomanip.eval_baselines
     from audiomanip.commands.app import app
 
     (tmp_path / "p.yaml").write_text(PARAPHRASE_YAML)
     psuite = S.load_paraphrase_suite(tmp_path / "p.yaml")
-    monkeypatch.setattr(audiomanip.checkpoint, "load_model", lambda **kw: tiny_model())
+    monkeypatch.setattr(audiomanip.eval_baselines, "load_model_for_eval", lambda **kw: tiny_model())
     monkeypatch.setattr(E, "default_dataset", tiny_dataset)
     monkeypatch.setattr(E, "load_paraphrase_suite", lambda: psuite)
     runner = CliRunner()

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from audiomanip.data.corpus import descriptor_preset
-from audiomanip.data.explicit import normalize_prompt, parse_explicit, room_size_for_t60, t60_for_room_size
-from audiomanip.params import Preset
+from audiomanip.data.explicit import normalize_prompt, parse_explicit
+from audiomanip.params import Preset, room_size_to_t60_s, t60_s_to_room_size
 
 # (phrase, expected parameter values {(effect, param): value}, expected EQ moves
 #  [(type, freq_hz, gain_db)], switched on, switched off)
@@ -137,8 +137,9 @@ def test_reverb_time_sets_room_size_by_the_inverse_t60_mapping(phrase, seconds):
     ex = parse_explicit(phrase)
     room = ex.value("reverb", "room_size")
     assert room == pytest.approx(math.log(seconds / 0.15) / math.log(60))
-    assert t60_for_room_size(room) == pytest.approx(seconds)
-    assert room_size_for_t60(t60_for_room_size(0.37)) == pytest.approx(0.37)
+    assert room_size_to_t60_s(room) == pytest.approx(seconds)
+    assert t60_s_to_room_size(room_size_to_t60_s(0.37)) == pytest.approx(0.37)
+
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,9 +12,13 @@ import torch
 from audiomanip import params as P
 from audiomanip.errors import CheckpointError, PromptError
 from audiomanip.model import ModelConfig, PresetModel, PresetNet, build_model, load_model, model_config_dict
-from audiomanip.model.audio_context import log_mel, mel_filterbank, mel_to_hz, hz_to_mel
-from audiomanip.model.heads import (chain_inputs_from_outputs, outputs_to_presets, schema_layout,
-                                    targets_from_presets)
+from audiomanip.model.audio_context import hz_to_mel, log_mel, mel_filterbank, mel_to_hz
+from audiomanip.model.heads import (
+    chain_inputs_from_outputs,
+    outputs_to_presets,
+    schema_layout,
+    targets_from_presets,
+)
 from audiomanip.text.types import EncodedText
 
 

@@ -53,7 +53,8 @@ def test_json_and_yaml_round_trip(seed):
     p = random_preset(seed)
     assert Preset.from_json(p.to_json()) == Preset.from_dict(p.to_dict())
     q = Preset.from_yaml(p.to_yaml())
-    assert q.to_dict() == p.to_dict()
+    assert q == p  # identical, not just close
+    assert Preset.from_json(p.to_json()) == p
     # a round trip of the written form is exact
     assert Preset.from_json(q.to_json()).to_dict() == q.to_dict()
 
@@ -69,12 +70,12 @@ def test_normalised_round_trip(seed):
             if prm.is_choice:
                 assert a == b
             else:
-                assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+                assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)  # 6 significant digits
 
 
 def test_log_scale_midpoint_is_geometric_mean():
     f = params.effect("eq").param("band1_freq_hz")
-    assert math.isclose(f.denormalize(0.5), math.sqrt(20 * 20000), rel_tol=1e-9)
+    assert math.isclose(f.denormalize(0.5), math.sqrt(20 * 20000), rel_tol=1e-6)
     assert f.normalize(20.0) == 0.0 and math.isclose(f.normalize(20000.0), 1.0)
 
 

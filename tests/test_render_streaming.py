@@ -66,7 +66,7 @@ def test_blockwise_equals_whole_with_pitch_across_segments():
 
 _CHILD = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, sys, time
     from audiomanip.params import Preset
     from audiomanip.render import render_file
     p = Preset.default()
@@ -75,7 +75,9 @@ _CHILD = textwrap.dedent(
     p.set("reverb", "room_size", 0.1); p.set("reverb", "wet", 0.2)
     t = time.perf_counter()
     res = render_file(p, sys.argv[1], sys.argv[2])
-    print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    # VmHWM is this process's own peak: ru_maxrss would carry over the forking parent's peak.
+    hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(json.dumps({"rss_mb": hwm_kb / 1024.0,
                       "seconds": time.perf_counter() - t, "in_frames": res.in_frames,
                       "out_frames": res.out_frames, "peak_dbfs": res.peak_dbfs}))
     """

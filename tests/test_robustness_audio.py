@@ -81,8 +81,9 @@ def work(tmp_path, monkeypatch):
 
 def tone(seconds: float = 0.5, sr: int = SR, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
     """float32 [C, T]: channel c is a sine at 300·(c+1) Hz."""
-    return np.concatenate([sine(300.0 * (c + 1), seconds, sr, amplitude=amplitude, channels=1)
-                           for c in range(channels)]).astype(np.float32)
+    return np.concatenate(
+        [sine(300.0 * (c + 1), seconds, sr, amplitude=amplitude, channels=1) for c in range(channels)]
+    ).astype(np.float32)
 
 
 def write(path: Path, audio: np.ndarray, sr: int = SR, subtype: str | None = None) -> Path:
@@ -174,8 +175,18 @@ def _random_bytes_mp3(work):
         (_truncated_ogg, AudioReadError.exit_code, ["truncated.ogg"]),
         (_random_bytes_mp3, AudioReadError.exit_code, ["noise.mp3"]),
     ],
-    ids=["missing", "directory", "0-bytes", "truncated-wav", "header-only", "text-renamed-wav",
-         "0-samples", "truncated-flac", "truncated-ogg", "random-bytes-mp3"],
+    ids=[
+        "missing",
+        "directory",
+        "0-bytes",
+        "truncated-wav",
+        "header-only",
+        "text-renamed-wav",
+        "0-samples",
+        "truncated-flac",
+        "truncated-ogg",
+        "random-bytes-mp3",
+    ],
 )
 @pytest.mark.parametrize("layout", ["folder", "-o"])
 def test_unreadable_input_is_one_line_and_leaves_nothing(work, make, code, words, layout):
@@ -302,8 +313,14 @@ def test_192khz_six_channels(work):
 
 @pytest.mark.parametrize(
     "subtype, lsb",
-    [("PCM_U8", 2 / 2**8), ("PCM_16", 2 / 2**16), ("PCM_24", 2 / 2**24), ("PCM_32", 2 / 2**32),
-     ("FLOAT", 1e-7), ("DOUBLE", 1e-12)],
+    [
+        ("PCM_U8", 2 / 2**8),
+        ("PCM_16", 2 / 2**16),
+        ("PCM_24", 2 / 2**24),
+        ("PCM_32", 2 / 2**32),
+        ("FLOAT", 1e-7),
+        ("DOUBLE", 1e-12),
+    ],
     ids=["8-bit", "16-bit", "24-bit", "32-bit", "float32", "float64"],
 )
 def test_every_wav_sample_format_is_kept(work, subtype, lsb):
@@ -320,7 +337,8 @@ def test_every_wav_sample_format_is_kept(work, subtype, lsb):
 
 # ------------------------------------------------------------------ awkward paths
 @pytest.mark.parametrize(
-    "name", ["with space.wav", "ünïcödé 音声 🎸.wav", "-weird.wav", "--help.wav", "name'with\"quotes;$(x).wav"],
+    "name",
+    ["with space.wav", "ünïcödé 音声 🎸.wav", "-weird.wav", "--help.wav", "name'with\"quotes;$(x).wav"],
     ids=["space", "unicode", "dash", "double-dash", "shell-chars"],
 )
 def test_awkward_input_names(work, name):
@@ -365,5 +383,47 @@ def test_long_input_is_streamed_and_length_limited(work):
     run_ok("long.flac", "--preset-file", "gain.yaml", "--audio-length", "1.5", "-o", "cut.flac")
     info = sf.info(str(work / "cut.flac"))
     assert (info.frames, info.samplerate, info.subtype) == (24000, 16000, "PCM_16")
-    assert math.isclose(np.std(read(work / "cut.flac")[0]) / np.std(x[:, :24000]), 10 ** (GAIN_DB / 20),
-                        rel_tol=1e-3)
+    assert math.isclose(
+        np.std(read(work / "cut.flac")[0]) / np.std(x[:, :24000]), 10 ** (GAIN_DB / 20), rel_tol=1e-3
+    )
+
+
+def test_damaged_mp3_gives_one_clean_line_from_a_real_process(work):
+    """libmpg123 prints its own diagnostics on the process's stderr (file descriptor 2, which
+    CliRunner does not see): through a real process only our one line may appear."""
+    import subprocess
+    import sys
+
+    from audiomanip import audio_io
+
+    data = audio_io.write(work / "good.mp3", tone(1.0, 16000, channels=2), 16000).read_bytes()
+    damaged = bytearray(data)
+    for pos in np.random.default_rng(1).integers(400, len(data), 40):
+        damaged[pos] ^= 0xFF
+    (work / "damaged.mp3").write_bytes(bytes(damaged))
+    (work / "cut.mp3").write_bytes(data[: len(data) // 2])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for name in ("damaged.mp3", "cut.mp3"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "audiomanip",
+                "apply",
+                name,
+                "--preset-file",
+                "gain.yaml",
+                "-o",
+                f"{name}.wav",
+            ],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert all(line.startswith(("error:", "warning:", "note:")) for line in lines), proc.stderr
+        if proc.returncode:
+            assert proc.returncode == AudioReadError.exit_code and len(lines) == 1, proc.stderr
+            assert name in lines[0] and not (work / f"{name}.wav").exists()

@@ -45,8 +45,10 @@ def test_slug_is_bounded_at_a_word_boundary():
     assert len(slug) <= SLUG_MAX_CHARS
     assert not slug.endswith("_")
     assert slug.startswith("an_extremely_long_description")
-    assert all(word in "an extremely long description of a very warm vintage tape sound".split()
-               for word in slug.split("_"))
+    assert all(
+        word in "an extremely long description of a very warm vintage tape sound".split()
+        for word in slug.split("_")
+    )
 
 
 def test_layout_folder_and_names(tmp_path):

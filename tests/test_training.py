@@ -11,8 +11,13 @@ import pytest
 import torch
 
 from audiomanip import params as P
-from audiomanip.data.dataset import (EmbeddingCache, PairDataset, PromptPresetPair, load_description_file,
-                                     load_pairs_file)
+from audiomanip.data.dataset import (
+    EmbeddingCache,
+    PairDataset,
+    PromptPresetPair,
+    load_description_file,
+    load_pairs_file,
+)
 from audiomanip.errors import InputNotFoundError, PresetFileError
 from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
 from audiomanip.text.types import EncodedText
@@ -239,3 +244,41 @@ def test_evaluate_and_constant_predictor_on_known_targets(tmp_path):
     m = evaluate(oracle, ds, const)
     assert m["mae"] == 0.0 and m["enabled_accuracy"] == 1.0 and m["band_type_accuracy"] == 1.0
     assert 0.02 < m["constant_mae"] < 0.2
+    # with explicit values applied (none in these prompts) the scores are the same
+    mx = evaluate(oracle, ds, const, apply_explicit=True)
+    assert mx["mae"] == pytest.approx(0.0, abs=1e-6) and mx["enabled_accuracy"] == 1.0
+    assert mx["constant_mae"] == pytest.approx(m["constant_mae"], rel=1e-4)
+
+
+def test_cli_dry_run_reports_parameter_counts():
+    from typer.testing import CliRunner
+
+    from audiomanip.commands.app import app
+
+    result = CliRunner().invoke(app, ["train", "--dry-run", "--d-model", "64", "--layers", "1"])
+    assert result.exit_code == 0, result.output
+    from audiomanip.model.network import ModelConfig, PresetNet, count_parameters
+
+    expected = count_parameters(PresetNet(ModelConfig(d_model=64, n_self_layers=1)))
+    assert f"{expected:,}" in result.output
+    assert "head: eq (41 outputs)" in result.output and "nothing was trained" in result.output
+
+
+def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from audiomanip.commands.app import app
+    from audiomanip.model import load_model
+
+    lines = [json.dumps({"prompt": p.prompt, "preset": p.preset.to_dict()}) for p in make_pairs()[::4]]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(app, [
+        "train", "--pairs", "0", "--dataset-path", str(tmp_path / "pairs.jsonl"), "--epochs", "2",
+        "--batch-size", "16", "--d-model", "16", "--layers", "0", "--stft-every", "0", "--device", "cpu",
+        "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "run"),
+        "--export", str(tmp_path / "exported")])
+    assert result.exit_code == 0, result.output
+    model = load_model(checkpoint_path=tmp_path / "exported")
+    assert model.info["trained"]["steps"] == 8 and model.info["parameters"] > 0
+    assert "training_state" not in model.config  # the export carries no optimizer state
+    assert model.predict("pitch down 3 semitones").preset.values["pitch"]["semitones"] == -3.0

@@ -566,7 +566,11 @@ def _compose_spec(items: Any, where: str) -> tuple[Recipe, tuple[str, ...]]:
 
 @functools.cache
 def load_named_presets() -> dict[str, NamedPreset]:
-    """Every named preset of ``presets/named.yaml`` by (normalised) name, validated."""
+    """Every named preset of ``presets/named.yaml`` by (normalised) name, validated.
+
+    The mapping and its presets are cached and shared: read them, or take a copy with
+    :func:`get_named_preset` before changing one.
+    """
     data = _load_yaml("named.yaml")
     raw = data.get("presets") if isinstance(data, Mapping) else None
     if not isinstance(raw, list) or not raw:

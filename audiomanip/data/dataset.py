@@ -152,7 +152,7 @@ class EmbeddingCache:
             self._load_shards()
 
     def key(self, prompt: str) -> str:
-        return hashlib.sha256(f"{self.encoder.name}\n{prompt}".encode("utf-8")).hexdigest()[:32]
+        return hashlib.sha256(f"{self.encoder.name}\n{prompt}".encode()).hexdigest()[:32]
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -18,23 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from audiomanip.params import EFFECTS, Param, Preset, effect
-
-# ---------------------------------------------------------------------------- reverb time
-#: The decay time mapping that params.py documents for reverb.room_size:
-#: T60 = T60_AT_ZERO_S × T60_GROWTH ** room_size.
-T60_AT_ZERO_S = 0.15
-T60_GROWTH = 60.0
-
-
-def room_size_for_t60(t60_s: float) -> float:
-    """room_size giving a decay time of ``t60_s`` seconds (inverse of 0.15 s × 60**room_size)."""
-    return math.log(t60_s / T60_AT_ZERO_S) / math.log(T60_GROWTH)
-
-
-def t60_for_room_size(room_size: float) -> float:
-    """Decay time T60 in seconds of ``room_size`` (0.15 s × 60**room_size)."""
-    return T60_AT_ZERO_S * T60_GROWTH ** room_size
+from audiomanip.params import EFFECTS, Param, Preset, effect, room_size_to_t60_s, t60_s_to_room_size
 
 
 # ---------------------------------------------------------------------------- results
@@ -113,7 +97,7 @@ class ExplicitValues:
             unit = EFFECTS[o.effect].param(o.param).unit
             shown = f"{o.value:g}:1" if unit == ":1" else f"{o.value:g} {unit}".strip()
             if (o.effect, o.param) == ("reverb", "room_size"):
-                shown += f" (T60 {t60_for_room_size(o.value):.2g} s)"
+                shown += f" (T60 {room_size_to_t60_s(o.value):.2g} s)"
             lines.append(f"{o.effect}.{o.param} = {shown}")
         for m in self.eq:
             gain = f" {m.gain_db:+g} dB" if m.band_type not in ("low_pass", "high_pass") else ""
@@ -299,12 +283,12 @@ class _Parser:
         if unit and unit.startswith("m"):
             seconds /= 1000.0
         p = EFFECTS["reverb"].param("room_size")
-        lo, hi = t60_for_room_size(p.low), t60_for_room_size(p.high)
+        lo, hi = room_size_to_t60_s(p.low), room_size_to_t60_s(p.high)
         if not lo <= seconds <= hi:
             clamped = min(hi, max(lo, seconds))
             self.r.notes.append(f"'{phrase}': a decay of {seconds:g} s is outside {lo:g}–{hi:g} s, using {clamped:g} s")
             seconds = clamped
-        self.set("reverb", "room_size", min(p.high, max(p.low, room_size_for_t60(seconds))), phrase)
+        self.set("reverb", "room_size", min(p.high, max(p.low, t60_s_to_room_size(seconds))), phrase)
 
     def pre_delay(self, m: re.Match, phrase: str) -> None:
         self.set("reverb", "pre_delay_ms", _ms(m), phrase)

@@ -183,7 +183,6 @@ class _Generator:
         self.comparatives = [m for m in mods if m.kind == "comparative"]
         self.quantities = [m for m in mods if m.kind == "quantity"]
         self.negations = [m for m in mods if m.kind == "negation"]
-        self._explicit_cache: dict[str, tuple] = {}
 
     # -- numbers for explicit phrases
     def number(self, slot: str) -> str:

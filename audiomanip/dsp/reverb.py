@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import torch
 
+from audiomanip.params import room_size_to_t60_s
+
 #: Seed of the noise the IR is made of (fixed: the IR is part of the preset's sound).
 IR_SEED = 0x5EED_0A7B
 #: The noise is generated and band-split in chunks of this many samples (prefix-stable).
@@ -42,14 +44,6 @@ IR_LENGTH_T60 = 1.2
 _SINC_TAPS = 32
 _KAISER_BETA = 8.0
 _LN_1000 = math.log(1000.0)
-
-
-def room_size_to_t60_s(room_size):
-    """Decay time T60 in seconds of a room size in [0, 1]: 0.15 s × 60**room_size (0.15 … 9 s).
-
-    Works on floats and tensors (differentiable).
-    """
-    return 0.15 * 60.0 ** room_size
 
 
 def ir_length(sample_rate: float, room_size: float, pre_delay_ms: float) -> int:

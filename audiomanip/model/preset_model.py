@@ -32,6 +32,12 @@ from audiomanip.model.network import ModelConfig, PresetNet, count_parameters
 CHECKPOINT_FORMAT = "audiomanip-preset-model"
 #: Keys of a resumable checkpoint's optimizer state (ignored when loading a model for inference).
 OPTIMIZER_PREFIX = "__optimizer__."
+#: Most attention layers of each kind a checkpoint config may ask for (sanity bound on untrusted configs).
+MAX_LAYERS = 64
+#: Largest width a checkpoint config may ask for (d_model, text_dim, head_hidden …).
+MAX_WIDTH = 4096
+#: Largest network (parameters, estimated from the config) a checkpoint may ask for.
+MAX_PARAMETERS = 200_000_000
 
 
 @dataclass
@@ -83,9 +89,29 @@ def check_config(config: dict[str, Any], source: str = "checkpoint") -> ModelCon
             "parameters of this audiomanip); retrain it with `audiomanip train`"
         )
     try:
-        return ModelConfig.from_dict(dict(config["model"]))
-    except (KeyError, TypeError, ValueError) as exc:
+        mcfg = ModelConfig.from_dict(dict(config["model"]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         raise CheckpointError(f"{source} has an invalid model config: {exc}") from None
+    encoder = config.get("encoder")
+    encoder_dim = encoder.get("dim") if isinstance(encoder, dict) else None
+    if encoder_dim is not None and encoder_dim != mcfg.text_dim:
+        raise CheckpointError(
+            f"{source} contradicts itself: its encoder gives {encoder_dim!r}-d tokens but its network "
+            f"reads {mcfg.text_dim}-d tokens; the checkpoint is damaged, save it again")
+    # a config is untrusted input: building 10**5 layers would hang before any weight is compared
+    limits = (("n_cross_layers", MAX_LAYERS), ("n_self_layers", MAX_LAYERS), ("d_model", MAX_WIDTH),
+              ("text_dim", MAX_WIDTH), ("head_hidden", MAX_WIDTH), ("ff_mult", 16), ("n_heads", 64),
+              ("n_mels", 512), ("clap_dim", MAX_WIDTH))
+    for name, most in limits:
+        value = getattr(mcfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+            raise CheckpointError(f"{source} has an invalid model config: {name} = {value!r} (0 … {most})")
+    layers = 2 * mcfg.n_cross_layers + mcfg.n_self_layers
+    estimate = layers * (4 + 2 * mcfg.ff_mult) * mcfg.d_model ** 2 + (mcfg.text_dim + mcfg.clap_dim) * mcfg.d_model
+    if estimate > MAX_PARAMETERS:
+        raise CheckpointError(f"{source} has an invalid model config: it asks for about {estimate:,} parameters "
+                              f"(at most {MAX_PARAMETERS:,})")
+    return mcfg
 
 
 class PresetModel(nn.Module):
@@ -164,13 +190,20 @@ class PresetModel(nn.Module):
     def predict_normalized(self, prompts: Sequence[str], view: torch.Tensor | None = None
                            ) -> dict[str, dict[str, torch.Tensor]]:
         """HeadOutputs for a list of prompts (no explicit values applied)."""
+        return self._encode_and_run(prompts, view)[0]
+
+    @torch.no_grad()
+    def _encode_and_run(self, prompts: Sequence[str], view: torch.Tensor | None = None
+                        ) -> tuple[dict[str, dict[str, torch.Tensor]], list[bool]]:
+        """HeadOutputs and, per prompt, whether the encoder had to truncate it."""
         enc = self.encoder.encode(list(prompts))
+        truncated = list(getattr(enc, "truncated", None) or [False] * len(prompts))
         dev = self.device
         was_training = self.net.training
         self.net.eval()
         try:
             return self.net(enc.tokens.to(dev, torch.float32), enc.mask.to(dev), enc.pooled.to(dev, torch.float32),
-                            view)
+                            view), truncated
         finally:
             self.net.train(was_training)
 
@@ -198,13 +231,22 @@ class PresetModel(nn.Module):
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start:start + batch_size]
             v = None if view is None else view.expand(len(chunk), *view.shape[1:])
-            presets = outputs_to_presets(self.predict_normalized(chunk, v))
-            for prompt, preset in zip(chunk, presets):
+            outputs, truncated = self._encode_and_run(chunk, v)
+            presets = outputs_to_presets(outputs)
+            for prompt, preset, cut in zip(chunk, presets, truncated):
                 explicit = parse_explicit(prompt)
                 final = explicit.apply(preset)
-                results.append(Prediction(preset=final, explicit=explicit_lines(explicit),
-                                          notes=list(notes) + list(getattr(explicit, "notes", []) or [])))
+                extra = [f"the prompt was truncated to the text encoder's limit of {self.encoder.max_tokens} "
+                         "tokens: only its beginning shaped the preset (explicit values were read from all "
+                         "of it)"] if cut else []
+                notes_here = list(notes) + extra + list(getattr(explicit, "notes", []) or [])
+                results.append(Prediction(preset=final, explicit=explicit_lines(explicit), notes=notes_here))
         return results
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def explicit_lines(explicit: Any) -> list[str]:
@@ -219,10 +261,23 @@ def explicit_lines(explicit: Any) -> list[str]:
 def build_model(config: dict[str, Any], state: dict[str, torch.Tensor] | None = None, *, encoder: Any = None,
                 path: str | Path | None = None, device: str = "cpu", source: str = "checkpoint") -> PresetModel:
     """A :class:`PresetModel` from a checkpoint config (and weights)."""
+    from audiomanip.checkpoint import check_state_shapes
+
     mcfg = check_config(config, source)
-    net = PresetNet(mcfg)
+    bad_config = (ValueError, TypeError, ZeroDivisionError, OverflowError, RuntimeError)
+    # check_config bounded every size, so building the network first is cheap. (Not on the meta
+    # device: initialising there imports torch._dynamo, 1.4 s of start-up on every `apply`.)
+    try:
+        net = PresetNet(mcfg)
+    except bad_config as exc:
+        raise CheckpointError(f"{source} has an invalid model config: {_first_line(exc)}") from None
     if state is not None:
         state = {k: v for k, v in state.items() if not k.startswith(OPTIMIZER_PREFIX)}
+        check_state_shapes(state, net.state_dict(), source)
+        broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if broken:
+            raise CheckpointError(f"{source}: {len(broken)} weight tensor(s) hold NaN or infinite values, "
+                                  f"e.g. {', '.join(broken[:3])}; the checkpoint is damaged")
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as exc:

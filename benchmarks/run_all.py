@@ -1,0 +1,53 @@
+"""Run every benchmark and print a Markdown table for README.md.
+
+    python benchmarks/run_all.py [--quick] [--checkpoint-path CKPT]
+
+Each row holds the figure, a baseline measured in the same run and their ratio (see each
+script's docstring). ``--quick`` shortens the long ones (2-minute memory run, 20 training steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cold_start  # noqa: E402
+import render_memory  # noqa: E402
+import render_speed  # noqa: E402
+import training_speed  # noqa: E402
+from _bench import markdown_table  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--checkpoint-path", default=None)
+    args = ap.parse_args(argv)
+    cold = ["--checkpoint-path", args.checkpoint_path] if args.checkpoint_path else []
+    runs = [
+        ("cold start", lambda: cold_start.main(cold)),
+        ("render speed", lambda: render_speed.main([])),
+        ("render speed with pitch", lambda: render_speed.main(["--pitch"])),
+        ("training speed", lambda: training_speed.main(["--steps", "20"] if args.quick else [])),
+        ("render memory", lambda: render_memory.main(["--minutes", "2"] if args.quick else [])),
+    ]
+    results = []
+    for name, run in runs:
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        result = run()
+        result.print()
+        results.append(result)
+    import os
+
+    print()
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.")
+    print()
+    print(markdown_table(results))
+
+
+if __name__ == "__main__":
+    main()
