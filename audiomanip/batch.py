@@ -268,7 +268,6 @@ _PRELOAD = [
     "audiomanip.features",
     "audiomanip.dsp.reverb",
     "audiomanip.dsp.distortion",
-    "scipy.signal",
     "pedalboard",
 ]
 

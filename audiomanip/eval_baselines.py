@@ -42,6 +42,12 @@ class ModelPredictor:
         self.model = model
         self.batch_size = batch_size
 
+    def prepare(self, prompts: Sequence[str], progress: Callable[[dict], None] | None = None) -> None:
+        """Encode all ``prompts`` in one pass when the model's encoder can (a :class:`MemoEncoder`)."""
+        prefetch = getattr(getattr(self.model, "encoder", None), "prefetch", None)
+        if callable(prefetch):
+            prefetch(list(prompts), progress)
+
     def predict_presets(self, prompts: Sequence[str]) -> list[Preset]:
         many = getattr(self.model, "predict_many", None)
         if callable(many):
@@ -162,6 +168,14 @@ class MemoEncoder:
             if progress:
                 progress({"event": "encode", "done": min(start + 128, len(texts)), "total": len(texts)})
         return out
+
+    def prefetch(self, texts: Sequence[str], progress: Callable[[dict], None] | None = None) -> None:
+        """Encode (or read from the disk cache) every text not held yet, in one pass, so later
+        ``encode`` calls are memory look-ups. Progress events as :meth:`encode_pooled`."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._full))
+        for t, row in zip(todo, self._compute(todo, progress)):
+            self._full[t] = row
+            self._pooled.pop(t, None)
 
     def encode(self, texts: Sequence[str]) -> Any:
         """Like the wrapped encoder's ``encode`` (``truncated`` is reported as all False)."""

@@ -243,6 +243,12 @@ def run_param_suite(predictors: Sequence[Any], splits: Mapping[str, Sequence[Any
     total = sum(len(v) for v in splits.values()) * len(predictors)
     done = 0
     out: dict[str, Any] = {"splits": {}}
+    all_prompts = [ex.prompt for examples in splits.values() for ex in examples]
+    for pred in predictors:
+        prepare = getattr(pred, "prepare", None)
+        if callable(prepare):
+            prepare(all_prompts, lambda ev, n=pred.name: _emit(progress, "param", f"encoding prompts ({n})",
+                                                               ev["done"], ev["total"]))
     for split, examples in splits.items():
         prompts = [ex.prompt for ex in examples]
         targets = [ex.preset for ex in examples]

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from audiomanip.dsp.iir import sosfilt
+
 #: Band edges (Hz) of :func:`band_energy_ratios`: low < 200 ≤ low_mid < 2000 ≤ high_mid < 6000 ≤ high.
 BAND_EDGES_HZ: dict[str, tuple[float, float]] = {
     "low": (0.0, 200.0),
@@ -248,8 +250,6 @@ def _block_loudness(x: np.ndarray, sample_rate: float, block_s: float, hop_s: fl
 
     Signals shorter than one block give one block over the whole signal.
     """
-    from scipy.signal import sosfilt
-
     a = _as_2d(x)
     y = sosfilt(k_weighting_sos(sample_rate), a, axis=1)
     n = y.shape[1]

@@ -13,8 +13,8 @@ across blocks, so memory does not grow with the length of the file:
   compensated and length preserving), joined by a crossfade aligned by cross-correlation (so
   periodic sounds do not cancel) and normalised by that correlation (so noise keeps its power).
   The segment grid is fixed, so the result does not depend on the caller's block sizes.
-* eq: ``scipy.signal.sosfilt`` (float64) of the RBJ biquads from ``dsp.eq.biquad_coefficients``
-  with carried filter state.
+* eq: the RBJ biquads from ``dsp.eq.biquad_coefficients`` filtered by ``dsp.iir.SosFilter``
+  (float64, state carried; the filter of ``scipy.signal.sosfilt`` without importing scipy).
 * distortion: ``dsp.distortion.distortion`` itself on float64 blocks (memoryless).
 * compressor: ``pedalboard.Compressor`` (``reset=False``) plus make-up gain.
 * reverb: uniformly partitioned FFT overlap-add convolution with the very IR of
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiomanip.dsp.iir import SosFilter
 from audiomanip.params import EFFECT_ORDER, EQ_BAND_TYPES, Preset, effect
 
 #: Peak safety ceiling in dBFS.
@@ -94,15 +95,12 @@ class _EQ(_Stage):
     def __init__(self, channels: int, sample_rate: float, values: dict):
         self.channels = channels
         self.sos = eq_sos(values, sample_rate)
-        self.zi = np.zeros((self.sos.shape[0], channels, 2))
+        self.filter = SosFilter(self.sos, channels)
 
     def process(self, x):
-        from scipy.signal import sosfilt
-
         if x.shape[1] == 0:
             return x
-        y, self.zi = sosfilt(self.sos, x, axis=-1, zi=self.zi)
-        return y
+        return self.filter.process(x)
 
 
 def eq_sos(values: dict, sample_rate: float) -> np.ndarray:
@@ -306,6 +304,20 @@ def _best_lag(ref: np.ndarray, cand: np.ndarray, max_lag: int) -> tuple[int, flo
     return best - max_lag, float(np.clip(score[best], 0.0, 1.0))
 
 
+def _running_min(a: np.ndarray, length: int) -> np.ndarray:
+    """``m[i] = min(a[i : i + length])`` for i = 0 … len(a) − length (van Herk / Gil-Werman:
+    prefix minima forward and suffix minima backward within blocks of ``length``, O(len(a)))."""
+    n_out = a.shape[0] - length + 1
+    blocks = -(-a.shape[0] // length)
+    padded = np.full(blocks * length, np.inf)
+    padded[: a.shape[0]] = a
+    tiles = padded.reshape(blocks, length)
+    forward = np.minimum.accumulate(tiles, axis=1).reshape(-1)  # min from the block start to i
+    backward = np.minimum.accumulate(tiles[:, ::-1], axis=1)[:, ::-1].reshape(-1)  # min from i to the block end
+    # The window [i, i + length) spans at most two blocks: i's suffix and (i + length − 1)'s prefix.
+    return np.minimum(backward[:n_out], forward[length - 1 : length - 1 + n_out])
+
+
 class _PeakLimiter(_Stage):
     """Look-ahead peak limiter, latency compensated.
 
@@ -328,8 +340,6 @@ class _PeakLimiter(_Stage):
         self.frames_in = 0
 
     def process(self, x):
-        from scipy.ndimage import minimum_filter1d
-
         n = x.shape[1]
         if n == 0:
             return x
@@ -340,9 +350,7 @@ class _PeakLimiter(_Stage):
         over = peak > self.ceiling
         a[over] = self.ceiling / peak[over]
         a_ext = np.concatenate([self.a_hist, a])
-        # Trailing minimum over L: m[n] = min(a[n - L + 1 .. n]).
-        centred = minimum_filter1d(a_ext, self.length, mode="nearest")  # min(a_ext[j - L//2 ...][:L])
-        m = centred[self.length // 2 : self.length // 2 + n]
+        m = _running_min(a_ext, self.length)  # m[n] = min(a[n - L + 1 .. n])
         m_ext = np.concatenate([self.m_hist, m])
         d = np.concatenate([[0.0], np.cumsum(1.0 - m_ext)])
         g = 1.0 - (d[self.length :] - d[: -self.length]) / self.length

@@ -9,17 +9,18 @@ script's docstring). ``--quick`` shortens the long ones (2-minute memory run, 20
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cold_start  # noqa: E402
-import render_memory  # noqa: E402
-import render_speed  # noqa: E402
-import training_speed  # noqa: E402
-from _bench import markdown_table  # noqa: E402
+import cold_start
+import render_memory
+import render_speed
+import training_speed
+from _bench import markdown_table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,8 +42,6 @@ def main(argv: list[str] | None = None) -> None:
         result = run()
         result.print()
         results.append(result)
-    import os
-
     print()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}.")
     print()

@@ -24,7 +24,7 @@ WARMUP_STEPS = 5
 def main(argv: list[str] | None = None) -> Result:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--pairs", type=int, default=2048)
+    ap.add_argument("--pairs", type=int, default=2048, help="training pairs (at least steps × 64 are used)")
     args = ap.parse_args(argv)
     import torch
 
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> Result:
     from audiomanip.training import TrainOptions, build_network, default_cache_dir, train
 
     encoder = load_text_encoder()
-    pairs = generate_dataset(seed=0).train[: args.pairs]
+    # One epoch holds every timed step (no end-of-epoch checkpoint inside the timing).
+    pairs = generate_dataset(seed=0).train[: max(args.pairs, (args.steps + 1) * 64)]
     stamps: dict[int, float] = {}
 
     def progress(event: dict) -> None:

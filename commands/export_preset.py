@@ -30,12 +30,13 @@ _SUFFIX = {"yaml": ".yaml", "json": ".json", "ffmpeg": ".txt", "ir": ".wav"}
 @handle_errors
 def export_preset(
     prompt: Optional[str] = typer.Argument(None, help="What it should sound like, in words."),
-    fmt: str = typer.Option(
-        "yaml",
+    fmt: Optional[str] = typer.Option(
+        None,
         "--format",
         "-f",
         help="yaml | json | ffmpeg (an -af filter chain "
-        "plus the reverb IR beside it) | ir (the reverb IR as a stereo WAV).",
+        "plus the reverb IR beside it) | ir (the reverb IR as a stereo WAV). "
+        "Default: from the -o suffix (.json, .wav, .txt), else yaml.",
     ),
     output: Optional[Path] = typer.Option(
         None,
@@ -74,7 +75,7 @@ def export_preset(
     from audiomanip.outputs import slugify, write_text_atomic
     from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
 
-    fmt = fmt.lower()
+    fmt = (fmt or _format_from_suffix(output)).lower()
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not 0.0 <= strength <= 1.0:
@@ -164,3 +165,9 @@ def export_preset(
         err_console.print(
             f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(out.show_path(written[0]))})" out.wav'
         )
+
+
+def _format_from_suffix(output: Optional[Path]) -> str:
+    """The export format an output file name implies (yaml when it implies none)."""
+    suffix = output.suffix.lower() if output is not None and str(output) != "-" else ""
+    return {".json": "json", ".wav": "ir", ".txt": "ffmpeg"}.get(suffix, "yaml")

@@ -128,12 +128,12 @@ def train(
 
     with bar:
         result = run_training(options, progress)
-    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {result.checkpoint}")
+    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {result.checkpoint}", markup=False)
     if export is not None:
         from audiomanip.training import export_model
 
         path = export_model(result.checkpoint, export)
-        console.print(f"exported to {path}")
+        console.print(f"exported to {path}", markup=False)
 
 
 def _dry_run(options: Any, build_network: Any) -> None:
@@ -152,6 +152,6 @@ def _dry_run(options: Any, build_network: Any) -> None:
     total = count_parameters(net)
     table.add_row("[bold]total (trainable)", f"[bold]{total:,}")
     console.print(table)
-    console.print(f"weights: {total * 4 / 1e6:.1f} MB float32; model: {net.config.to_dict()}")
-    console.print("recipe: " + ", ".join(f"{k}={v}" for k, v in options.recipe().items() if k != "model"))
+    console.print(f"weights: {total * 4 / 1e6:.1f} MB float32; model: {net.config.to_dict()}", markup=False)
+    console.print("recipe: " + ", ".join(f"{k}={v}" for k, v in options.recipe().items() if k != "model"), markup=False)
     note("dry run: nothing was trained")

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
-
 from audiomanip.commands.app import app
+from cli_helpers import runner
+
 from audiomanip.params import Preset
 
 SEED = 6
@@ -26,7 +26,6 @@ N_FILES = 300
 CORRUPT_FRACTION = 0.05
 SR = 8000
 GAIN_DB = -6.0
-runner = CliRunner()
 
 
 def digest(path: Path) -> str:

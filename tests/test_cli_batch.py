@@ -10,18 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from audiomanip.commands.app import app
-from typer.testing import CliRunner
+from cli_helpers import invoke, runner
 
 from audiomanip import batch as engine
 from audiomanip.data.sources import sine
 from audiomanip.params import Preset
 
 SR = 16000
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def digest(path: Path) -> str:

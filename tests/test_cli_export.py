@@ -10,21 +10,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 from audiomanip.commands.app import app
-from typer.testing import CliRunner
+from cli_helpers import invoke, runner
 
 from audiomanip.data.sources import impulse, pink_noise, sine
 from audiomanip.features import estimate_f0_hz
 from audiomanip.params import Preset
 
 SR = 48000
-runner = CliRunner()
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)"
 )
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def same(a: Preset, b: Preset) -> bool:
@@ -77,6 +72,20 @@ def test_round_trip(work, fmt):
     path = export(rich_preset(), work, fmt, f"p.{fmt}")
     assert Preset.load(path) == rich_preset()
     assert Preset.load(path, strict=True).notes == []  # complete: nothing defaulted or unknown
+
+
+@pytest.mark.parametrize("name, reader", [("p.json", json.loads), ("p.yaml", None), ("p.wav", sf.info)])
+def test_format_follows_the_output_suffix_without_f(work, name, reader):
+    rich_preset().save(work / "src.yaml")
+    res = invoke("export-preset", "--preset-file", "src.yaml", "-o", name)
+    assert res.exit_code == 0, res.output
+    if name.endswith(".wav"):
+        info = sf.info(work / name)
+        assert (info.channels, info.samplerate) == (2, 48000)  # the reverb IR
+    else:
+        if reader is not None:
+            reader((work / name).read_text())  # really JSON
+        assert Preset.load(work / name) == rich_preset()
 
 
 def test_stdout_export(work):

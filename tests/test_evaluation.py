@@ -529,10 +529,10 @@ def test_model_predictor_uses_predict_many_when_present():
 
 # ---------------------------------------------------------------------------------- CLI
 def test_cli_eval_writes_report_and_plot(tmp_path, monkeypatch):
+    from audiomanip.commands.app import app
     from typer.testing import CliRunner
 
     import audiomanip.eval_baselines
-    from audiomanip.commands.app import app
 
     (tmp_path / "p.yaml").write_text(PARAPHRASE_YAML)
     psuite = S.load_paraphrase_suite(tmp_path / "p.yaml")

@@ -21,18 +21,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import yaml
-from typer.testing import CliRunner
-
-from audiomanip import audio_io
 from audiomanip.commands import _common
 from audiomanip.commands.app import app
+from cli_helpers import runner
+
+from audiomanip import audio_io
 from audiomanip.data.sources import sine, white_noise
 from audiomanip.errors import AudiomanipError
 from audiomanip.params import SCHEMA, Preset, PresetError
 
 SEED = 20261125
 SR = 16000
-runner = CliRunner()
 
 
 # ================================================================== inputs

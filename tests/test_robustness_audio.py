@@ -10,7 +10,6 @@ tests/test_audio_io.py; this file checks the command end to end.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -19,37 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
+from cli_helpers import assert_user_error, digests, invoke
 
-from audiomanip.commands.app import app
 from audiomanip.data.sources import sine
 from audiomanip.errors import AudioReadError, InputNotFoundError
 from audiomanip.params import Preset
 from audiomanip.render import PEAK_CEILING_DBFS
 
-runner = CliRunner()
 SR = 8000
 GAIN_DB = -6.0
 CEILING = 10 ** (PEAK_CEILING_DBFS / 20)
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(res, code: int, *words: str) -> str:
-    """Exit ``code``, exactly one stderr line (``error: …``) holding ``words``, no traceback."""
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
-    return lines[0]
-
-
-def digests(folder: Path) -> dict[Path, str]:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def gain_preset(gain_db: float = GAIN_DB) -> Preset:

@@ -19,33 +19,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from typer.testing import CliRunner
+from cli_helpers import assert_user_error, invoke
 
 from audiomanip import checkpoint as ckpt
-from audiomanip.commands.app import app
 from audiomanip.data.sources import sine
 from audiomanip.errors import CheckpointError
 from audiomanip.model.network import ModelConfig, PresetNet
 from audiomanip.model.preset_model import model_config_dict
 from audiomanip.params import SCHEMA_VERSION, Preset
 
-runner = CliRunner()
 SR = 16000
 CODE = CheckpointError.exit_code
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(res, code: int, *words: str) -> str:
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
-    return lines[0]
 
 
 def _save(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import inspect
 import json
 import os
@@ -24,33 +23,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from typer.testing import CliRunner
+from audiomanip.commands import _common
+from audiomanip.commands import _output as cli_output
+from cli_helpers import assert_user_error, digests, invoke
 
 from audiomanip import errors
 from audiomanip.checkpoint import DEFAULT_MODEL_DIR
-from audiomanip.commands import _common
-from audiomanip.commands import _output as cli_output
-from audiomanip.commands.app import app
 from audiomanip.data.sources import sine
 from audiomanip.params import Preset
 
-runner = CliRunner()
 SR = 16000
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(res, code: int, *words: str) -> str:
-    """Exit ``code``, exactly one stderr line (``error: …``) holding ``words``, no traceback."""
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
-    return lines[0]
 
 
 def assert_interrupted(res) -> None:
@@ -62,10 +44,6 @@ def assert_interrupted(res) -> None:
         res.stderr
     )
     assert "Traceback" not in res.output
-
-
-def digests(folder: Path) -> dict[Path, str]:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def hidden(folder: Path) -> list[Path]:

@@ -11,7 +11,6 @@ tests/test_params.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -20,34 +19,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from typer.testing import CliRunner
+from cli_helpers import assert_user_error, digests, invoke
 
-from audiomanip.commands.app import app
 from audiomanip.data.sources import sine
 from audiomanip.errors import PresetFileError
 from audiomanip.params import SCHEMA, SCHEMA_VERSION, Preset, effect
 
-runner = CliRunner()
 SR = 16000
 CODE = PresetFileError.exit_code
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(res, code: int, *words: str) -> str:
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert "Traceback" not in res.output
-    return lines[0]
-
-
-def digests(folder: Path) -> dict[Path, str]:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -251,9 +251,8 @@ def test_evaluate_and_constant_predictor_on_known_targets(tmp_path):
 
 
 def test_cli_dry_run_reports_parameter_counts():
-    from typer.testing import CliRunner
-
     from audiomanip.commands.app import app
+    from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["train", "--dry-run", "--d-model", "64", "--layers", "1"])
     assert result.exit_code == 0, result.output
@@ -265,9 +264,9 @@ def test_cli_dry_run_reports_parameter_counts():
 
 
 def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
+    from audiomanip.commands.app import app
     from typer.testing import CliRunner
 
-    from audiomanip.commands.app import app
     from audiomanip.model import load_model
 
     lines = [json.dumps({"prompt": p.prompt, "preset": p.preset.to_dict()}) for p in make_pairs()[::4]]
