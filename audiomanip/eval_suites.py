@@ -33,6 +33,10 @@ PITCHED = "pitched"
 SINE_PROBE = "sine"
 DYNAMICS_PROBE = "dynamics"
 
+#: Sample rate (Hz) of the direction suite: high enough to see "air" above 10 kHz.
+EVAL_SAMPLE_RATE = 32000
+#: Length (s) of each material source: short, so the whole suite renders in about a minute.
+SOURCE_SECONDS = 2.0
 #: Level of the material sources and the sine probe (peak, dBFS): leaves room for gain.
 SOURCE_PEAK_DBFS = -6.0
 #: Level of the loud passages of the dynamics probe (peak, dBFS); the soft ones are 12 dB lower.
@@ -401,7 +405,7 @@ def instrument_source(sample_rate: int, duration_s: float) -> np.ndarray:
     return _fit(_trim(x, sample_rate), n)
 
 
-def synthetic_sources(sample_rate: int = 22050, duration_s: float = 2.5) -> list[Source]:
+def synthetic_sources(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> list[Source]:
     """The default material: espeak-ng speech, a harmonic instrument with envelopes and a drum
     loop, each mono, ``duration_s`` long (speech: up to that), peak at :data:`SOURCE_PEAK_DBFS`
     and trimmed so it ends while sounding. Deterministic. Raises DependencyError when espeak-ng
@@ -419,7 +423,7 @@ def synthetic_sources(sample_rate: int = 22050, duration_s: float = 2.5) -> list
     ]
 
 
-def probe_sources(sample_rate: int = 22050) -> list[Source]:
+def probe_sources(sample_rate: int = EVAL_SAMPLE_RATE) -> list[Source]:
     """The probes: a 1 s sine at :data:`SINE_PROBE_HZ` (THD) and a 12 s harmonic-instrument
     passage loud / soft (-12 dB) / loud in 4 s sections, loud peaks at
     :data:`DYNAMICS_PEAK_DBFS` (loudness range, whose short-term windows are 3 s long)."""
@@ -441,7 +445,8 @@ def probe_sources(sample_rate: int = 22050) -> list[Source]:
 _AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff"}
 
 
-def audio_dir_sources(audio_dir: str | Path, sample_rate: int = 22050, duration_s: float = 2.5) -> list[Source]:
+def audio_dir_sources(audio_dir: str | Path, sample_rate: int = EVAL_SAMPLE_RATE,
+                      duration_s: float = SOURCE_SECONDS) -> list[Source]:
     """Material from a folder: the first ``duration_s`` seconds (after leading silence) of each
     audio file, mixed to mono and resampled to ``sample_rate``; all count as pitched (f0 checks
     are skipped where no pitch can be measured). Sorted by file name."""
@@ -467,7 +472,7 @@ def audio_dir_sources(audio_dir: str | Path, sample_rate: int = 22050, duration_
 
 
 def build_sources(
-    sample_rate: int = 22050, duration_s: float = 2.5, *, audio_dir: str | Path | None = None
+    sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS, *, audio_dir: str | Path | None = None
 ) -> list[Source]:
     """Material (synthetic, or the files of ``audio_dir``) followed by the two probes."""
     material = (

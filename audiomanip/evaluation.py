@@ -39,6 +39,8 @@ from audiomanip.eval_baselines import (
     RandomPresetBaseline,
 )
 from audiomanip.eval_suites import (
+    EVAL_SAMPLE_RATE,
+    SOURCE_SECONDS,
     DirectionSuite,
     ParaphraseSuite,
     Source,
@@ -420,8 +422,8 @@ def evaluate(
     paraphrase_suite: ParaphraseSuite | None = None,
     sources: Sequence[Source] | None = None,
     audio_dir: str | Path | None = None,
-    sample_rate: int = 32000,
-    source_seconds: float = 2.0,
+    sample_rate: int = EVAL_SAMPLE_RATE,
+    source_seconds: float = SOURCE_SECONDS,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,

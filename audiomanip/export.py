@@ -10,7 +10,8 @@ eq            per band ``lowshelf`` / ``equalizer`` / ``highshelf`` (f, gain, Q)
               ``lowpass`` / ``highpass`` (f, Q): ffmpeg's biquads are the same RBJ cookbook
               filters as ours (``width_type=q``), so the response is identical
 distortion    ``aeval`` with our exact waveshaper ``k·(tanh(g·x + b) − tanh(b))`` (constants
-              computed here by :mod:`audiomanip.dsp.distortion`)
+              computed here by :mod:`audiomanip.dsp.distortion`), then its DC blocker: the
+              same RBJ 2-pole ``highpass`` (``DC_BLOCK_HZ``, ``DC_BLOCK_Q``)
 compressor    ``acompressor`` with the same threshold, ratio, attack, release and make-up, peak
               detection and a hard knee (ffmpeg links the channels; ballistics differ slightly)
 reverb        ``apad`` (room for the tail), ``asplit``; ``amovie=<IR WAV>`` (``pan`` to the
@@ -89,6 +90,14 @@ def _distortion_expr(drive_db: float, color: float) -> str:
     g = 10.0 ** (drive_db / 20.0)
     b = dist.MAX_BIAS * color
     return f"{_num(k)}*(tanh({_num(g)}*val(ch)+{_num(b)})-tanh({_num(b)}))"
+
+
+def _dc_blocker_filter() -> str:
+    """ffmpeg's RBJ 2-pole high-pass with the distortion's DC-blocker settings (the renderer's
+    biquad: within 3e-8 of it on float input at 40 dB drive, color 1)."""
+    from audiomanip.dsp import distortion as dist
+
+    return f"highpass=f={_num(dist.DC_BLOCK_HZ)}:p=2:t=q:w={_num(dist.DC_BLOCK_Q)}"
 
 
 def _reverb_weights(wet: float) -> tuple[float, float]:
@@ -222,6 +231,7 @@ def ffmpeg_filter_chain(
     if preset.enabled["distortion"]:
         d = preset["distortion"]
         filters.append(f"aeval='{_distortion_expr(float(d['drive_db']), float(d['color']))}':c=same")
+        filters.append(_dc_blocker_filter())
     if preset.enabled["compressor"]:
         c = preset["compressor"]
         threshold = max(10.0 ** (float(c["threshold_db"]) / 20.0), 0.000976563)

@@ -15,7 +15,9 @@ across blocks, so memory does not grow with the length of the file:
   The segment grid is fixed, so the result does not depend on the caller's block sizes.
 * eq: the RBJ biquads from ``dsp.eq.biquad_coefficients`` filtered by ``dsp.iir.SosFilter``
   (float64, state carried; the filter of ``scipy.signal.sosfilt`` without importing scipy).
-* distortion: ``dsp.distortion.distortion`` itself on float64 blocks (memoryless).
+* distortion: the memoryless curve ``dsp.distortion.waveshape`` itself on float64 blocks,
+  then its DC blocker (the RBJ high-pass of ``dsp.distortion.dc_blocker_coefficients``) by
+  ``dsp.iir.SosFilter`` with state carried across blocks.
 * compressor: ``pedalboard.Compressor`` (``reset=False``) plus make-up gain.
 * reverb: uniformly partitioned FFT overlap-add convolution with the very IR of
   ``dsp.reverb.reverb_ir``; the tail is flushed at the end.
@@ -76,19 +78,28 @@ class _Gain(_Stage):
 
 
 class _Distortion(_Stage):
-    def __init__(self, channels: int, drive_db: float, color: float):
+    """``dsp.distortion.waveshape`` on float64 blocks, then the DC blocker of
+    ``dsp.distortion.dc_blocker_coefficients`` as an exact IIR with state (``SosFilter``)."""
+
+    def __init__(self, channels: int, sample_rate: float, drive_db: float, color: float):
         import torch
+
+        from audiomanip.dsp.distortion import dc_blocker_coefficients
 
         self.channels = channels
         self._torch = torch
         self.drive_db = torch.tensor([drive_db], dtype=torch.float64)
         self.color = torch.tensor([color], dtype=torch.float64)
+        b, a = dc_blocker_coefficients(sample_rate)
+        self.dc_blocker = SosFilter(torch.cat([b, a])[None].numpy(), channels)
 
     def process(self, x):
-        from audiomanip.dsp.distortion import distortion
+        from audiomanip.dsp.distortion import waveshape
 
-        y = distortion(self._torch.from_numpy(np.ascontiguousarray(x))[None], self.drive_db, self.color)
-        return y[0].numpy()
+        if x.shape[1] == 0:
+            return x
+        y = waveshape(self._torch.from_numpy(np.ascontiguousarray(x))[None], self.drive_db, self.color)
+        return self.dc_blocker.process(y[0].numpy())
 
 
 class _EQ(_Stage):
@@ -137,6 +148,10 @@ class _Compressor(_Stage):
     def process(self, x):
         if x.shape[1] == 0:
             return x
+        if x.shape[0] == x.shape[1] > 1:
+            # pedalboard cannot tell channels from samples in a square block: split it in two
+            # non-square ones (the compressor's state carries over, so the result is the same)
+            return np.concatenate([self.process(x[:, :1]), self.process(x[:, 1:])], axis=1)
         y = self.plugin.process(x.astype(np.float32), self.sample_rate, reset=False)
         return y.astype(np.float64) * self.makeup
 
@@ -400,7 +415,7 @@ class ChainRenderer:
         if name == "eq":
             return _EQ(c, sr, values)
         if name == "distortion":
-            return _Distortion(c, float(values["drive_db"]), float(values["color"]))
+            return _Distortion(c, sr, float(values["drive_db"]), float(values["color"]))
         if name == "compressor":
             return _Compressor(c, sr, values)
         if name == "reverb":
@@ -438,11 +453,14 @@ def render(preset: Preset, audio: np.ndarray, sample_rate: float, *, tail: bool 
 
     Returns float32 [C, T'] with T' = T + the reverb tail (IR length − 1) when reverb is enabled
     and ``tail`` is true, else T (an empty input gives an empty output). With ``peak_safety`` no
-    sample exceeds −0.1 dBFS.
+    sample exceeds −0.1 dBFS. Non-finite input samples (NaN, ±Inf) are rendered as silence
+    (files read by :mod:`audiomanip.audio_io` are already sanitised, with a warning).
     """
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim == 1:
         x = x[None]
+    if not np.isfinite(x).all():
+        x = np.where(np.isfinite(x), x, 0.0)
     renderer = ChainRenderer(preset, sample_rate, x.shape[0], peak_safety=peak_safety, tail=tail)
     outs = [renderer.process(x[:, i : i + BLOCK_FRAMES]) for i in range(0, x.shape[1], BLOCK_FRAMES)]
     outs.append(renderer.flush())

@@ -63,11 +63,6 @@ class TrainOptions:
     end of each epoch). ``model``: overrides of :class:`ModelConfig` fields (``d_model`` …).
     ``token_dropout``: chance that each text token is hidden from the network in a training
     step (the pooled sentence vector never is), so it cannot rely on single words.
-    ``descriptor_memory``: give the network a memory of the training vocabulary (see
-    :mod:`audiomanip.model.memory`; held-out descriptors are never in it) unless ``model``
-    sets ``memory_size``; ``memory_leave_out``: chance that an example's own descriptors are
-    hidden from the memory in a training step, so the network learns to use the neighbours
-    of a word it does not know.
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -96,8 +91,6 @@ class TrainOptions:
     clap_weight: float = 0.1
     audio_view_dropout: float = 0.5
     token_dropout: float = 0.0
-    descriptor_memory: bool = True
-    memory_leave_out: float = 0.5
     resume: Path | None = None
     max_steps: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
@@ -427,39 +420,11 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
 
 
 # --------------------------------------------------------------------------- the loop
-def memory_vocabulary() -> list[tuple[str, str, Any]]:
-    """``(descriptor name, surface form, recipe preset)`` for every surface form of the
-    training descriptors of the corpus (held-out descriptors are left out), in corpus order."""
-    from audiomanip.data.corpus import load_descriptors
-
-    return [(d.name, form, d.recipe.to_preset()) for d in load_descriptors().values() if not d.heldout
-            for form in d.forms]
-
-
-def fill_descriptor_memory(net: Any, encoder: Any, vocabulary: Sequence[tuple[str, str, Any]]) -> None:
-    """Fill the network's descriptor memory: keys = the encoder's pooled embedding of each
-    surface form, values = its recipe (:func:`audiomanip.model.memory.preset_value_vector`)."""
-    import torch
-
-    from audiomanip.model.memory import preset_value_vector
-
-    forms = [form for _, form, _ in vocabulary]
-    pooled = []
-    with torch.no_grad():
-        for start in range(0, len(forms), 128):
-            pooled.append(encoder.encode(forms[start:start + 128]).pooled.detach().float().cpu())
-    net.memory.fill(torch.cat(pooled).to(net.memory.keys.device),
-                    preset_value_vector([p for _, _, p in vocabulary]).to(net.memory.keys.device))
-
-
 def build_network(options: TrainOptions, text_dim: int) -> Any:
     from audiomanip.model.network import ModelConfig, PresetNet
 
-    model = dict(options.model)
-    if options.descriptor_memory and "memory_size" not in model:
-        model["memory_size"] = len(memory_vocabulary())
     try:
-        cfg = ModelConfig.from_dict(dict(model, text_dim=text_dim))
+        cfg = ModelConfig.from_dict(dict(options.model, text_dim=text_dim))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid model options: {exc}") from None
     return PresetNet(cfg)
@@ -535,17 +500,6 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         net.load_state_dict(weights)
     else:
         net = build_network(options, encoder.dim)
-    vocabulary = memory_vocabulary() if net.memory is not None else []
-    if net.memory is not None and resume_config is None:
-        if len(vocabulary) != net.memory.size:
-            raise UsageError(f"memory_size {net.memory.size} does not match the training vocabulary "
-                             f"({len(vocabulary)} surface forms); leave memory_size out")
-        fill_descriptor_memory(net, encoder, vocabulary)
-    # per training example, the memory rows of its own descriptors (hidden with memory_leave_out)
-    rows_of: dict[str, list[int]] = {}
-    for row, (dname, _, _) in enumerate(vocabulary):
-        rows_of.setdefault(dname, []).append(row)
-    own_rows = [[r for n in getattr(p, "descriptors", ()) for r in rows_of.get(n, ())] for p in train_pairs]
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
@@ -614,18 +568,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 if options.token_dropout > 0:
                     keep = torch.rand(mask.shape, generator=clip_rng) >= options.token_dropout
                     mask = mask & keep
-                exclude = None
-                if net.memory is not None and options.memory_leave_out > 0:
-                    exclude = torch.zeros(len(idx), net.memory.size, dtype=torch.bool)
-                    # drawn from the step number, so a resumed run hides exactly what an uninterrupted one would
-                    step_rng = torch.Generator().manual_seed(options.seed * 1_000_003 + step)
-                    hide = torch.rand(len(idx), generator=step_rng) < options.memory_leave_out
-                    for i, k in enumerate(idx):
-                        if hide[i] and own_rows[k]:
-                            exclude[i, own_rows[k]] = True
-                    exclude = exclude.to(device)
-                out = net(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view,
-                          memory_exclude=exclude)
+                out = net(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view)
                 p_loss, parts = parameter_loss(out, targets)
                 loss = p_loss
                 stft_val = clap_val = None

@@ -37,6 +37,11 @@ PARAMS = [
     ("drive 12 dB", {("distortion", "drive_db"): 12}),
     ("18 dB of overdrive", {("distortion", "drive_db"): 18}),
     ("4:1 compression", {("compressor", "ratio"): 4}),
+    ("compress with a 4:1 ratio at -24 dB", {("compressor", "ratio"): 4, ("compressor", "threshold_db"): -24}),
+    ("ratio of 8 at -30 dBFS", {("compressor", "ratio"): 8, ("compressor", "threshold_db"): -30}),
+    ("reduce the volume by 3 dB", {("output", "gain_db"): -3}),
+    ("lower the overall level by 2 dB", {("output", "gain_db"): -2}),
+    ("increase the gain by 4 dB", {("output", "gain_db"): 4}),
     ("ratio of 8", {("compressor", "ratio"): 8}),
     ("threshold -20 dB", {("compressor", "threshold_db"): -20}),
     ("threshold at \u201318 dBFS", {("compressor", "threshold_db"): -18}),
@@ -261,3 +266,14 @@ def test_describe_reads_well():
     assert "compressor.ratio = 4:1" in lines
     assert "distortion off" in lines
     assert any(line.startswith("reverb.room_size") and "T60 2 s" in line for line in lines)
+
+
+def test_a_ratio_alone_switches_on_a_compressor_that_compresses():
+    from audiomanip.data.explicit import IMPLIED_THRESHOLD_DB
+
+    p = parse_explicit("4:1 compression").apply(Preset.default())
+    assert p.enabled["compressor"] and p["compressor"]["ratio"] == 4
+    assert p["compressor"]["threshold_db"] == IMPLIED_THRESHOLD_DB < -6  # 0 dB would never compress
+    on = Preset.default()
+    on.set("compressor", "threshold_db", -30.0)
+    assert parse_explicit("4:1 compression").apply(on)["compressor"]["threshold_db"] == -30.0  # kept

@@ -38,12 +38,28 @@ def _torch_effect(fn, preset, name, x, *with_sr):
 
 
 def test_distortion_matches_torch():
-    x = sine(440.0, 0.5, SR, amplitude=0.4, channels=2) + white_noise(0.5, SR, rms=0.01, channels=2, seed=3)
+    """Waveshaper + DC blocker: the renderer's IIR (state carried across its 65536-frame blocks:
+    1.5 s is two blocks) equals the torch path's frequency-sampled filter. Both start at rest, so
+    they agree from the first sample; the torch path's only deviation is the circular aliasing of
+    the high-pass tail beyond n_fft − T samples (≥ 1.7 s here, where the tail is below 1e-30)."""
+    x = sine(440.0, 1.5, SR, amplitude=0.4, channels=2) + white_noise(1.5, SR, rms=0.01, channels=2, seed=3)
     for drive, color in ((0.0, 0.0), (18.0, 0.3), (40.0, 1.0)):
         p = _preset(distortion={"drive_db": drive, "color": color})
         y = render(p, x, SR, peak_safety=False)
-        expected = _torch_effect(distortion, p, "distortion", x)
+        expected = _torch_effect(distortion, p, "distortion", x, SR)
         np.testing.assert_allclose(y, expected, atol=1e-5)
+        if color == 1.0:  # the blocker is active: the curve alone leaves a mean of −0.08 (peak 0.27)
+            assert abs(expected.mean()) < 1e-3 * np.abs(expected).max()
+
+
+def test_distortion_stream_does_not_depend_on_block_sizes():
+    x = sine(220.0, 0.5, SR, amplitude=0.5, channels=2) + white_noise(0.5, SR, rms=0.05, channels=2, seed=7)
+    p = _preset(distortion={"drive_db": 30.0, "color": 1.0})
+    whole = render(p, x, SR, peak_safety=False)
+    r = ChainRenderer(p, SR, 2, peak_safety=False)
+    edges = [0, 1, 64, 1000, 4097, 13000, x.shape[1]]
+    parts = [r.process(x[:, a:b]) for a, b in zip(edges[:-1], edges[1:])] + [r.flush()]
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, atol=1e-7)
 
 
 def test_disabled_distortion_is_bit_transparent():
@@ -247,3 +263,18 @@ def test_pitch_segment_joins_keep_level_and_pitch():
     for join in (PITCH_SEGMENT, 2 * PITCH_SEGMENT):
         f0 = estimate_f0_hz(y[0, join - 4096 : join + 8192], SR, fmin=100.0, fmax=1000.0)
         assert abs(f0 / (440.0 * 2 ** (-5 / 12)) - 1) < 0.01
+
+
+def test_non_finite_samples_render_as_silence():
+    p = Preset.default()
+    p.set("eq", "band3_gain_db", 6.0).set("reverb", "wet", 0.3).set("reverb", "room_size", 0.1)
+    x = (0.3 * np.sin(2 * np.pi * 440 * np.arange(SR // 2) / SR))[None].repeat(2, 0)
+    bad = x.copy()
+    bad[0, 1000:1010] = np.nan
+    bad[1, 2000] = np.inf
+    clean = x.copy()
+    clean[0, 1000:1010] = 0.0
+    clean[1, 2000] = 0.0
+    y = render(p, bad, SR)
+    assert np.isfinite(y).all()
+    np.testing.assert_array_equal(y, render(p, clean, SR))

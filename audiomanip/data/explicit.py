@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from audiomanip.params import EFFECTS, Param, Preset, effect, room_size_to_t60_s, t60_s_to_room_size
 
 
+#: Threshold of a compressor that a prompt switches on with a ratio, attack … but no threshold (dB).
+IMPLIED_THRESHOLD_DB = -18.0
+
 # ---------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class Override:
@@ -74,8 +77,15 @@ class ExplicitValues:
         effect. EQ requests keep the other bands (see the module docstring).
         """
         out = preset.copy()
+        compressor_was_on = out.enabled["compressor"]
         for o in self.overrides:
             out.set(o.effect, o.param, o.value)
+        set_here = {(o.effect, o.param) for o in self.overrides}
+        if (not compressor_was_on and out.enabled["compressor"]
+                and ("compressor", "threshold_db") not in set_here):
+            # "4:1 compression" switched on a compressor whose threshold (0 dB by default) would
+            # never be reached: start compressing where a typical mix sits
+            out.values["compressor"]["threshold_db"] = IMPLIED_THRESHOLD_DB
         if self.eq:
             if not out.enabled["eq"]:
                 eq = effect("eq")
@@ -153,6 +163,10 @@ FREQ = rf"(?P<f>{NUM})\s*(?P<fu>khz|kilohertz|hz|hertz|k)\b"
 SEMI = r"(?:semitones?|semis?|half[- ]steps?|half[- ]tones?)"
 OF = r"\s*(?:of|at|to|=|:|is)?\s*"
 DB = r"\s*(?:db|decibels?)\b"
+#: "… at -24 dB" after a ratio: the compressor's threshold.
+AT_THRESHOLD = rf"(?:\s+at\s+(?P<t>-\s?{NUM})\s*(?:db(?:fs)?|decibels?)\b)?"
+#: "the volume", "the overall level", "its gain" …
+LEVEL_WORD = r"(?:(?:the|its|overall|master|output)\s+)*(?:level|volume|output|gain|loudness)"
 MS = r"\s*(?P<u>ms|msec|milliseconds?|s|secs?|seconds?)\b"
 
 _CUTS = {"cut", "reduce", "lower", "attenuate", "dip", "remove", "drop", "decrease", "scoop", "pull"}
@@ -298,6 +312,8 @@ class _Parser:
 
     def ratio(self, m: re.Match, phrase: str) -> None:
         self.set("compressor", "ratio", _n(m.group("n")), phrase)
+        if m.group("t"):
+            self.set("compressor", "threshold_db", _n(m.group("t")), phrase)
 
     def threshold(self, m: re.Match, phrase: str) -> None:
         value = _n(m.group("n"))
@@ -405,8 +421,9 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
     # ---- compressor
     (rf"\bmake[\s-]?up(?:\s+gain)?{OF}(?P<n>[+-]?{NUM}){DB}", "makeup"),
     (rf"(?P<n>{NUM}){DB}\s+(?:of\s+)?make[\s-]?up(?:\s+gain)?\b", "makeup"),
-    (rf"\bratio{OF}(?P<n>{NUM})(?:\s*(?::|to)\s*1\b)?", "ratio"),
-    (rf"(?<![\d.:])(?P<n>{NUM})\s*(?::|to)\s*1\b(?:\s*(?:ratio|compression|compressor|limiting))?", "ratio"),
+    (rf"\bratio{OF}(?P<n>{NUM})(?:\s*(?::|to)\s*1\b)?{AT_THRESHOLD}", "ratio"),
+    (rf"(?<![\d.:])(?P<n>{NUM})\s*(?::|to)\s*1\b(?:\s*(?:ratio|compression|compressor|limiting))?{AT_THRESHOLD}",
+     "ratio"),
     (rf"\bthreshold{OF}(?P<n>[+-]?\s?{NUM})\s*(?:db(?:fs)?\b)?", "threshold"),
     (rf"\battack(?:\s+time)?{OF}(?P<n>{NUM}){MS}", "attack"),
     (rf"(?P<n>{NUM}){MS}\s+attack\b", "attack"),
@@ -415,6 +432,8 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
     # ---- output
     (rf"\b(?:turn|bring|boost|raise|push|crank)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+up\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_up"),
     (rf"\b(?:turn|bring|lower|pull|drop)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+down\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_down"),
+    (rf"\b(?:reduce|lower|cut|decrease|drop|attenuate)\s+{LEVEL_WORD}\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_down"),
+    (rf"\b(?:increase|raise|boost|lift)\s+{LEVEL_WORD}\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_up"),
     (rf"\b(?:output|volume|level|output\s+gain|output\s+level|master\s+gain|master\s+volume|gain){OF}(?:by\s+)?(?P<n>[+-]?\s?{NUM}){DB}", "gain_signed"),
     (rf"(?P<n>{NUM}){DB}\s+(?P<dir>louder|quieter|softer|more\s+(?:level|volume|gain)|less\s+(?:level|volume|gain)|up|down)\b", "gain_dir"),
     (rf"\b(?P<dir>louder|quieter|softer)\s+by\s+(?P<n>{NUM}){DB}", "gain_dir"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 
 import torch
 
@@ -179,6 +180,15 @@ def eq_response(
     return torch.prod(band, dim=-2).to(out_dtype)
 
 
+def biquad_response(sample_rate: float, n_bins_or_freqs, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Complex response of biquads ``b, a [..., 3]`` (a0 = 1, e.g. from
+    :func:`biquad_coefficients`) at ``n_bins_or_freqs`` (as in :func:`eq_response`) ->
+    ``[..., F]``, computed in float64 (complex128)."""
+    freqs = _frequencies(sample_rate, n_bins_or_freqs, b.device, torch.float64)
+    omega = 2.0 * math.pi * freqs / float(sample_rate)
+    return _biquad_response(b.to(torch.float64), a.to(torch.float64), omega)
+
+
 def _fft_size(n_samples: int) -> int:
     """Power of two >= 2 T - 1, so the filtered signal does not wrap around circularly."""
     return 1 << max(1, (2 * n_samples - 1 - 1).bit_length())
@@ -209,9 +219,21 @@ def eq(
     Returns:
         filtered audio ``[B, C, T]``, dtype/device of ``x``.
     """
+    return filter_by_response(x, lambda n_bins: eq_response(sample_rate, n_bins, type, freq_hz, gain_db, q))
+
+
+def filter_by_response(x: torch.Tensor, response: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """Filter ``x [B, C, T]`` by frequency sampling of a linear filter.
+
+    ``x`` is zero-padded to a power of two of at least ``2T - 1`` samples; ``response(F)`` gives
+    the filter's complex response on that rFFT grid (``F = n_fft // 2 + 1`` bins from 0 to
+    sample_rate / 2) as ``[B, F]`` or ``[1, F]``; the product's inverse rFFT is cut back to
+    ``T`` samples. This is the filter itself up to the circular time-aliasing of impulse-response
+    tails longer than ``n_fft - T`` samples. Returns ``[B, C, T]``, dtype/device of ``x``.
+    """
     n = x.shape[-1]
     n_fft = _fft_size(n)
     spec = torch.fft.rfft(x, n=n_fft)
-    h = eq_response(sample_rate, n_fft // 2 + 1, type, freq_hz, gain_db, q).to(spec.dtype)
+    h = response(n_fft // 2 + 1).to(spec.dtype)
     y = torch.fft.irfft(spec * h[:, None, :], n=n_fft)
     return y[..., :n].to(x.dtype)

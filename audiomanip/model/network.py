@@ -3,7 +3,6 @@
 ::
 
     text tokens [B, L, D_text] ─ Linear ─► [B, L, d]  (+ pooled sentence vector as token 0)
-        (+ descriptor-memory tokens [B, L, d] when memory_size > 0: see audiomanip.model.memory)
     audio view (optional)      ─ context encoder ─► [B, F, d]
         └─► n_cross × BidirectionalCrossAttention(text, audio)        (skipped when absent)
         └─► n_self  × SelfAttentionBlock([text; audio])
@@ -25,7 +24,6 @@ from torch import nn
 from audiomanip.model.audio_context import AudioContextEncoder, ClapContextEncoder
 from audiomanip.model.fusion import BidirectionalCrossAttention, GatedAttentionPooling, SelfAttentionBlock
 from audiomanip.model.heads import PresetHeads
-from audiomanip.model.memory import DescriptorMemory
 
 AUDIO_VIEWS = ("none", "mel", "clap")
 
@@ -46,13 +44,10 @@ class ModelConfig:
     n_mels: int = 64
     analysis_rate: float = 16000.0
     clap_dim: int = 512
-    memory_size: int = 0
 
     def __post_init__(self) -> None:
         if self.audio_view not in AUDIO_VIEWS:
             raise ValueError(f"audio_view must be one of {', '.join(AUDIO_VIEWS)}, got {self.audio_view!r}")
-        if isinstance(self.memory_size, bool) or not isinstance(self.memory_size, int) or self.memory_size < 0:
-            raise ValueError(f"memory_size must be a non-negative integer, got {self.memory_size!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
 
@@ -85,12 +80,6 @@ class PresetNet(nn.Module):
             self.context = ClapContextEncoder(config.clap_dim, d)
         else:
             self.context = None
-        # descriptor memory (see audiomanip.model.memory): its tokens join the fusion sequence
-        self.memory: DescriptorMemory | None = None
-        if config.memory_size > 0:
-            self.memory = DescriptorMemory(config.memory_size, config.text_dim, d)
-            self.memory_type = nn.Parameter(torch.zeros(d))
-            nn.init.normal_(self.memory_type, std=0.02)
         self.cross = nn.ModuleList(
             BidirectionalCrossAttention(d, config.n_heads, config.ff_mult, config.dropout)
             for _ in range(config.n_cross_layers if self.context is not None else 0)
@@ -103,22 +92,15 @@ class PresetNet(nn.Module):
         self.heads = PresetHeads(d, config.head_hidden, config.dropout)
 
     def forward(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
-                view: torch.Tensor | None = None, memory_exclude: torch.Tensor | None = None
-                ) -> dict[str, dict[str, torch.Tensor]]:
+                view: torch.Tensor | None = None) -> dict[str, dict[str, torch.Tensor]]:
         """``text_tokens`` [B, L, text_dim], ``text_mask`` [B, L] bool (True = token),
         ``pooled`` [B, text_dim] sentence embedding, ``view``: log-mel [B, n_mels, frames] for
-        the mel view, CLAP embedding [B, clap_dim] for the clap view, or None (text only);
-        ``memory_exclude``: bool [B, memory_size], descriptor-memory entries hidden per example
-        (training only; ignored without a memory)."""
+        the mel view, CLAP embedding [B, clap_dim] for the clap view, or None (text only)."""
         B = text_tokens.shape[0]
         t = self.text_proj(text_tokens) + self.type_embed[1]
         p = (self.pooled_proj(pooled) + self.type_embed[0])[:, None, :]
-        parts, part_masks = [p, t], [torch.ones(B, 1, dtype=torch.bool, device=t.device), text_mask.bool()]
-        if self.memory is not None:
-            parts.append(self.memory(text_tokens, memory_exclude) + self.memory_type)
-            part_masks.append(text_mask.bool())
-        t = torch.cat(parts, dim=1)
-        t_mask = torch.cat(part_masks, dim=1)
+        t = torch.cat([p, t], dim=1)
+        t_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=t.device), text_mask.bool()], dim=1)
         if view is not None:
             if self.context is None:
                 raise ValueError("this model has no audio view (audio_view='none'); pass view=None")
@@ -144,9 +126,6 @@ def parameter_table(net: PresetNet) -> list[tuple[str, int]]:
     """``(component, parameters)`` rows for a model summary."""
     rows = [("text projection", count_parameters(net.text_proj) + count_parameters(net.pooled_proj)
              + net.type_embed.numel())]
-    if net.memory is not None:
-        rows.append((f"descriptor memory ({net.memory.size} entries; keys/values are buffers)",
-                     count_parameters(net.memory) + net.memory_type.numel()))
     if net.context is not None:
         rows.append((f"audio context ({net.config.audio_view})", count_parameters(net.context)))
     if len(net.cross):
