@@ -63,6 +63,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Optional[bool] = typer.Option(
         None, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
@@ -70,6 +71,8 @@ def _root(
 ) -> None:
     """Turn words into audio effects."""
     _common.set_debug(debug)
+    if ctx.invoked_subcommand != "train":
+        _common.limit_torch_threads()
 
 
 def _register() -> None:

@@ -105,7 +105,7 @@ def test_dc_blocker_is_the_rbj_high_pass_applied_to_the_curve():
     sos = torch.cat([b, a])[None].numpy()
     expected = scipy.signal.sosfilt(sos, waveshape(x, drive, color).numpy(), axis=-1)
     assert np.max(np.abs(distortion(x, SR, drive, color).numpy() - expected)) < 1e-9
-    w, h = scipy.signal.sosfreqz(sos, worN=[1e-3, DC_BLOCK_HZ, 20.0, 100.0, 1000.0], fs=SR)
+    _, h = scipy.signal.sosfreqz(sos, worN=[1e-3, DC_BLOCK_HZ, 20.0, 100.0, 1000.0], fs=SR)
     gain_db = 20 * np.log10(np.abs(h))
     assert gain_db[0] < -150  # DC is removed
     assert abs(gain_db[1] + 3.0103) < 1e-3  # −3 dB corner (Butterworth)
@@ -143,7 +143,7 @@ def test_waveshaper_is_sample_wise_so_blocks_give_the_same_result():
     x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (1, 2, 1000)))
     d, c = _full(1, 25.0), _full(1, 0.7)
     whole = waveshape(x, d, c)
-    blocks = torch.cat([waveshape(x[..., i:i + 300], d, c) for i in range(0, 1000, 300)], dim=-1)
+    blocks = torch.cat([waveshape(x[..., i : i + 300], d, c) for i in range(0, 1000, 300)], dim=-1)
     assert torch.equal(whole, blocks)
     assert waveshape(x.float(), d.float(), c.float()).dtype == torch.float32
     assert _run(x.float(), 25.0, 0.7).dtype == torch.float32

@@ -1,5 +1,7 @@
 """Renderer: parity with the differentiable chain, pitch accuracy, peak safety, files."""
 
+import itertools
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -58,7 +60,7 @@ def test_distortion_stream_does_not_depend_on_block_sizes():
     whole = render(p, x, SR, peak_safety=False)
     r = ChainRenderer(p, SR, 2, peak_safety=False)
     edges = [0, 1, 64, 1000, 4097, 13000, x.shape[1]]
-    parts = [r.process(x[:, a:b]) for a, b in zip(edges[:-1], edges[1:])] + [r.flush()]
+    parts = [r.process(x[:, a:b]) for a, b in itertools.pairwise(edges)] + [r.flush()]
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, atol=1e-7)
 
 

@@ -81,8 +81,11 @@ def dc_blocker_coefficients(sample_rate: float) -> tuple[torch.Tensor, torch.Ten
     ``SosFilter`` / scipy: ``torch.cat([b, a]).numpy()``."""
     f64 = torch.float64
     return biquad_coefficients(
-        torch.tensor(_HIGH_PASS), torch.tensor(DC_BLOCK_HZ, dtype=f64), torch.tensor(0.0, dtype=f64),
-        torch.tensor(DC_BLOCK_Q, dtype=f64), float(sample_rate),
+        torch.tensor(_HIGH_PASS),
+        torch.tensor(DC_BLOCK_HZ, dtype=f64),
+        torch.tensor(0.0, dtype=f64),
+        torch.tensor(DC_BLOCK_Q, dtype=f64),
+        float(sample_rate),
     )
 
 
@@ -98,7 +101,9 @@ def waveshape(x: torch.Tensor, drive_db: torch.Tensor, color: torch.Tensor) -> t
     return k * _curve(gain * x, bias)
 
 
-def distortion(x: torch.Tensor, sample_rate: float, drive_db: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
+def distortion(
+    x: torch.Tensor, sample_rate: float, drive_db: torch.Tensor, color: torch.Tensor
+) -> torch.Tensor:
     """Distort ``x [B, C, T]`` at ``sample_rate`` Hz with ``drive_db [B]`` (dB, 0 … 40) and
     ``color [B]`` (0 … 1): :func:`waveshape`, then the DC blocker by frequency sampling.
 
