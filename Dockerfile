@@ -47,7 +47,8 @@ RUN set -eux; \
     python3 -m venv /opt/venv; \
     pip install --upgrade pip
 
-RUN pip install --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple "${TORCH_SPEC}"
+# (the torch index also serves torch's own dependencies)
+RUN pip install --index-url "${TORCH_INDEX_URL}" "${TORCH_SPEC}"
 
 WORKDIR /src
 COPY pyproject.toml README.md ./

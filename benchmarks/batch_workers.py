@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=int, default=44100)
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     args = ap.parse_args()
+    # as the CLI does (commands/_common.limit_torch_threads): one torch thread per process
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     import soundfile as sf
 
