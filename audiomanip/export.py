@@ -149,31 +149,13 @@ def afir_gain(norm_option: str) -> float:
             sf.write(f"{tmp}/x.wav", x, 8000, subtype="FLOAT")
             ir_ref = _quote_path(Path(tmp) / "ir.wav")
             try:
-                proc = subprocess.run(
-                    [
-                        exe,
-                        "-hide_banner",
-                        "-nostdin",
-                        "-loglevel",
-                        "error",
-                        "-y",
-                        "-i",
-                        f"{tmp}/x.wav",
-                        "-af",
-                        f"amovie={ir_ref}[ir];[in][ir]afir={norm_option}",
-                        "-c:a",
-                        "pcm_f32le",
-                        f"{tmp}/y.wav",
-                    ],
-                    capture_output=True,
-                    timeout=30,
-                )
-                if proc.returncode == 0:
-                    y, _ = sf.read(f"{tmp}/y.wav", dtype="float32")
-                    if y.size and abs(float(y[0])) > 1e-3:
-                        gain = float(y[0])
-            except (OSError, subprocess.SubprocessError, RuntimeError):
-                pass
+                run_ffmpeg_chain(f"amovie={ir_ref}[ir];[in][ir]afir={norm_option}", f"{tmp}/x.wav",
+                                 f"{tmp}/y.wav", timeout_s=30)
+                y, _ = sf.read(f"{tmp}/y.wav", dtype="float32")
+                if y.size and abs(float(y[0])) > 1e-3:
+                    gain = float(y[0])
+            except (OutputError, OSError, subprocess.SubprocessError, RuntimeError):
+                pass  # keep 1.0: the chain is still valid, only the wet level may differ
     _AFIR_GAIN_CACHE[norm_option] = gain
     return gain
 
