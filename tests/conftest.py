@@ -61,3 +61,19 @@ def tmp_wav(tmp_path: Path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A small untrained checkpoint with the default text encoder: real inference, seconds to build."""
+    import torch
+
+    from audiomanip.checkpoint import save_checkpoint
+    from audiomanip.model.network import ModelConfig, PresetNet
+    from audiomanip.model.preset_model import model_config_dict
+
+    torch.manual_seed(0)
+    net = PresetNet(ModelConfig(d_model=32, n_heads=4, head_hidden=32, n_self_layers=1))
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_checkpoint(path, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2", extra={"name": "tiny"}))
+    return path
