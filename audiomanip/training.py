@@ -327,13 +327,13 @@ def evaluate(net: Any, dataset: Any, constant: dict[str, dict[str, Any]] | None 
                 B = len(b["prompts"])
                 if apply_explicit:
                     explicit = [parse_explicit(p) for p in b["prompts"]]
-                    pred = targets_from_presets([x.apply(q) for x, q in zip(explicit, outputs_to_presets(out))])
+                    pred = targets_from_presets([x.resolve(q) for x, q in zip(explicit, outputs_to_presets(out))])
                 else:
                     pred = _hard_predictions(out)
                 model_tally.add(pred, b["targets"])
                 if const_preset is not None:
                     if apply_explicit:
-                        const_pred = targets_from_presets([x.apply(const_preset) for x in explicit])
+                        const_pred = targets_from_presets([x.resolve(const_preset) for x in explicit])
                     else:
                         const_pred = {e: {k: v.expand(B, *v.shape[1:]) for k, v in t.items()}
                                       for e, t in targets_from_presets([const_preset]).items()}

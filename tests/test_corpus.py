@@ -141,13 +141,21 @@ def corpus_dir(tmp_path, monkeypatch):
         (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setattr(corpus, "presets_dir", lambda: tmp_path)
     caches = [corpus._load_yaml, corpus.conventions, corpus.load_descriptors, corpus.load_modifiers,
-              corpus.load_named_presets, corpus.load_templates]
+              corpus.load_named_presets, corpus.load_templates, corpus.evaluation_prompts]
     for c in caches:
         c.cache_clear()
     yield tmp_path
     monkeypatch.undo()
     for c in caches:
         c.cache_clear()
+
+
+def _break(folder, filename: str, old: str, new: str) -> None:
+    """Replace ``old`` (which must be there) by ``new`` in the corpus copy's ``filename``."""
+    path = folder / filename
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -160,21 +168,37 @@ def corpus_dir(tmp_path, monkeypatch):
         ("adj: [nasal, nasally]", "adj: [nasal, honky]", r"'honky' is also a form"),
         ("recipe: {eq: {band3: {freq_hz: 900, gain_db: 6, q: 1.6}}}", "recipe: {eq: {band3: {type: high_pass}}}",
          r"descriptor 'honky'.*band3"),
+        # band forms only where "cut ___" can invert the recipe
+        ("    adj: [thin, thinner, bass-light]\n", "    adj: [thin, thinner, bass-light]\n    band: [the lowest lows]\n",
+         r"descriptor 'thin'.*only EQ-only tone descriptors"),
+        ("band: [the mids, the midrange, the middle]", "band: [mids, the midrange]", r"descriptor 'mid-forward'.*start with 'the'"),
     ],
 )
 def test_a_broken_descriptor_fails_naming_the_entry(corpus_dir, old, new, message):
-    path = corpus_dir / "descriptors.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    _break(corpus_dir, "descriptors.yaml", old, new)
     with pytest.raises(PresetFileError, match=message):
         corpus.load_descriptors()
 
 
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('text: "cut {band}", factor: -1.0,', 'text: "cut {band}", factor: -2.0,', r"'cut_band'.*\[-1.6, 1.6\]"),
+        ('text: "cut {band}", factor: -1.0,', 'text: "cut {band} and {adj}", factor: -1.0,', r"'cut_band'.*exactly one \{band\}"),
+        ('text: "cut {band}", factor: -1.0,', 'text: "cut {band}", negate: true,', r"'cut_band'.*not negate"),
+        ('text: "cut {band}", factor: -1.0, weight: 0.3', 'text: "cut {band}", factor: -1.0, weight: 0',
+         r"'cut_band'.*weight"),
+        ('{id: bare_adj, text: "{adj}"}', '{id: bare_adj, text: "{adj}", factor: 0.5}', r"'bare_adj'.*factor applies"),
+    ],
+)
+def test_a_broken_template_fails_naming_it(corpus_dir, old, new, message):
+    _break(corpus_dir, "templates.yaml", old, new)
+    with pytest.raises(PresetFileError, match=message):
+        corpus.load_templates()
+
+
 def test_a_broken_named_preset_fails_naming_the_entry(corpus_dir):
-    path = corpus_dir / "named.yaml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("compose: [warm, tape]", "compose: [warm, tapes]", 1), encoding="utf-8")
+    _break(corpus_dir, "named.yaml", "compose: [warm, tape]", "compose: [warm, tapes]")
     with pytest.raises(PresetFileError, match=r"preset 'warm-tape'.*unknown descriptor 'tapes'.*tape"):
         corpus.load_named_presets()
 

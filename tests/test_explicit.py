@@ -28,6 +28,16 @@ PARAMS = [
     ("two and a half semitones down", {("pitch", "semitones"): -2.5}),
     ("drop it an octave", {("pitch", "semitones"): -12}),
     ("pitch shift of 1.5 semitones", {("pitch", "semitones"): 1.5}),
+    ("up a fifth", {("pitch", "semitones"): 7}),
+    ("a fifth lower", {("pitch", "semitones"): -7}),
+    ("down a minor third", {("pitch", "semitones"): -3}),
+    ("a major third up", {("pitch", "semitones"): 4}),
+    ("up a whole tone", {("pitch", "semitones"): 2}),
+    ("down a half step", {("pitch", "semitones"): -1}),
+    ("transpose it by a perfect fourth", {("pitch", "semitones"): 5}),
+    ("lower the vocals by a tritone", {("pitch", "semitones"): -6}),
+    ("up a minor seventh", {("pitch", "semitones"): 10}),
+    ("an augmented fifth higher", {("pitch", "semitones"): 8}),
     ("40% wet reverb", {("reverb", "wet"): 0.4}),
     ("reverb wet 0.3", {("reverb", "wet"): 0.3}),
     ("reverb mix 25%", {("reverb", "wet"): 0.25}),
@@ -203,7 +213,8 @@ def test_the_last_statement_of_a_parameter_wins():
 
 
 def test_words_without_numbers_are_left_to_the_model():
-    for prompt in ("make it warm and bright", "a small room", "make it 1st class", "a fifth higher", "louder"):
+    for prompt in ("make it warm and bright", "a small room", "make it 1st class", "the third take", "louder",
+                   "a second of silence"):
         assert not parse_explicit(prompt), prompt
 
 
@@ -277,3 +288,37 @@ def test_a_ratio_alone_switches_on_a_compressor_that_compresses():
     on = Preset.default()
     on.set("compressor", "threshold_db", -30.0)
     assert parse_explicit("4:1 compression").apply(on)["compressor"]["threshold_db"] == -30.0  # kept
+
+
+def test_an_interval_that_does_not_exist_is_left_to_the_model_with_a_note():
+    ex = parse_explicit("up a major fifth")
+    assert ex.value("pitch", "semitones") is None and not ex
+    assert "no such interval" in ex.notes[0]
+
+
+@pytest.mark.parametrize("prompt", ["high cut at 4 kHz", "4:1 compression", "a fifth up",
+                                    "please add a high-pass at 80 Hz to the vocals", "pitch down 3 semitones, no reverb"])
+def test_a_prompt_of_explicit_values_only_is_complete(prompt):
+    assert parse_explicit(prompt).complete
+
+
+@pytest.mark.parametrize("prompt", ["warm with 4:1 compression", "high cut at 4 kHz and make it gritty",
+                                    "bass and a fifth up", "make it warm", ""])
+def test_a_prompt_with_words_for_the_model_is_not_complete(prompt):
+    assert not parse_explicit(prompt).complete
+
+
+def test_resolve_keeps_only_the_stated_values_of_a_complete_prompt():
+    gritty = descriptor_preset("gritty")  # what a model might have guessed
+    gritty.enabled["reverb"] = True
+    out = parse_explicit("high cut at 4 kHz").resolve(gritty)
+    assert not any(out.enabled[e] for e in ("distortion", "reverb", "compressor", "pitch"))
+    types = [out["eq"][f"band{i}_type"] for i in range(1, 6)]
+    assert types.count("low_pass") == 1
+    assert all(out["eq"][f"band{i}_gain_db"] == 0 for i in range(1, 6) if types[i - 1] not in ("low_pass", "high_pass"))
+    # with a word left for the model, the prediction is kept under the explicit value
+    kept = parse_explicit("high cut at 4 kHz, gritty").resolve(gritty)
+    assert kept.enabled["distortion"] and kept.enabled["reverb"]
+    # a complete compressor request compresses from the implied threshold, not the guess
+    comp = parse_explicit("4:1 compression").resolve(gritty)
+    assert comp["compressor"]["threshold_db"] <= -18 and not comp.enabled["distortion"]

@@ -155,6 +155,20 @@ def test_predict_returns_a_valid_preset_and_explicit_values_win():
         model.predict("   ")
 
 
+def test_a_prompt_of_explicit_values_only_gets_a_neutral_chain_with_a_note():
+    model = _model()  # untrained: its raw guesses switch effects on at random
+    pred = model.predict("high cut at 4 kHz")
+    assert [e for e in P.EFFECT_ORDER if pred.preset.enabled[e]] == ["eq", "output"]
+    eq = pred.preset.values["eq"]
+    assert eq["band5_type"] == "low_pass" and eq["band5_freq_hz"] == 4000.0
+    assert all(eq[f"band{i}_gain_db"] == 0.0 for i in range(1, 5))
+    assert any("only explicit values" in n for n in pred.notes)
+    mixed = model.predict("high cut at 4 kHz, gritty")
+    assert not any("only explicit values" in n for n in mixed.notes)
+    bands = [(mixed.preset.values["eq"][f"band{i}_type"], mixed.preset.values["eq"][f"band{i}_freq_hz"]) for i in range(1, 6)]
+    assert ("low_pass", 4000.0) in bands
+
+
 def test_predict_with_audio_on_text_only_and_mel_models():
     sr = 22050
     audio = (0.3 * np.sin(2 * np.pi * 440.0 * np.arange(sr) / sr)).astype(np.float32)[None]

@@ -122,6 +122,35 @@ def test_intensity_and_negation_move_the_target(dataset):
     assert found_less and found_very
 
 
+def test_band_moves_raise_or_cut_their_band_by_the_templates_factor(dataset):
+    """"boost the highs" lifts the high shelf by the recipe's gain, "cut the highs" by minus
+    it, "push the highs a bit" by half."""
+    templates = {t.id: t for t in corpus.load_templates().templates}
+    shelf = corpus.load_descriptors()["trebly"].recipe.values["eq"]["band5_gain_db"]
+    seen = set()
+    for ex in dataset.train:
+        if ex.descriptors != ("trebly",) or "band" not in ex.template_id or parse_explicit(ex.prompt):
+            continue
+        factor = templates[ex.template_id].factor or 1.0
+        assert ex.preset["eq"]["band5_gain_db"] == pytest.approx(shelf * factor, abs=0.6), ex.prompt
+        seen.add(factor > 0)
+    assert seen == {True, False}
+
+
+def test_band_moves_are_a_small_share_of_training(dataset):
+    share = sum("band" in ex.template_id for ex in dataset.train) / len(dataset.train)
+    assert 0.03 < share < 0.2, share
+
+
+def test_no_evaluation_suite_prompt_is_trained_on(dataset):
+    suites = corpus.evaluation_prompts()
+    assert len(suites) > 200  # direction and paraphrase prompts
+    assert not [ex.prompt for ex in dataset.train if corpus.normalize_text(ex.prompt) in suites]
+    # the rule is a filter, not a property of the templates: without it some would be trained on
+    unfiltered = generate_dataset(seed=0, exclude=())
+    assert [ex.prompt for ex in unfiltered.train if corpus.normalize_text(ex.prompt) in suites]
+
+
 def test_every_target_is_a_valid_preset(dataset):
     for split in dataset.splits().values():
         for ex in split[::25]:

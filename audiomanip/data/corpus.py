@@ -36,7 +36,7 @@ from audiomanip.params import EFFECT_ORDER, EFFECTS, Param, Preset, PresetError,
 
 FAMILIES = ("tone", "space", "character", "dynamics", "pitch")
 PASS_TYPES = ("low_pass", "high_pass")
-_FORM_KINDS = ("adj", "noun", "place")
+_FORM_KINDS = ("adj", "noun", "place", "band")
 
 
 # ---------------------------------------------------------------------------- files
@@ -414,8 +414,10 @@ class Descriptor:
     """One word (or short phrase) of the vocabulary and what it does to the chain.
 
     ``adj`` forms fit "make it ___" / "a ___ sound"; ``noun`` forms fit "add ___" /
-    "with ___"; ``place`` forms (space only) fit "in ___". ``intensity`` tells whether
-    intensity words may scale it; ``heldout`` keeps it out of training prompts.
+    "with ___"; ``place`` forms (space only) fit "in ___"; ``band`` forms (EQ-only tone
+    descriptors whose recipe can be inverted) name the band the recipe raises and fit "boost ___"
+    / "cut ___" ("the highs"). ``intensity`` tells whether intensity words may scale it;
+    ``heldout`` keeps it out of training prompts.
     """
 
     name: str
@@ -427,10 +429,11 @@ class Descriptor:
     intensity: bool = True
     heldout: bool = False
     note: str = ""
+    band: tuple[str, ...] = ()
 
     @property
     def forms(self) -> tuple[str, ...]:
-        return self.adj + self.noun + self.place
+        return self.adj + self.noun + self.place + self.band
 
     @property
     def invertible(self) -> bool:
@@ -455,7 +458,7 @@ def load_descriptors() -> dict[str, Descriptor]:
         where = f"descriptors.yaml: descriptor {name!r}"
         if not isinstance(entry, Mapping):
             raise _fail(where, "must be a mapping")
-        unknown = set(entry) - {"family", "adj", "noun", "place", "recipe", "intensity", "heldout", "note"}
+        unknown = set(entry) - {"family", "adj", "noun", "place", "band", "recipe", "intensity", "heldout", "note"}
         if unknown:
             raise _fail(where, f"unknown keys {', '.join(sorted(unknown))}")
         family = entry.get("family")
@@ -475,11 +478,17 @@ def load_descriptors() -> dict[str, Descriptor]:
         recipe = _parse_recipe(entry.get("recipe"), where)
         if not recipe.values and not recipe.enabled:
             raise _fail(where, "recipe is empty")
-        out[str(name)] = Descriptor(
+        d = Descriptor(
             name=str(name), family=family, adj=forms["adj"], noun=forms["noun"], place=forms["place"],
             recipe=recipe, intensity=bool(entry.get("intensity", True)), heldout=bool(entry.get("heldout", False)),
-            note=str(entry.get("note", "")),
+            note=str(entry.get("note", "")), band=forms["band"],
         )
+        if d.band and not d.invertible:
+            raise _fail(where, "only EQ-only tone descriptors without pass filters have band forms "
+                               "(\"cut the highs\" inverts the recipe)")
+        if any(not f.startswith("the ") for f in d.band):
+            raise _fail(where, "band forms start with 'the' (\"the highs\")")
+        out[str(name)] = d
     return out
 
 
@@ -639,9 +648,12 @@ class Template:
     heldout: bool
     negate: bool
     slots: tuple[str, ...]
-    #: strength of a negate template that carries it in its words ("too boomy"); None = use a
-    #: negation word from modifiers.yaml
+    #: strength a template carries in its words: a negate template's ("too boomy" -0.7; None =
+    #: use a negation word from modifiers.yaml) or a band template's ("cut {band}" -1, "push
+    #: {band} a bit" 0.5; None = 1)
     factor: float | None = None
+    #: relative chance of the template being drawn (1 = as often as a plain template)
+    weight: float = 1.0
 
     @property
     def descriptor_slots(self) -> tuple[str, ...]:
@@ -681,12 +693,22 @@ def load_templates() -> TemplateSet:
         if len(set(slots)) != len(slots):
             raise _fail(f"templates.yaml: template {tid!r}", "a slot appears twice")
         factor = entry.get("factor")
-        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float)) or not -1.5 <= factor < 0):
-            raise _fail(f"templates.yaml: template {tid!r}", "factor must be a negative number in [-1.5, 0)")
+        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))):
+            raise _fail(f"templates.yaml: template {tid!r}", "factor must be a number")
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 10:
+            raise _fail(f"templates.yaml: template {tid!r}", "weight must be a number in (0, 10]")
         t = Template(tid, text, bool(entry.get("heldout", False)), bool(entry.get("negate", False)), slots,
-                     None if factor is None else float(factor))
-        if factor is not None and not t.negate:
-            raise _fail(f"templates.yaml: template {tid!r}", "factor only applies to negate templates")
+                     None if factor is None else float(factor), float(weight))
+        band = "band" in (s.rstrip("23") for s in t.descriptor_slots)
+        if band and (t.negate or t.descriptor_slots != ("band",)):
+            raise _fail(f"templates.yaml: template {tid!r}", "a band template has exactly one {band} slot "
+                                                             "and carries its sign in factor (not negate)")
+        if factor is not None and band and not (-1.6 <= factor <= 1.6 and factor != 0):
+            raise _fail(f"templates.yaml: template {tid!r}", "a band template's factor must be in [-1.6, 1.6], not 0")
+        if factor is not None and not band and not (t.negate and -1.5 <= factor < 0):
+            raise _fail(f"templates.yaml: template {tid!r}", "factor applies to negate templates (a negative "
+                                                             "number in [-1.5, 0)) and band templates")
         if t.negate and t.descriptor_slots != ("adj",):
             raise _fail(f"templates.yaml: template {tid!r}", "a negate template has exactly one {adj} slot")
         if not t.descriptor_slots and "named" not in slots and "explicit" not in slots:
@@ -697,6 +719,27 @@ def load_templates() -> TemplateSet:
     if not templates or not sources or not explicit:
         raise _fail("templates.yaml", "needs 'templates', 'sources' and 'explicit' lists")
     return TemplateSet(tuple(templates), sources, explicit)
+
+
+@functools.cache
+def evaluation_prompts() -> frozenset[str]:
+    """The prompts of the shipped evaluation suites (``suite_direction.yaml`` and
+    ``suite_paraphrase.yaml``), lower case with single spaces: prompt synthesis keeps them out
+    of the training split, so the suites measure prompts the model never saw."""
+    found: list[str] = []
+    direction = _load_yaml("suite_direction.yaml") or {}
+    for item in direction.get("prompts") or ():
+        if isinstance(item, Mapping) and isinstance(item.get("prompt"), str):
+            found.append(item["prompt"])
+    paraphrase = _load_yaml("suite_paraphrase.yaml") or {}
+    for prompts in (paraphrase.get("groups") or {}).values():
+        found.extend(p for p in prompts or () if isinstance(p, str))
+    return frozenset(normalize_text(p) for p in found)
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, single spaces, no spaces at the ends (how prompts are compared)."""
+    return re.sub(r"\s+", " ", text.lower()).strip()
 
 
 def validate_all() -> dict[str, int]:

@@ -1,10 +1,15 @@
 """Explicit values in a prompt: numbers the user states must come out exactly.
 
 :func:`parse_explicit` reads phrases such as "pitch down 3 semitones", "cut 300 Hz by 4 dB",
-"high-pass at 80 Hz", "40% wet reverb", "2 second reverb", "4:1 compression", "no reverb" or
-"turn it up 3 dB" (number words, decimals and unicode minus signs included) and returns an
-:class:`ExplicitValues`; its :meth:`ExplicitValues.apply` writes them over a predicted
-preset. Values outside the schema's range are clamped with a note.
+"high-pass at 80 Hz", "40% wet reverb", "2 second reverb", "4:1 compression", "no reverb",
+"up a fifth", "down a minor third" or "turn it up 3 dB" (number words, decimals and unicode
+minus signs included) and returns an :class:`ExplicitValues`; its
+:meth:`ExplicitValues.apply` writes them over a predicted preset. Values outside the schema's
+range are clamped with a note.
+
+A prompt that says nothing but explicit values ("high cut at 4 kHz", "4:1 compression", "up a
+fifth") is :attr:`ExplicitValues.complete`: the model's guesses for the rest of the chain are
+not wanted, and :meth:`ExplicitValues.resolve` starts from the neutral preset.
 
 EQ requests are placed by the band convention of ``presets/descriptors.yaml``: a high-pass
 goes to the lows band, a low-pass to the highs band, a peak to a peak band already near that
@@ -61,6 +66,9 @@ class ExplicitValues:
     enable: list[str] = field(default_factory=list)
     disable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: True when the prompt holds nothing but these values (and filler words such as "please",
+    #: "add", "the vocals"): nothing is left for a model to interpret.
+    complete: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.overrides or self.eq or self.enable or self.disable)
@@ -99,6 +107,11 @@ class ExplicitValues:
         for name in self.disable:
             out.enabled[name] = False
         return out
+
+    def resolve(self, predicted: Preset) -> Preset:
+        """The preset to use for a prompt whose model prediction is ``predicted``: these values
+        over the prediction, or over the neutral preset when the prompt is :attr:`complete`."""
+        return self.apply(Preset.default() if self.complete else predicted)
 
     def describe(self) -> list[str]:
         """One human line per explicit value, e.g. ``pitch.semitones = -3``."""
@@ -168,6 +181,30 @@ AT_THRESHOLD = rf"(?:\s+at\s+(?P<t>-\s?{NUM})\s*(?:db(?:fs)?|decibels?)\b)?"
 #: "the volume", "the overall level", "its gain" …
 LEVEL_WORD = r"(?:(?:the|its|overall|master|output)\s+)*(?:level|volume|output|gain|loudness)"
 MS = r"\s*(?P<u>ms|msec|milliseconds?|s|secs?|seconds?)\b"
+
+#: Musical intervals in semitones ("up a fifth", "down a minor third"). A plain degree is the
+#: perfect or major interval; "minor" lowers a major degree by one, "augmented" raises by one,
+#: "diminished" lowers a perfect degree by one and a major degree by two.
+_PERFECT = {"unison": 0, "fourth": 5, "4th": 5, "fifth": 7, "5th": 7, "octave": 12}
+_MAJOR = {"second": 2, "2nd": 2, "third": 4, "3rd": 4, "sixth": 9, "6th": 9, "seventh": 11, "7th": 11}
+_WHOLE = {"tritone": 6, "whole tone": 2, "whole step": 2, "semitone": 1, "half step": 1, "half tone": 1}
+INTERVAL = (r"(?:(?P<qual>perfect|major|minor|augmented|diminished)\s+)?"
+            r"(?P<deg>fourth|4th|fifth|5th|second|2nd|third|3rd|sixth|6th|seventh|7th|tritone"
+            r"|whole[\s-](?:tone|step)|semitone|half[\s-](?:step|tone))\b")
+
+
+def interval_semitones(quality: str | None, degree: str) -> float | None:
+    """Size of an interval in semitones ("minor", "third" -> 3), or None when the quality does
+    not fit the degree ("major fifth")."""
+    degree = re.sub(r"[\s-]+", " ", degree)
+    if degree in _WHOLE:
+        return None if quality else float(_WHOLE[degree])
+    if degree in _PERFECT:
+        shift = {None: 0, "perfect": 0, "augmented": 1, "diminished": -1}
+        return float(_PERFECT[degree] + shift[quality]) if quality in shift else None
+    shift = {None: 0, "major": 0, "minor": -1, "augmented": 1, "diminished": -2}
+    return float(_MAJOR[degree] + shift[quality]) if quality in shift else None
+
 
 _CUTS = {"cut", "reduce", "lower", "attenuate", "dip", "remove", "drop", "decrease", "scoop", "pull"}
 
@@ -345,6 +382,14 @@ class _Parser:
         down = any(w in m.group("dir") for w in ("quieter", "softer", "less", "down"))
         self.set("output", "gain_db", -n if down else n, phrase)
 
+    def interval(self, m: re.Match, phrase: str) -> None:
+        size = interval_semitones(m.group("qual"), m.group("deg"))
+        if size is None:
+            self.r.notes.append(f"'{phrase}': no such interval; the pitch is left to the model")
+            return
+        direction = (m.groupdict().get("dir") or m.groupdict().get("verb") or "up").strip()
+        self.pitch(-size if direction in ("down", "lower", "below", "drop") else size, phrase)
+
     def octave_verb(self, m: re.Match, phrase: str) -> None:
         raw = m.group("n")
         n = 1.0 if raw in ("a", "an") else _n(raw)
@@ -393,6 +438,10 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
     (r"\b(?:pitch|transpose|shift|tune|move)(?:[\s-]shift)?" + _SUBJ + rf"\s+(?P<dir>up|down)\s+(?:by\s+)?(?P<n>an?|{NUM})\s*{SEMI}", "pitch_dir"),
     (r"\b(?P<dir>raise|lower|drop|increase|decrease)" + _SUBJ + rf"\s+(?:by\s+)?(?P<n>an?|{NUM})\s*{SEMI}", "pitch_dir"),
     (rf"\b(?P<n>an?|{NUM})\s*{SEMI}\s+(?P<dir>up|down|higher|lower)\b", "pitch_dir"),
+    (r"\b(?P<verb>raise|lower|drop|shift|pitch|transpose|tune|move)" + _SUBJ
+     + rf"\s+(?:(?P<dir>up|down)\s+)?(?:by\s+)?(?:an?|1)\s+{INTERVAL}", "interval"),
+    (rf"\b(?P<dir>up|down)\s+(?:by\s+)?(?:an?|1)\s+{INTERVAL}", "interval"),
+    (rf"\b(?:an?|1)\s+{INTERVAL}\s+(?P<dir>up|down|higher|lower|above|below)\b", "interval"),
     (rf"(?:\bpitch(?:[\s-]?shift)?\s*(?:of|by|to|=|:)?\s*)?(?P<n>[+-]\s?{NUM})\s*(?:{SEMI}|st)\b", "pitch_signed"),
     (rf"(?:\bpitch(?:[\s-]?shift)?\s*(?:of|by|to|=|:)?\s*)?(?<![\d.])(?P<n>{NUM})\s*{SEMI}", "pitch_signed"),
     (rf"\bpitch(?:[\s-]?shift)?\s*(?:of|by|to|=|:)?\s*(?P<n>[+-]\s?{NUM})\b(?!\s*(?:db|hz|k|%|ms))", "pitch_signed"),
@@ -445,7 +494,18 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
 _COMPILED = [(re.compile(rx), h) for rx, h in _PATTERNS]
 #: Every pattern above needs a digit or one of these words; prompts without any skip the parse.
 _TRIGGER = re.compile(r"\d|octave|reverb|room|ambience|dry|distort|overdrive|saturation|fuzz|drive|compress|limit"
-                      r"|pitch|key|\beq\b|equali|semi|half")
+                      r"|pitch|key|\beq\b|equali|semi|half|second|2nd|third|3rd|fourth|4th|fifth|5th|sixth|6th"
+                      r"|seventh|7th|tritone|whole")
+
+#: Words that may stand around explicit values without asking for anything more ("please add a
+#: high-pass at 80 Hz to the vocals"): a prompt with nothing else is ``complete``.
+_FILLER = frozenset("""
+a an the and then also plus with please just only but so it its it's this that these those them everything all
+to on of in at for by from my our your me us i we you can could would will want need like let's lets
+add apply use put give make do set give go get some bit little touch
+audio sound track tracks recording recordings file files clip clips song songs mix stem stems
+voice vocal vocals vox dialogue dialog speech narration podcast guitar drums drum piano synth
+""".split())
 
 
 def parse_explicit(prompt: str) -> ExplicitValues:
@@ -472,6 +532,8 @@ def parse_explicit(prompt: str) -> ExplicitValues:
                 getattr(parser, handler)(m, phrase)
             # blank the match out with a non-space filler: positions stay, nothing spans it
             text = text[: m.start()] + "\x00" * (m.end() - m.start()) + text[m.end():]
+    leftover = re.findall(r"[a-z0-9']+", text.replace("\x00", " "))
+    result.complete = bool(result) and all(w in _FILLER for w in leftover)
     # in the order the prompt states them: the last statement of a parameter wins
     result.overrides.sort(key=lambda o: parser.positions[id(o)])
     result.eq.sort(key=lambda e: parser.positions[id(e)])

@@ -8,7 +8,8 @@ exactly as the model's prediction is post-processed.
 
 Three splits measure generalisation rather than memory:
 
-* ``train``: training descriptors (``heldout: false``) in training phrasings;
+* ``train``: training descriptors (``heldout: false``) in training phrasings, never a prompt of
+  the evaluation suites (:func:`audiomanip.data.corpus.evaluation_prompts`);
 * ``heldout_descriptors``: every prompt holds at least one held-out descriptor (or a named
   preset built from one), in training phrasings; held-out words never occur in ``train``;
 * ``heldout_phrasings``: training descriptors in the held-out phrasings.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from audiomanip.data import corpus
@@ -109,6 +110,7 @@ class _Pool:
             "adj": [d for d in self.descriptors if d.adj],
             "noun": [d for d in self.descriptors if d.noun],
             "place": [d for d in self.descriptors if d.place],
+            "band": [d for d in self.descriptors if d.band],
             "negate": [d for d in self.descriptors if d.invertible and any(not _is_comparative(f) for f in d.adj)],
         }
 
@@ -248,6 +250,8 @@ class _Generator:
         if not forms:
             return None
         form = r.choice(forms)
+        if kind == "band":  # "cut the highs": the template carries sign and strength
+            return form, 1.0 if template.factor is None else template.factor
         if template.negate:
             if template.factor is not None:
                 return form, template.factor
@@ -281,7 +285,7 @@ class _Generator:
         ``must``: the held-out descriptors of which one has to appear (held-out split).
         """
         r = self.rng
-        t = r.choice(templates)
+        t = r.choices(templates, weights=[x.weight for x in templates])[0]
         dslots = t.descriptor_slots
         required_slot = None
         if must is not None:
@@ -352,11 +356,14 @@ def _freq_text(f: int, r: random.Random) -> str:
     return r.choice([f"{f} hz", f"{f}hz"])
 
 
-def generate_dataset(seed: int = 0, n_pairs: int = 30000, heldout_fraction: float = HELDOUT_FRACTION) -> PromptDataset:
+def generate_dataset(seed: int = 0, n_pairs: int = 30000, heldout_fraction: float = HELDOUT_FRACTION,
+                     exclude: Iterable[str] | None = None) -> PromptDataset:
     """Synthesise ``n_pairs`` (prompt, Preset) examples in total, deterministically from ``seed``.
 
     ``heldout_fraction`` of ``n_pairs`` goes to each held-out split, the rest to ``train``.
-    Each example is a :class:`PromptExample`; see the module docstring for the splits.
+    ``exclude``: prompts that never enter ``train`` (compared lower case, spaces collapsed;
+    default: the evaluation suites' prompts). Each example is a :class:`PromptExample`; see
+    the module docstring for the splits.
     """
     if n_pairs < 0:
         raise ValueError(f"n_pairs must be >= 0, got {n_pairs}")
@@ -370,8 +377,10 @@ def generate_dataset(seed: int = 0, n_pairs: int = 30000, heldout_fraction: floa
     held_t = [t for t in all_templates if t.heldout]
     n_held = round(n_pairs * heldout_fraction)
     n_train = n_pairs - 2 * n_held
+    banned = corpus.evaluation_prompts() if exclude is None else frozenset(corpus.normalize_text(p) for p in exclude)
 
-    def run(n: int, templates: list[Template], pool: _Pool, must: list[Descriptor] | None) -> list[PromptExample]:
+    def run(n: int, templates: list[Template], pool: _Pool, must: list[Descriptor] | None,
+            skip: frozenset[str] = frozenset()) -> list[PromptExample]:
         out: list[PromptExample] = []
         attempts = 0
         while len(out) < n:
@@ -379,11 +388,11 @@ def generate_dataset(seed: int = 0, n_pairs: int = 30000, heldout_fraction: floa
             if attempts > 50 * n + 1000:
                 raise RuntimeError("prompt generation cannot fill its templates; check presets/templates.yaml")
             ex = gen.example(templates, pool, must)
-            if ex is not None:
+            if ex is not None and (not skip or corpus.normalize_text(ex.prompt) not in skip):
                 out.append(ex)
         return out
 
-    train = run(n_train, train_t, train_pool, None)
+    train = run(n_train, train_t, train_pool, None, banned)
     heldout_descriptors = run(n_held, train_t, full_pool, held)
     heldout_phrasings = run(n_held, held_t, train_pool, None)
     return PromptDataset(train, heldout_descriptors, heldout_phrasings)

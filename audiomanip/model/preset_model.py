@@ -212,7 +212,8 @@ class PresetModel(nn.Module):
 
         ``audio`` (optional) is float32 [C, T] (or [T]) at ``sample_rate`` Hz; it is used only
         by models trained with an audio view. Explicit values in the prompt ("pitch down 3
-        semitones", "cut 300 Hz by 4 dB", "40% wet") override what the network predicted.
+        semitones", "cut 300 Hz by 4 dB", "40% wet") override what the network predicted; a prompt
+        of explicit values only ("high cut at 4 kHz") gets just those, on the neutral preset.
         """
         return self.predict_many([prompt], audio=audio, sample_rate=sample_rate)[0]
 
@@ -235,10 +236,12 @@ class PresetModel(nn.Module):
             presets = outputs_to_presets(outputs)
             for prompt, preset, cut in zip(chunk, presets, truncated):
                 explicit = parse_explicit(prompt)
-                final = explicit.apply(preset)
+                final = explicit.resolve(preset)
                 extra = [f"the prompt was truncated to the text encoder's limit of {self.encoder.max_tokens} "
                          "tokens: only its beginning shaped the preset (explicit values were read from all "
                          "of it)"] if cut else []
+                if explicit.complete:
+                    extra.append("the prompt holds only explicit values: the rest of the chain stays neutral")
                 notes_here = list(notes) + extra + list(getattr(explicit, "notes", []) or [])
                 results.append(Prediction(preset=final, explicit=explicit_lines(explicit), notes=notes_here))
         return results
