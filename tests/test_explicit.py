@@ -303,7 +303,7 @@ def test_a_prompt_of_explicit_values_only_is_complete(prompt):
 
 
 @pytest.mark.parametrize("prompt", ["warm with 4:1 compression", "high cut at 4 kHz and make it gritty",
-                                    "bass and a fifth up", "make it warm", ""])
+                                    "bass and a fifth up", "make it warm", "", "add some reverb", "no reverb"])
 def test_a_prompt_with_words_for_the_model_is_not_complete(prompt):
     assert not parse_explicit(prompt).complete
 

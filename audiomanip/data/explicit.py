@@ -66,8 +66,9 @@ class ExplicitValues:
     enable: list[str] = field(default_factory=list)
     disable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: True when the prompt holds nothing but these values (and filler words such as "please",
-    #: "add", "the vocals"): nothing is left for a model to interpret.
+    #: True when the prompt states at least one value and nothing else (but filler words such as
+    #: "please", "add", "the vocals", and switches such as "no reverb"): nothing is left for a
+    #: model to interpret.
     complete: bool = False
 
     def __bool__(self) -> bool:
@@ -533,7 +534,9 @@ def parse_explicit(prompt: str) -> ExplicitValues:
             # blank the match out with a non-space filler: positions stay, nothing spans it
             text = text[: m.start()] + "\x00" * (m.end() - m.start()) + text[m.end():]
     leftover = re.findall(r"[a-z0-9']+", text.replace("\x00", " "))
-    result.complete = bool(result) and all(w in _FILLER for w in leftover)
+    # values make a request complete; bare switches ("add reverb", "no reverb") leave the amounts
+    # to the model
+    result.complete = bool(result.overrides or result.eq) and all(w in _FILLER for w in leftover)
     # in the order the prompt states them: the last statement of a parameter wins
     result.overrides.sort(key=lambda o: parser.positions[id(o)])
     result.eq.sort(key=lambda e: parser.positions[id(e)])
