@@ -503,7 +503,7 @@ _TRIGGER = re.compile(r"\d|octave|reverb|room|ambience|dry|distort|overdrive|sat
 _FILLER = frozenset("""
 a an the and then also plus with please just only but so it its it's this that these those them everything all
 to on of in at for by from my our your me us i we you can could would will want need like let's lets
-add apply use put give make do set give go get some bit little touch
+add apply use put give make do set go get some bit little touch
 audio sound track tracks recording recordings file files clip clips song songs mix stem stems
 voice vocal vocals vox dialogue dialog speech narration podcast guitar drums drum piano synth
 """.split())
