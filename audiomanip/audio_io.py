@@ -663,6 +663,27 @@ def _free_bytes(folder: Path) -> int:
     return blocks * st.f_frsize
 
 
+#: Temporary files of this process's unfinished :class:`AtomicWriter` objects. A name enters the
+#: set before the file is created and leaves it once the file is renamed or removed, so
+#: :func:`remove_temporary_files` can clean up after an interrupt that struck where a writer
+#: could not (between creating its file and taking charge of it, say).
+_LIVE_TEMPORARY_FILES: set[Path] = set()
+
+
+def remove_temporary_files() -> int:
+    """Remove the temporary files of every unfinished :class:`AtomicWriter` of this process (for
+    a process that is being stopped); returns how many existed."""
+    removed = 0
+    for tmp in list(_LIVE_TEMPORARY_FILES):
+        _LIVE_TEMPORARY_FILES.discard(tmp)
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 class AtomicWriter:
     """Write an audio file atomically, block by block.
 
@@ -759,18 +780,26 @@ class AtomicWriter:
         try:
             for _ in range(100):
                 tmp = folder / f".{self.path.name}.{uuid.uuid4().hex[:12]}.partial"
+                # in charge of the name before the file exists: an interrupt at any point after
+                # this leaves nothing behind (abort, or remove_temporary_files, removes it)
+                self._tmp = tmp
+                _LIVE_TEMPORARY_FILES.add(tmp)
                 try:
                     # O_EXCL: never clobber anything; 0o666 & ~umask like any new file.
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                except FileExistsError:
+                except FileExistsError:  # somebody else's file: not ours to remove
+                    _LIVE_TEMPORARY_FILES.discard(tmp)
+                    self._tmp = None
                     continue
                 os.close(fd)
-                self._tmp = tmp
                 break
             else:  # pragma: no cover - 100 uuid collisions
                 raise OutputError(f"cannot create a temporary file in '{folder}'")
-        except OSError as e:
-            raise OutputError(_os_error_message(self.path, e)) from None
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError):
+                raise OutputError(_os_error_message(self.path, e)) from None
+            raise
         try:
             self._file = sf.SoundFile(
                 _sf_name(self._tmp),
@@ -827,6 +856,7 @@ class AtomicWriter:
             if self.frames_written == 0:
                 raise OutputError(f"cannot write '{self.path}': no audio samples to write")
             os.replace(self._tmp, self.path)
+            _LIVE_TEMPORARY_FILES.discard(self._tmp)
             self._tmp = None
         except BaseException as e:
             self.abort()
@@ -838,15 +868,18 @@ class AtomicWriter:
     def abort(self) -> None:
         """Discard everything written so far (idempotent). The destination is left untouched."""
         f, self._file = self._file, None
-        if f is not None:
-            with contextlib.suppress(Exception):  # already failing; the temp file goes anyway
-                f.close()
-        tmp, self._tmp = self._tmp, None
-        if tmp is not None:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
+        try:
+            if f is not None:
+                with contextlib.suppress(Exception):  # already failing; the temp file goes anyway
+                    f.close()
+        finally:
+            tmp, self._tmp = self._tmp, None
+            if tmp is not None:
+                try:
+                    tmp.unlink()
+                except FileNotFoundError:
+                    pass
+                _LIVE_TEMPORARY_FILES.discard(tmp)
 
 
 def _same_file(a: Path, b: Path) -> bool:

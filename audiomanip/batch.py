@@ -255,8 +255,12 @@ def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
     try:
         return run_job(*args)
     except KeyboardInterrupt:
-        # stopped by the parent (SIGTERM): the writers have removed their temporary files while
-        # the interrupt unwound; leave quietly, without a traceback on the user's terminal
+        # stopped by the parent (SIGTERM): the writers removed their temporary files while the
+        # interrupt unwound, unless it struck where one could not (see remove_temporary_files);
+        # leave quietly, without a traceback on the user's terminal
+        from audiomanip.audio_io import remove_temporary_files
+
+        remove_temporary_files()
         raise SystemExit(130) from None
 
 

@@ -93,6 +93,9 @@ def handle_errors(fn: F) -> F:
                 traceback.print_exc(file=sys.stderr)
             raise fail(str(exc), PRESET_ERROR_EXIT_CODE) from None
         except KeyboardInterrupt:
+            from audiomanip.audio_io import remove_temporary_files
+
+            remove_temporary_files()  # what a writer could not remove itself
             raise fail("interrupted", INTERRUPTED_EXIT_CODE) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence, reported as a bug
             if is_debug():

@@ -445,6 +445,35 @@ def test_abandoned_writer_leaves_no_temp_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_interrupt_just_after_the_temp_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    """The temporary file is the writer's before it exists: a Ctrl-C (or a worker's SIGTERM)
+    that strikes as os.open returns still removes it."""
+    real_open = os.open
+
+    def open_then_interrupt(path, flags, mode=0o777):
+        os.close(real_open(path, flags, mode))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio_io.os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        audio_io.AtomicWriter(tmp_path / "x.wav", SR, 1).open()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_temporary_files_cleans_up_after_writers_that_could_not(tmp_path):
+    """What a stopped process calls last: every unfinished writer's file goes, finished ones stay."""
+    done = tmp_path / "done.wav"
+    with audio_io.AtomicWriter(done, SR, 1) as w:
+        w.write(sources.sine(440.0, 0.1, SR))
+    stuck = audio_io.AtomicWriter(tmp_path / "stuck.wav", SR, 1)
+    stuck.write(sources.sine(440.0, 0.1, SR))
+    assert len(leftovers(tmp_path)) == 1
+    assert audio_io.remove_temporary_files() == 1
+    assert leftovers(tmp_path) == [] and done.is_file()
+    assert audio_io.remove_temporary_files() == 0
+    stuck.abort()  # idempotent after the clean-up
+
+
 def test_lossy_output_defaults_to_high_quality(music, tmp_path):
     audio, rate = music
     seconds = audio.shape[1] / rate

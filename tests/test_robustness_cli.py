@@ -275,7 +275,7 @@ def _batch_tree(work: Path, n: int = 8) -> Path:
 def _check_resume(work: Path, root: Path, first_done: set[str]) -> None:
     """After an interruption: no partials; what exists is complete; a re-run does the rest once."""
     out = work / "out"
-    assert hidden(out) == [] if out.exists() else True
+    assert not out.exists() or hidden(out) == []
     present = {p.name for p in out.glob("*.wav")} if out.exists() else set()
     for name in present:
         assert sf.info(str(out / name)).frames == sf.info(str(root / name)).frames
