@@ -725,16 +725,13 @@ def load_templates() -> TemplateSet:
 def evaluation_prompts() -> frozenset[str]:
     """The prompts of the shipped evaluation suites (``suite_direction.yaml`` and
     ``suite_paraphrase.yaml``), lower case with single spaces: prompt synthesis keeps them out
-    of the training split, so the suites measure prompts the model never saw."""
-    found: list[str] = []
-    direction = _load_yaml("suite_direction.yaml") or {}
-    for item in direction.get("prompts") or ():
-        if isinstance(item, Mapping) and isinstance(item.get("prompt"), str):
-            found.append(item["prompt"])
-    paraphrase = _load_yaml("suite_paraphrase.yaml") or {}
-    for prompts in (paraphrase.get("groups") or {}).values():
-        found.extend(p for p in prompts or () if isinstance(p, str))
-    return frozenset(normalize_text(p) for p in found)
+    of the training split, so the suites measure prompts the model never saw. Read by the
+    suites' own validating loaders."""
+    from audiomanip.eval_suites import load_direction_suite, load_paraphrase_suite
+
+    direction = [p.prompt for p in load_direction_suite().prompts]
+    paraphrase = [p for group in load_paraphrase_suite().groups.values() for p in group]
+    return frozenset(normalize_text(p) for p in direction + paraphrase)
 
 
 def normalize_text(text: str) -> str:
