@@ -39,6 +39,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import struct
 import uuid
 from collections.abc import Iterator
@@ -684,6 +685,33 @@ def remove_temporary_files() -> int:
     return removed
 
 
+def _temporary_path(path: Path) -> Path:
+    """A fresh name for :class:`AtomicWriter`'s temporary file of ``path``: hidden, in the same
+    folder, ``.<name>.<12 hex digits>.partial``."""
+    return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
+
+
+def remove_partial_files(path: str | os.PathLike) -> int:
+    """Remove the temporary files that writers of ``path`` (in any process) left behind, for a
+    caller that knows those writers are gone (a batch whose workers were stopped); returns how
+    many there were. Other files are never touched."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.partial")
+    removed = 0
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return 0
+    for name in names:
+        if pattern.fullmatch(name):
+            try:
+                (path.parent / name).unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 class AtomicWriter:
     """Write an audio file atomically, block by block.
 
@@ -779,7 +807,7 @@ class AtomicWriter:
         folder = self.path.parent
         try:
             for _ in range(100):
-                tmp = folder / f".{self.path.name}.{uuid.uuid4().hex[:12]}.partial"
+                tmp = _temporary_path(self.path)
                 # in charge of the name before the file exists: an interrupt at any point after
                 # this leaves nothing behind (abort, or remove_temporary_files, removes it)
                 self._tmp = tmp

@@ -199,15 +199,27 @@ def plan_jobs(
 
 
 # ------------------------------------------------------------------ running
+#: Seconds a worker has, after the parent's SIGTERM, to unwind before SIGALRM ends it.
+STOP_GRACE_S = 5
+
+
+def _stop_worker(signum: int, frame: Any) -> None:
+    """A batch worker's SIGTERM handler: raise KeyboardInterrupt, so atomic writers remove their
+    temporary files as it unwinds. Python drops an exception raised where it cannot propagate (in
+    a ``__del__``, a C callback); the worker would then return to the task queue, whose lock
+    the stopping parent holds, and the parent would wait for it forever. So a deadline is armed
+    first: SIGALRM (default action: end the process) after :data:`STOP_GRACE_S` seconds."""
+    if hasattr(signal, "alarm"):
+        signal.alarm(STOP_GRACE_S)
+    raise KeyboardInterrupt
+
+
 def _init_worker() -> None:
     """Worker set-up: Ctrl-C is the parent's business; SIGTERM (sent by the parent when it is
-    interrupted) raises KeyboardInterrupt so atomic writers remove their temporary files."""
+    interrupted) stops the worker through :func:`_stop_worker`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _stop_worker)
     # one compute thread per worker (torch reads this when it is first imported, in the job)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -300,7 +312,8 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
     ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: the
     parent's threads and any loaded model are not inherited); 1 runs in this process. Jobs
     whose output already exists are skipped without touching a worker. On KeyboardInterrupt the workers are
-    terminated (their temporary files are removed) and the interrupt propagates.
+    terminated (their temporary files are removed; what a worker ended by its deadline could not
+    remove, this process removes) and the interrupt propagates.
     """
     pending = []
     for job in jobs:
@@ -320,12 +333,19 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
             yield run_job(job, options)
         return
     pool = _worker_context().Pool(workers, initializer=_init_worker)
+    finished: set[str] = set()
     try:
         for outcome in pool.imap_unordered(_run_job_star, [(j, options) for j in pending], chunksize=1):
+            finished.add(outcome.out_path)
             yield outcome
         pool.close()
     except BaseException:
-        pool.terminate()
+        pool.terminate()  # returns once every worker has ended
+        from audiomanip.audio_io import remove_partial_files
+
+        for job in pending:
+            if job.out_path not in finished:
+                remove_partial_files(job.out_path)
         raise
     finally:
         pool.join()

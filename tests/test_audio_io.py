@@ -474,6 +474,24 @@ def test_remove_temporary_files_cleans_up_after_writers_that_could_not(tmp_path)
     stuck.abort()  # idempotent after the clean-up
 
 
+def test_remove_partial_files_takes_only_the_temporary_files_of_that_output(tmp_path):
+    """What a batch parent sweeps after its workers were stopped: the writers' leftovers of one
+    output, nothing with a similar name."""
+    target = tmp_path / "take1.wav"
+    left = audio_io.AtomicWriter(target, SR, 1)
+    left.write(sources.sine(440.0, 0.1, SR))
+    other = audio_io.AtomicWriter(tmp_path / "take10.wav", SR, 1)
+    other.write(sources.sine(440.0, 0.1, SR))
+    keep = [tmp_path / ".take1.wav.notours.partial", tmp_path / "take1.wav.abcdefabcdef.partial"]
+    for p in keep:
+        p.write_bytes(b"x")
+    assert audio_io.remove_partial_files(target) == 1
+    assert [n for n in leftovers(tmp_path) if n.startswith(".take1.wav.")] == [".take1.wav.notours.partial"]
+    assert all(p.exists() for p in keep) and len(leftovers(tmp_path)) == 3  # take10's is still there
+    other.abort()
+    assert audio_io.remove_partial_files(tmp_path / "missing" / "x.wav") == 0
+
+
 def test_lossy_output_defaults_to_high_quality(music, tmp_path):
     audio, rate = music
     seconds = audio.shape[1] / rate

@@ -171,6 +171,19 @@ def test_interrupt_leaves_no_partial_outputs_and_resumes(tree, tmp_path):
     assert counts == {"done": 18 - len(finished), "skipped": len(finished), "failed": 2}
 
 
+def test_a_stopped_worker_has_a_deadline_even_if_its_interrupt_is_swallowed():
+    """The worker's SIGTERM handler raises KeyboardInterrupt and arms SIGALRM first: if Python
+    drops the exception (raised inside a __del__, say), the process still ends, so the parent's
+    Pool.terminate() cannot wait forever."""
+    import signal
+
+    signal.alarm(0)
+    with pytest.raises(KeyboardInterrupt):
+        engine._stop_worker(signal.SIGTERM, None)
+    remaining = signal.alarm(0)  # cancels it again, and tells how long was left
+    assert 0 < remaining <= engine.STOP_GRACE_S
+
+
 def test_several_labels_get_one_subfolder_each(tmp_path):
     root = tmp_path / "in"
     (root / "s").mkdir(parents=True)
