@@ -288,6 +288,29 @@ def load_checkpoint_config(path: str | Path, *, expected_encoder_dim: int | None
     return config
 
 
+def verify_weights(path: str | Path, config: Mapping[str, Any]) -> bytes:
+    """The bytes of a checkpoint's weights file after checking them against the size and
+    SHA-256 its config records (:class:`CheckpointError` when truncated, changed or unreadable).
+    Torch-free: the ONNX Runtime path checks the same way before reading the weights."""
+    weights_path, _ = checkpoint_files(Path(path).expanduser())
+    try:
+        data = weights_path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {weights_path}: {exc}") from None
+    record = config.get("checkpoint") if isinstance(config.get("checkpoint"), dict) else {}
+    expected_bytes = record.get("weights_bytes")
+    if isinstance(expected_bytes, int) and expected_bytes != len(data):
+        state = "truncated" if len(data) < expected_bytes else "longer than recorded"
+        raise CheckpointError(f"{weights_path} is {state}: its config records {expected_bytes} bytes, "
+                              f"the file has {len(data)}; copy or save the checkpoint again")
+    expected_sha = record.get("weights_sha256")
+    if isinstance(expected_sha, str) and hashlib.sha256(data).hexdigest() != expected_sha:
+        raise CheckpointError(f"{weights_path} does not match its config (SHA-256 differs from the recorded "
+                              f"{expected_sha[:12]}...): the weights were changed or damaged; save the "
+                              "checkpoint again")
+    return data
+
+
 def load_checkpoint(path: str | Path, *, expected_encoder_dim: int | None = None,
                     device: str = "cpu") -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
     """Read a checkpoint: ``(state_dict {name: Tensor on device}, config dict)``.
@@ -304,21 +327,7 @@ def load_checkpoint(path: str | Path, *, expected_encoder_dim: int | None = None
     path = Path(path).expanduser()
     weights_path, _ = checkpoint_files(path)
     config = load_checkpoint_config(path, expected_encoder_dim=expected_encoder_dim)
-    try:
-        data = weights_path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {weights_path}: {exc}") from None
-    record = config.get("checkpoint") if isinstance(config.get("checkpoint"), dict) else {}
-    expected_bytes = record.get("weights_bytes")
-    if isinstance(expected_bytes, int) and expected_bytes != len(data):
-        state = "truncated" if len(data) < expected_bytes else "longer than recorded"
-        raise CheckpointError(f"{weights_path} is {state}: its config records {expected_bytes} bytes, "
-                              f"the file has {len(data)}; copy or save the checkpoint again")
-    expected_sha = record.get("weights_sha256")
-    if isinstance(expected_sha, str) and hashlib.sha256(data).hexdigest() != expected_sha:
-        raise CheckpointError(f"{weights_path} does not match its config (SHA-256 differs from the recorded "
-                              f"{expected_sha[:12]}...): the weights were changed or damaged; save the "
-                              "checkpoint again")
+    data = verify_weights(path, config)
     try:
         state = load_bytes(data)
     except (SafetensorError, ValueError, OSError, RuntimeError) as exc:

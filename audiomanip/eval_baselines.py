@@ -162,7 +162,7 @@ class MemoEncoder:
         out = []
         for start in range(0, len(texts), 128):
             with torch.no_grad():
-                enc = self.inner.encode(texts[start:start + 128])
+                enc = self.inner.encode(texts[start:start + 128]).as_torch()
             out.extend((enc.tokens[i][enc.mask[i].bool()].detach().cpu().half(),
                         enc.pooled[i].detach().cpu().half()) for i in range(len(enc.mask)))
             if progress:
@@ -268,13 +268,28 @@ class NearestNeighbourBaseline:
 
 
 def load_model_for_eval(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-                        device: str = "cpu", cache_dir: str | Path | None = None) -> Any:
-    """:func:`audiomanip.checkpoint.load_model` with the checkpoint's text encoder wrapped in a
-    :class:`MemoEncoder` (``model.encoder``; ``cache_dir``: its on-disk embedding cache)."""
+                        device: str = "cpu", cache_dir: str | Path | None = None, backend: str = "torch",
+                        note: Callable[[str], None] | None = None) -> Any:
+    """The checkpoint's model on ``backend`` (``"torch"``, ``"onnx"`` or ``"auto"``, see
+    :func:`audiomanip.inference.loader.load_model`) with its text encoder, of the same
+    runtime, wrapped in a :class:`MemoEncoder` (``model.encoder``; ``cache_dir``: its on-disk
+    embedding cache, shared by both runtimes: they compute the same vectors)."""
     from audiomanip import checkpoint
-    from audiomanip.text import load_text_encoder
+    from audiomanip.inference.loader import choose_backend, load_model
 
     path = checkpoint.find_checkpoint(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir)
     config = checkpoint.load_checkpoint_config(path)
-    encoder = MemoEncoder(load_text_encoder(config["encoder"]["name"]), cache_dir)
-    return checkpoint.load_model(checkpoint_path=path, device=device, encoder=encoder)
+    backend = choose_backend(path, config, backend)
+    if backend == "onnx":
+        from audiomanip.device import resolve_device
+        from audiomanip.inference.loader import onnx_cuda_available
+        from audiomanip.inference.text_encoder import OnnxTextEncoder
+
+        inner: Any = OnnxTextEncoder(device=resolve_device(device, cuda_available=onnx_cuda_available,
+                                                           runtime="onnxruntime"))
+    else:
+        from audiomanip.text import load_text_encoder
+
+        inner = load_text_encoder(config["encoder"]["name"])
+    return load_model(checkpoint_path=path, device=device, backend=backend, note=note,
+                      encoder=MemoEncoder(inner, cache_dir))

@@ -503,10 +503,9 @@ def save_report(report: Mapping[str, Any], path: str | Path) -> None:
 def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
     """Draw the report's figures (matplotlib, Agg backend) into an image file: parameter MAE
     per split, direction accuracy per family and paraphrase margin, one bar per predictor."""
-    import matplotlib
+    from audiomanip.plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     suites = report.get("suites", {})
     panels = [s for s in ("param", "direction", "paraphrase") if s in suites]

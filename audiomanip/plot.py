@@ -1,11 +1,13 @@
 """PNG plots of a preset: the EQ magnitude response and input/output spectra.
 
-matplotlib (Agg backend, no display needed) is imported only when a plot is drawn.
+matplotlib (Agg backend, no display needed) is imported only when a plot is drawn; it is the
+optional ``plot`` extra (``pip install 'audiomanip[plot]'``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +16,28 @@ from audiomanip.params import EQ_BAND_TYPES, Preset, effect
 
 #: Seconds of audio read from each file for the spectra.
 SPECTRUM_SECONDS = 30.0
+
+
+def require_matplotlib() -> None:
+    """:class:`DependencyError` saying how to install matplotlib when it is missing (checked
+    before any work, so that ``--plot`` fails at once)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        from audiomanip.errors import DependencyError
+
+        raise DependencyError("--plot needs matplotlib, which is not installed: pip install 'audiomanip[plot]'")
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed); see :func:`require_matplotlib`."""
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
@@ -65,11 +89,7 @@ def plot_preset(
 ) -> Path:
     """Write a PNG: the EQ curve (dB over a log frequency axis, 20 Hz to Nyquist) and, when
     audio [C, T] is given, the input and output spectra beneath. Returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     png_path = Path(png_path)
     nyquist = sample_rate / 2.0
     freqs = np.geomspace(20.0, min(20000.0, nyquist * 0.999), 512)

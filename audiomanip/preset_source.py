@@ -1,8 +1,8 @@
 """Where a command's Preset comes from: a prompt (the model), a named preset or a preset file.
 
 Every command accepts exactly one of ``PROMPT``, ``--preset NAME`` or ``--preset-file FILE``.
-The model is loaded lazily, once, and only when a prompt is given, so ``--preset`` and
-``--preset-file`` never import torch or sentence-transformers.
+The model is loaded lazily, once, and only when a prompt is given (on ONNX Runtime, see
+:mod:`audiomanip.inference.loader`), so ``--preset`` and ``--preset-file`` never load it.
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ class PromptPresetter:
     """Turns prompts into presets with the model, loading it on first use.
 
     ``checkpoint_path``/``checkpoint_dir`` follow ``checkpoint.find_checkpoint``'s rule;
-    ``device`` is a resolved torch device string (``"cpu"``, ``"cuda"``).
+    ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``note`` receives the CPU fall-back
+    message of ``auto``); ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
+    :mod:`audiomanip.inference.loader`: ONNX Runtime unless the checkpoint needs torch).
     """
 
     def __init__(
@@ -109,28 +111,36 @@ class PromptPresetter:
         *,
         checkpoint_path: Path | None = None,
         checkpoint_dir: Path | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         seed: int | None = None,
+        backend: str = "auto",
+        note: Callable[[str], None] | None = None,
     ) -> None:
         self.checkpoint_path = checkpoint_path
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.seed = seed
+        self.backend = backend
+        self.note = note
         self._model: Any = None
 
     @property
     def model(self) -> Any:
         if self._model is None:
-            from audiomanip.checkpoint import load_model
+            from audiomanip.inference.loader import load_model
 
-            if self.seed is not None:
+            self._model = load_model(checkpoint_path=self.checkpoint_path, checkpoint_dir=self.checkpoint_dir,
+                                     device=self.device, backend=self.backend, note=self.note)
+            if self.seed is not None and getattr(self._model, "backend", "torch") == "torch":
                 import torch
 
                 torch.manual_seed(self.seed)
-            self._model = load_model(
-                checkpoint_path=self.checkpoint_path, checkpoint_dir=self.checkpoint_dir, device=self.device
-            )
         return self._model
+
+    @property
+    def device_used(self) -> str:
+        """The device the model runs on (``"cpu"``, ``"cuda"``); loads the model."""
+        return str(self.model.device)
 
     @property
     def wants_audio(self) -> bool:

@@ -628,8 +628,10 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
 
 
 def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | None = None) -> Path:
-    """Copy a trained checkpoint's weights and config without the optimizer state (the form
-    shipped as the default model). Returns the path written."""
+    """Copy a trained checkpoint's weights and config without the optimizer state and, for a
+    text-only model, write its weight-free ONNX graph beside them (``model.onnx``, read by the
+    runtime without torch; see :mod:`audiomanip.inference.export`): the form shipped as the
+    default model. Returns the path written."""
     from audiomanip.checkpoint import load_checkpoint, save_checkpoint
 
     state, config = load_checkpoint(checkpoint)
@@ -637,5 +639,9 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | Non
     config = {k: v for k, v in config.items() if k != "training_state"}
     if name:
         config["name"] = name
-    written = save_checkpoint(out_dir, weights, config)
-    return Path(written) if written is not None else Path(out_dir)
+    written = Path(save_checkpoint(out_dir, weights, config))
+    if config.get("model", {}).get("audio_view", "none") == "none":
+        from audiomanip.inference.export import export_preset_net
+
+        export_preset_net(written)
+    return written

@@ -93,6 +93,10 @@ def apply(
 
     started = time.perf_counter()
     check_one_source(prompt, preset, preset_file)
+    if plot:
+        from audiomanip.plot import require_matplotlib
+
+        require_matplotlib()
     if prompt is not None and not prompt.split():  # before loading the model
         raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
     if not 0.0 <= strength <= 1.0:
@@ -108,26 +112,17 @@ def apply(
     info = audio_io.info(in_path)
 
     device_used = "cpu"
-    device_notes: list[str] = []
+    device_notes: list[str] = []  # the CPU fall-back note is shown once the model ran (errors stay one line)
     if prompt is not None:
-        from audiomanip.device import resolve_device
-
-        # the CPU fall-back note is shown once the model ran, so that an error stays one line
-        device_used = resolve_device(device, note=device_notes.append)
-
-    def presetter() -> PromptPresetter:
-        return PromptPresetter(
-            checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device_used, seed=seed
-        )
-
-    if prompt is not None:
-        prompter = presetter()
+        prompter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
+                                   seed=seed, note=device_notes.append)
         excerpt, excerpt_sr = None, None
         if prompter.wants_audio:  # a model with an audio view also listens to the input
             excerpt, excerpt_sr = audio_io.read(
                 in_path, frames=int(min(audio_length or CONTEXT_SECONDS, CONTEXT_SECONDS) * info.sample_rate)
             )
         source = prompter(prompt, excerpt, excerpt_sr)
+        device_used = prompter.device_used
         out.print_notes(device_notes)
     else:
         source = resolve(prompt, preset, preset_file, clamp=clamp)

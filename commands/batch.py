@@ -127,7 +127,6 @@ def batch(
     presets = {}
     model_info = None
     if kind == "prompt":
-        from audiomanip.device import resolve_device
         from audiomanip.errors import PromptError
 
         if not labels or not all(labels):
@@ -136,8 +135,9 @@ def batch(
         presetter = PromptPresetter(
             checkpoint_path=checkpoint_path,
             checkpoint_dir=checkpoint_dir,
-            device=resolve_device(device, note=device_notes.append),
+            device=device,
             seed=seed,
+            note=device_notes.append,
         )
         for label in labels:
             resolved = presetter(label)

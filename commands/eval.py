@@ -25,6 +25,7 @@ _STAGE_NAMES = {"setup": "setting up", "param": "param suite", "direction": "dir
         "Examples:\n\n"
         "  audiomanip eval\n\n"
         "  audiomanip eval --suite direction --report eval.json --plot eval.png\n\n"
+        "  audiomanip eval --suite direction --backend onnx\n\n"
         "  audiomanip eval --checkpoint-dir runs/mine --suite param\n\n"
         "  audiomanip eval --suite direction --audio-dir my_clips/"
     ),
@@ -41,6 +42,9 @@ def eval_command(
     report: Optional[Path] = typer.Option(None, "--report", metavar="FILE", help="Write every figure as JSON."),
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="Draw the figures into a PNG."),
     device: str = out.DEVICE_OPT,
+    backend: str = typer.Option("torch", "--backend",
+                                help="Runtime of the model: torch, or onnx (what apply runs; the checkpoint "
+                                     "needs its model.onnx)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random-preset baseline."),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", metavar="DIR",
@@ -49,7 +53,6 @@ def eval_command(
     """Evaluate a model: parameter error on held-out prompts, whether rendered audio moves the
     way prompts ask, and whether paraphrases get similar presets; each next to three baselines
     (corpus-mean preset, random preset, nearest-neighbour prompt lookup)."""
-    from audiomanip.device import resolve_device
     from audiomanip.evaluation import SUITES, evaluate, plot_report, save_report
     from audiomanip.eval_baselines import load_model_for_eval
     from audiomanip.training import default_cache_dir
@@ -62,8 +65,14 @@ def eval_command(
     for path, what in ((report, "--report"), (plot, "--plot")):
         if path is not None and not path.parent.exists():
             raise UsageError(f"{what}: the folder {path.parent} does not exist")
+    if plot is not None:
+        from audiomanip.plot import require_matplotlib
+
+        require_matplotlib()
+    if backend not in ("torch", "onnx"):
+        raise UsageError(f"--backend must be torch or onnx, got {backend!r}")
     model = load_model_for_eval(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
-                                device=resolve_device(device, note=note),
+                                device=device, backend=backend, note=note,
                                 cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
     with _progress_bars() as progress:
         result = evaluate(model, suites, audio_dir=audio_dir, seed=seed, progress=progress)

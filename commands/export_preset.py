@@ -87,17 +87,20 @@ def export_preset(
     if pitch_method not in ("rubberband", "asetrate"):
         raise UsageError("--pitch-method must be rubberband or asetrate")
     check_one_source(prompt, preset, preset_file)
+    if plot:
+        from audiomanip.plot import require_matplotlib
+
+        require_matplotlib()
 
     device_notes: list[str] = []  # shown once the model ran, so that an error stays one line
 
     def presetter() -> PromptPresetter:
-        from audiomanip.device import resolve_device
-
         return PromptPresetter(
             checkpoint_path=checkpoint_path,
             checkpoint_dir=checkpoint_dir,
-            device=resolve_device(device, note=device_notes.append),
+            device=device,
             seed=seed,
+            note=device_notes.append,
         )
 
     source = resolve(prompt, preset, preset_file, clamp=clamp, presetter=presetter)

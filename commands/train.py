@@ -61,7 +61,8 @@ def train(
     output_dir: Path = typer.Option(Path("runs/train"), "--output-dir", metavar="DIR",
                                     help="Where checkpoints go: step-<n>/, last/, interrupted/, final/."),
     export: Optional[Path] = typer.Option(None, "--export", metavar="DIR",
-                                          help="Also write the final weights without optimizer state here "
+                                          help="Also write the final weights without optimizer state here, "
+                                               "with the ONNX graph the runtime runs without torch "
                                                "(the form of the shipped default model)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed (data order, clips, initial weights)."),

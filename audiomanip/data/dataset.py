@@ -222,7 +222,7 @@ class EmbeddingCache:
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             with torch.no_grad():
-                enc = self.encoder.encode([p for _, p in chunk])
+                enc = self.encoder.encode([p for _, p in chunk]).as_torch()
             for i, (k, _) in enumerate(chunk):
                 tok = enc.tokens[i][enc.mask[i].bool()].detach().to("cpu", torch.float16).contiguous()
                 pooled = enc.pooled[i].detach().to("cpu", torch.float16).contiguous()

@@ -1,9 +1,10 @@
 """Parallel per-effect heads and the conversions between head outputs, targets and presets.
 
-Everything here is derived from :data:`audiomanip.params.SCHEMA`: one head per effect, whose
-output size is ``1 + n_continuous + n_choice * n_classes`` (an ``enabled`` logit, continuous
-parameters squashed to the schema's normalised [0, 1] by a sigmoid, and one logit vector per
-choice parameter such as each EQ band's type). Adding an effect to the schema adds a head.
+Everything here is derived from :data:`audiomanip.params.SCHEMA` through the torch-free layout
+of :mod:`audiomanip.inference.heads`: one head per effect, whose output size is ``1 +
+n_continuous + n_choice * n_classes`` (an ``enabled`` logit, continuous parameters squashed to
+the schema's normalised [0, 1] by a sigmoid, and one logit vector per choice parameter such as
+each EQ band's type). Adding an effect to the schema adds a head.
 
 Head outputs (``HeadOutputs``) are a dict ``{effect: {"enabled_logit": [B],
 "continuous": [B, n_continuous] in [0, 1], "choice_logits": [B, n_choice, n_classes]}}``.
@@ -14,57 +15,20 @@ Targets (``HeadTargets``) have the same keys: ``"enabled"`` float [B] (0./1.),
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from audiomanip import params as P
-
-
-@dataclass(frozen=True)
-class EffectLayout:
-    """Sizes of one effect's head, taken from the schema."""
-
-    name: str
-    n_continuous: int
-    n_choice: int
-    n_classes: int
-
-    @property
-    def size(self) -> int:
-        return 1 + self.n_continuous + self.n_choice * self.n_classes
-
-
-def effect_layout(eff: P.Effect) -> EffectLayout:
-    """The head layout of one schema effect. Choice parameters of one effect must share their
-    classes (the EQ's bands repeat one ``type`` parameter)."""
-    choices = eff.choice()
-    classes = {p.choices for _, p, _ in choices}
-    if len(classes) > 1:
-        raise ValueError(f"effect {eff.name}: choice parameters with different classes are not supported")
-    n_classes = len(next(iter(classes))) if classes else 0
-    return EffectLayout(eff.name, len(eff.continuous()), len(choices), n_classes)
-
-
-def schema_layout() -> list[EffectLayout]:
-    """One :class:`EffectLayout` per schema effect, in processing order."""
-    return [effect_layout(e) for e in P.SCHEMA]
-
-
-def layout_signature() -> list[dict[str, Any]]:
-    """A JSON-able description of the heads (stored in checkpoints; a changed schema fails on load)."""
-    out = []
-    for e in P.SCHEMA:
-        lay = effect_layout(e)
-        out.append({
-            "effect": e.name,
-            "continuous": [n for n, _, _ in e.continuous()],
-            "choices": [n for n, _, _ in e.choice()],
-            "classes": list(e.choice()[0][1].choices) if lay.n_choice else [],
-        })
-    return out
+from audiomanip.inference.heads import (  # noqa: F401  (the layout lives with the runtime, torch-free)
+    EffectLayout,
+    effect_layout,
+    layout_signature,
+    presets_from_outputs,
+    schema_layout,
+    split_head_output,
+)
 
 
 class EffectHead(nn.Module):
@@ -81,14 +45,15 @@ class EffectHead(nn.Module):
             nn.Linear(hidden, layout.size),
         )
 
-    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+    def flat(self, h: torch.Tensor) -> torch.Tensor:
+        """``[B, d_model] -> [B, layout.size]``: the enabled logit, the continuous parameters
+        squashed to [0, 1], the choice logits (the layout the ONNX graph outputs)."""
         out = self.net(h)
-        lay = self.layout
-        B = out.shape[0]
-        enabled_logit = out[:, 0]
-        continuous = torch.sigmoid(out[:, 1:1 + lay.n_continuous])
-        choice_logits = out[:, 1 + lay.n_continuous:].reshape(B, lay.n_choice, lay.n_classes)
-        return {"enabled_logit": enabled_logit, "continuous": continuous, "choice_logits": choice_logits}
+        n = self.layout.n_continuous
+        return torch.cat([out[:, :1], torch.sigmoid(out[:, 1:1 + n]), out[:, 1 + n:]], dim=1)
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        return split_head_output(self.layout, self.flat(h))
 
 
 class PresetHeads(nn.Module):
@@ -121,23 +86,10 @@ def targets_from_presets(presets: Sequence[P.Preset]) -> dict[str, dict[str, tor
 
 
 def outputs_to_presets(outputs: dict[str, dict[str, torch.Tensor]]) -> list[P.Preset]:
-    """Hard decisions from HeadOutputs: enabled when the probability is above 0.5, the most
-    likely class for each choice, continuous values denormalised by the schema."""
-    cpu = {}
-    for name, o in outputs.items():
-        logits = o["choice_logits"].detach().cpu()
-        cpu[name] = {
-            "enabled": torch.sigmoid(o["enabled_logit"].detach().cpu()).tolist(),
-            "continuous": o["continuous"].detach().cpu().tolist(),
-            "choices": logits.argmax(-1).tolist() if logits.shape[1] else [[] for _ in range(logits.shape[0])],
-        }
-    B = len(next(iter(cpu.values()))["enabled"])
-    return [
-        P.Preset.from_normalized({
-            name: {key: c[key][i] for key in ("enabled", "continuous", "choices")} for name, c in cpu.items()
-        })
-        for i in range(B)
-    ]
+    """Hard decisions from HeadOutputs of tensors (see
+    :func:`audiomanip.inference.heads.presets_from_outputs`)."""
+    return presets_from_outputs({name: {k: v.detach().cpu().numpy() for k, v in o.items()}
+                                 for name, o in outputs.items()})
 
 
 def denormalize_tensor(param: P.Param, u: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,11 @@ class PresetNet(nn.Module):
         """``text_tokens`` [B, L, text_dim], ``text_mask`` [B, L] bool (True = token),
         ``pooled`` [B, text_dim] sentence embedding, ``view``: log-mel [B, n_mels, frames] for
         the mel view, CLAP embedding [B, clap_dim] for the clap view, or None (text only)."""
+        return self.heads(self.summary(text_tokens, text_mask, pooled, view))
+
+    def summary(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
+                view: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled state [B, d_model] the heads read (inputs as :meth:`forward`)."""
         B = text_tokens.shape[0]
         t = self.text_proj(text_tokens) + self.type_embed[1]
         p = (self.pooled_proj(pooled) + self.type_embed[0])[:, None, :]
@@ -114,7 +119,7 @@ class PresetNet(nn.Module):
             x, mask = t, t_mask
         for layer in self.self_layers:
             x = layer(x, mask)
-        return self.heads(self.pool(x, mask))
+        return self.pool(x, mask)
 
 
 def count_parameters(module: nn.Module) -> int:

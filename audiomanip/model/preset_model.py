@@ -15,7 +15,6 @@ A checkpoint's config (JSON) holds::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,12 +23,12 @@ import torch
 from torch import nn
 
 from audiomanip import params as P
-from audiomanip.errors import CheckpointError, PromptError
+from audiomanip.errors import CheckpointError
+from audiomanip.inference.heads import CHECKPOINT_FORMAT, check_checkpoint_kind, layout_signature
+from audiomanip.inference.predictor import Prediction, PresetPredictor, explicit_lines  # noqa: F401
 from audiomanip.model.audio_context import log_mel
-from audiomanip.model.heads import layout_signature, outputs_to_presets
 from audiomanip.model.network import ModelConfig, PresetNet, count_parameters
 
-CHECKPOINT_FORMAT = "audiomanip-preset-model"
 #: Keys of a resumable checkpoint's optimizer state (ignored when loading a model for inference).
 OPTIMIZER_PREFIX = "__optimizer__."
 #: Most attention layers of each kind a checkpoint config may ask for (sanity bound on untrusted configs).
@@ -38,20 +37,6 @@ MAX_LAYERS = 64
 MAX_WIDTH = 4096
 #: Largest network (parameters, estimated from the config) a checkpoint may ask for.
 MAX_PARAMETERS = 200_000_000
-
-
-@dataclass
-class Prediction:
-    """What :meth:`PresetModel.predict` returns.
-
-    ``preset``: the predicted preset with explicit values from the prompt applied;
-    ``explicit``: one line per explicit value that was applied (e.g. ``pitch.semitones = -3``);
-    ``notes``: anything the user should know (audio ignored, values clamped ...).
-    """
-
-    preset: P.Preset
-    explicit: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def model_config_dict(net: PresetNet, encoder_name: str, *, trained: dict[str, Any] | None = None,
@@ -75,19 +60,7 @@ def model_config_dict(net: PresetNet, encoder_name: str, *, trained: dict[str, A
 def check_config(config: dict[str, Any], source: str = "checkpoint") -> ModelConfig:
     """Validate a checkpoint config against this schema; return its :class:`ModelConfig`.
     Raises :class:`CheckpointError` with the reason when it does not fit."""
-    if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{source} is not an audiomanip preset-model checkpoint (format field missing)")
-    version = config.get("schema_version")
-    if version != P.SCHEMA_VERSION:
-        raise CheckpointError(
-            f"{source} was trained for schema version {version}, this audiomanip uses {P.SCHEMA_VERSION}; "
-            "retrain it with `audiomanip train`"
-        )
-    if config.get("heads") != layout_signature():
-        raise CheckpointError(
-            f"{source} was trained for a different effect schema (its heads do not match the effects and "
-            "parameters of this audiomanip); retrain it with `audiomanip train`"
-        )
+    check_checkpoint_kind(config, source)
     try:
         mcfg = ModelConfig.from_dict(dict(config["model"]))
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
@@ -114,7 +87,7 @@ def check_config(config: dict[str, Any], source: str = "checkpoint") -> ModelCon
     return mcfg
 
 
-class PresetModel(nn.Module):
+class PresetModel(nn.Module, PresetPredictor):
     """The network (:class:`PresetNet`), its frozen text encoder and its checkpoint config.
 
     The encoder is not a submodule (its weights are not part of ``state_dict``); it is loaded
@@ -164,7 +137,8 @@ class PresetModel(nn.Module):
         }
 
     # ------------------------------------------------------------------ inference
-    def _view(self, audio: np.ndarray | None, sample_rate: float | None, notes: list[str]) -> torch.Tensor | None:
+    def audio_view(self, audio: np.ndarray | None, sample_rate: float | None, notes: list[str]
+                   ) -> torch.Tensor | None:
         if audio is None:
             return None
         view = self.net.config.audio_view
@@ -207,58 +181,16 @@ class PresetModel(nn.Module):
         finally:
             self.net.train(was_training)
 
-    def predict(self, prompt: str, audio: np.ndarray | None = None, sample_rate: float | None = None) -> Prediction:
-        """Preset for a description.
-
-        ``audio`` (optional) is float32 [C, T] (or [T]) at ``sample_rate`` Hz; it is used only
-        by models trained with an audio view. Explicit values in the prompt ("pitch down 3
-        semitones", "cut 300 Hz by 4 dB", "40% wet") override what the network predicted; a prompt
-        of explicit values only ("high cut at 4 kHz") gets just those, on the neutral preset.
-        """
-        return self.predict_many([prompt], audio=audio, sample_rate=sample_rate)[0]
-
-    def predict_many(self, prompts: Sequence[str], audio: np.ndarray | None = None,
-                     sample_rate: float | None = None, batch_size: int = 64) -> list[Prediction]:
-        """:meth:`predict` for many prompts (the same optional audio for each)."""
-        from audiomanip.data.explicit import parse_explicit
-
-        prompts = list(prompts)
-        for p in prompts:
-            if not isinstance(p, str) or not p.strip():
-                raise PromptError("the description is empty: say how it should sound, e.g. \"warm with a small room\"")
-        notes: list[str] = []
-        view = self._view(audio, sample_rate, notes)
-        results: list[Prediction] = []
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
-            v = None if view is None else view.expand(len(chunk), *view.shape[1:])
-            outputs, truncated = self._encode_and_run(chunk, v)
-            presets = outputs_to_presets(outputs)
-            for prompt, preset, cut in zip(chunk, presets, truncated):
-                explicit = parse_explicit(prompt)
-                final = explicit.resolve(preset)
-                extra = [f"the prompt was truncated to the text encoder's limit of {self.encoder.max_tokens} "
-                         "tokens: only its beginning shaped the preset (explicit values were read from all "
-                         "of it)"] if cut else []
-                if explicit.complete:
-                    extra.append("the prompt holds only explicit values: the rest of the chain stays neutral")
-                notes_here = list(notes) + extra + list(getattr(explicit, "notes", []) or [])
-                results.append(Prediction(preset=final, explicit=explicit_lines(explicit), notes=notes_here))
-        return results
+    def head_outputs(self, prompts: Sequence[str], view: torch.Tensor | None = None
+                     ) -> tuple[dict[str, dict[str, np.ndarray]], list[bool]]:
+        """HeadOutputs as numpy arrays, and per prompt whether the encoder truncated it."""
+        outputs, truncated = self._encode_and_run(prompts, view)
+        return {name: {k: v.detach().cpu().numpy() for k, v in o.items()} for name, o in outputs.items()}, truncated
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def explicit_lines(explicit: Any) -> list[str]:
-    """Human lines for the explicit values parsed from a prompt."""
-    describe = getattr(explicit, "describe", None)
-    if callable(describe):
-        lines = describe()
-        return [lines] if isinstance(lines, str) else list(lines)
-    return [str(x) for x in getattr(explicit, "items", [])]
 
 
 def build_model(config: dict[str, Any], state: dict[str, torch.Tensor] | None = None, *, encoder: Any = None,

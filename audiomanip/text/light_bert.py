@@ -11,64 +11,10 @@ Only folders of exactly that shape (BERT, mean pooling, optional Normalize) are 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from audiomanip.errors import CheckpointError
-from audiomanip.text.types import EncodedText, check_texts
-
-_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
-
-
-def _pooling_is_mean(config: dict[str, Any]) -> bool:
-    """True for a sentence-transformers pooling config that does plain mean pooling (both the
-    ``pooling_mode: "mean"`` form and the older ``pooling_mode_mean_tokens: true`` flags)."""
-    if "pooling_mode" in config:
-        mode = config["pooling_mode"]
-        return mode == "mean" or mode == ["mean"]
-    modes = [k for k, v in config.items() if k.startswith("pooling_mode") and v]
-    return modes == ["pooling_mode_mean_tokens"]
-
-
-def _layout(folder: Path) -> tuple[Path, bool, int | None]:
-    """(transformer folder, lowercase input, max_seq_length or None) of a sentence-transformers
-    folder; CheckpointError when it holds modules other than Transformer, mean Pooling and
-    Normalize."""
-    modules_file = folder / "modules.json"
-    if not modules_file.is_file():
-        transformer = folder
-    else:
-        modules = _read_json(modules_file)
-        transformer = None
-        for module in modules:
-            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-            if kind not in _SUPPORTED_MODULES:
-                raise CheckpointError(f"{folder}: module {kind!r} is not supported by the light encoder "
-                                      "(only Transformer, mean Pooling, Normalize)")
-            sub = folder / module.get("path", "")
-            if kind == "Transformer":
-                transformer = sub
-            elif kind == "Pooling" and not _pooling_is_mean(_read_json(sub / "config.json")):
-                raise CheckpointError(f"{folder}: the pooling in {sub / 'config.json'} is not supported by "
-                                      "the light encoder (only mean pooling)")
-        if transformer is None:
-            raise CheckpointError(f"{folder}: modules.json names no Transformer module")
-    settings_file = transformer / "sentence_bert_config.json"
-    settings = _read_json(settings_file) if settings_file.is_file() else {}
-    max_length = settings.get("max_seq_length")
-    if max_length is None and (transformer / "tokenizer_config.json").is_file():
-        # sentence-transformers >= 5 keeps the limit as the tokenizer's model_max_length.
-        limit = _read_json(transformer / "tokenizer_config.json").get("model_max_length")
-        max_length = limit if isinstance(limit, int) and limit < 1_000_000 else None
-    return transformer, bool(settings.get("do_lower_case", False)), max_length
+from audiomanip.text.types import EncodedText
 
 
 class LightBertEncoder:
@@ -83,27 +29,14 @@ class LightBertEncoder:
     backend = "light"
 
     def __init__(self, folder: str | Path, name: str, device: str = "cpu"):
-        from tokenizers import Tokenizer
-
         from audiomanip.text.bert import BertEncoder
+        from audiomanip.text.tokenizer import FolderTokenizer
 
         folder = Path(folder)
-        if not folder.is_dir():
-            raise CheckpointError(f"text encoder folder {folder} does not exist")
-        transformer, self._lowercase, max_seq_length = _layout(folder)
-        tokenizer_file = transformer / "tokenizer.json"
-        if not tokenizer_file.is_file():
-            raise CheckpointError(f"no tokenizer.json in {transformer}: the light encoder needs a fast "
-                                  "tokenizer file (use the sentence-transformers backend instead)")
-        self.model = BertEncoder.from_pretrained(transformer, device=device)
+        self._tokenizer = FolderTokenizer(folder)
+        self.model = BertEncoder.from_pretrained(self._tokenizer.transformer, device=device)
         cfg = self.model.config
-        self.max_tokens = int(min(max_seq_length or cfg.max_position_embeddings, cfg.max_position_embeddings))
-        try:
-            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        except Exception as exc:  # tokenizers raises plain Exception for a bad file
-            raise CheckpointError(f"cannot read {tokenizer_file}: {exc}") from None
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        self.max_tokens = self._tokenizer.max_tokens
         self.name = name
         self.dim = cfg.hidden_size
         self.device = device
@@ -112,11 +45,7 @@ class LightBertEncoder:
     def token_ids(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
         """Token ids per prompt (special tokens included, truncated to ``max_tokens``) and
         whether each prompt was truncated."""
-        texts = check_texts(texts)
-        if self._lowercase:
-            texts = [t.lower() for t in texts]
-        encodings = self._tokenizer.encode_batch(texts)
-        return [e.ids for e in encodings], [len(e.overflowing) > 0 for e in encodings]
+        return self._tokenizer.token_ids(texts)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> EncodedText:
         """Encode prompts -> :class:`EncodedText` (tokens float32 [B, L, D] with zeros at

@@ -19,6 +19,9 @@ DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 class EncodedText:
     """A batch of encoded prompts.
 
+    Fields are torch tensors, or numpy arrays from an encoder on ONNX Runtime (see
+    :meth:`as_torch`).
+
     ``tokens``: float32 Tensor [B, L, D], one vector per token (padding rows are whatever the
     encoder computed there; always read them through ``mask``).
     ``mask``: bool Tensor [B, L], True where a real token is (L is the longest prompt of the batch).
@@ -37,6 +40,13 @@ class EncodedText:
         """The same batch on another torch device."""
         return EncodedText(self.tokens.to(device), self.mask.to(device), self.pooled.to(device),
                            list(self.truncated))
+
+    def as_torch(self) -> "EncodedText":
+        """The same batch as torch tensors (an encoder on ONNX Runtime returns numpy arrays)."""
+        import torch
+
+        return EncodedText(torch.as_tensor(self.tokens), torch.as_tensor(self.mask),
+                           torch.as_tensor(self.pooled), list(self.truncated))
 
     @classmethod
     def empty(cls, dim: int, length: int = 0) -> "EncodedText":

@@ -1,0 +1,96 @@
+"""``load_model``: a checkpoint's preset model on ONNX Runtime, or on torch when it must.
+
+Backends: ``"onnx"`` (ONNX Runtime, torch-free: needs the checkpoint's graph, a text-only
+model and the default text encoder), ``"torch"`` (:func:`audiomanip.model.load_model`, needs
+the ``train`` extra) and ``"auto"``: ONNX Runtime when the checkpoint has its graph, else
+torch. This is the loader of the runtime commands (apply, batch, export-preset).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from audiomanip.errors import CheckpointError, DependencyError, UsageError
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def onnx_cuda_available() -> bool:
+    """True when ONNX Runtime has its CUDA execution provider."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def _torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def choose_backend(path: str | Path, config: dict[str, Any], backend: str = "auto") -> str:
+    """``"onnx"`` or ``"torch"`` for a checkpoint (see the module docstring).
+    :class:`CheckpointError` when ``"onnx"`` is asked for a checkpoint that cannot run there."""
+    from audiomanip.inference.model import graph_file, reexport_hint
+    from audiomanip.text.loader import is_default_encoder
+
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return "torch"
+    view = config.get("model", {}).get("audio_view", "none") if isinstance(config.get("model"), dict) else "none"
+    problem = None
+    if view != "none":
+        problem = f"it reads the input audio ({view!r} view), which runs on torch only"
+    elif not is_default_encoder(config["encoder"]["name"]):
+        problem = f"its text encoder {config['encoder']['name']!r} runs on torch only"
+    elif not graph_file(path).is_file():
+        problem = f"it has no ONNX graph {graph_file(path).name}; {reexport_hint(path)}"
+    if problem is None:
+        return "onnx"
+    if backend == "onnx":
+        raise CheckpointError(f"checkpoint {path} cannot run on ONNX Runtime: {problem}")
+    return "torch"
+
+
+def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None, *,
+               device: str = "cpu", backend: str = "auto", encoder: Any = None,
+               note: Callable[[str], None] | None = None) -> Any:
+    """The preset model of the checkpoint found by :func:`audiomanip.checkpoint.find_checkpoint`'s
+    rule, on the ``backend`` (see the module docstring).
+
+    ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (resolved for the backend's runtime; ``note``
+    receives the CPU fall-back message of ``auto``). ``encoder``: a text encoder to use instead
+    of the checkpoint's. Returns an object with ``predict``/``predict_many``, ``info`` and
+    ``encoder``. Raises :class:`CheckpointError` or :class:`DependencyError`.
+    """
+    from audiomanip.checkpoint import find_checkpoint, load_checkpoint_config, verify_weights
+    from audiomanip.device import resolve_device
+
+    path = find_checkpoint(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir)
+    config = load_checkpoint_config(path)
+    chosen = choose_backend(path, config, backend)
+    if chosen == "torch":
+        if not _torch_installed():
+            raise DependencyError(f"checkpoint {path} needs torch (the train extra: pip install "
+                                  f"'audiomanip[train]'), or its ONNX graph: {choose_reason(path, config)}")
+        from audiomanip.model import load_model as load_torch_model
+
+        return load_torch_model(checkpoint_path=path, device=resolve_device(device, note=note), encoder=encoder)
+    from audiomanip.inference.heads import check_checkpoint_kind
+    from audiomanip.inference.model import OnnxPresetModel
+
+    check_checkpoint_kind(config, str(path))
+    verify_weights(path, config)
+    resolved = resolve_device(device, note=note, cuda_available=onnx_cuda_available, runtime="onnxruntime")
+    return OnnxPresetModel(config, path, encoder=encoder, device=resolved)
+
+
+def choose_reason(path: str | Path, config: dict[str, Any]) -> str:
+    """Why a checkpoint cannot run on ONNX Runtime (the message of :func:`choose_backend`)."""
+    try:
+        choose_backend(path, config, "onnx")
+    except CheckpointError as exc:
+        return str(exc).split(": ", 1)[-1]
+    return "it can"

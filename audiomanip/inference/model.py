@@ -1,0 +1,105 @@
+"""The preset network on ONNX Runtime: :class:`OnnxPresetModel` (``predict``, torch-free).
+
+A checkpoint runs here when its graph (``model.onnx`` beside ``model.safetensors``, or
+``NAME.onnx`` beside ``NAME.safetensors``; written by ``audiomanip train --export`` or
+``python -m audiomanip.inference.export CHECKPOINT``) is present. The graph reads the
+checkpoint's own safetensors file (see :mod:`audiomanip.inference.weights`). Text-only models
+(``audio_view`` "none") only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from audiomanip.inference.heads import schema_layout, split_head_output
+from audiomanip.inference.predictor import PresetPredictor
+
+
+def graph_file(checkpoint: str | Path) -> Path:
+    """The ONNX graph of a checkpoint (a folder, ``NAME.safetensors`` or its ``.json``):
+    ``model.onnx`` or ``NAME.onnx`` beside the weights (it need not exist)."""
+    from audiomanip.checkpoint import checkpoint_files
+
+    weights, _ = checkpoint_files(checkpoint)
+    return weights.with_suffix(".onnx")
+
+
+def reexport_hint(checkpoint: str | Path) -> str:
+    """The command that (re-)writes a checkpoint's graph."""
+    return f"export it with `python -m audiomanip.inference.export {checkpoint}` (needs the train extra)"
+
+
+class OnnxPresetModel(PresetPredictor):
+    """A checkpoint's network and the text encoder on ONNX Runtime.
+
+    ``config``: the checked checkpoint config; ``path``: the checkpoint; ``encoder``: any
+    text encoder (default: :class:`~audiomanip.inference.text_encoder.OnnxTextEncoder`, loaded
+    on first use); ``device``: ``"cpu"`` or ``"cuda"``. Build it with
+    :func:`audiomanip.inference.loader.load_model`.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, config: dict[str, Any], path: str | Path, *, encoder: Any = None, device: str = "cpu"):
+        from audiomanip.checkpoint import checkpoint_files
+        from audiomanip.inference.weights import open_session
+
+        self.config = config
+        self.path = Path(path)
+        self.device = device
+        self._encoder = encoder
+        weights, _ = checkpoint_files(self.path)
+        self._session = open_session(graph_file(self.path), weights, device=device,
+                                     reexport_hint=reexport_hint(self.path))
+        self._layouts = schema_layout()
+        outputs = [o.name for o in self._session.get_outputs()]
+        if outputs != [lay.name for lay in self._layouts]:
+            from audiomanip.errors import CheckpointError
+
+            raise CheckpointError(f"{graph_file(self.path)} outputs {outputs}, not one head per effect of this "
+                                  f"schema; {reexport_hint(self.path)}")
+
+    @property
+    def encoder(self) -> Any:
+        """The text encoder (the ONNX Runtime one unless another was given), loaded on first use."""
+        if self._encoder is None:
+            from audiomanip.errors import CheckpointError
+            from audiomanip.inference.text_encoder import OnnxTextEncoder
+            from audiomanip.text.loader import is_default_encoder
+
+            name = self.config["encoder"]["name"]
+            if not is_default_encoder(name):
+                raise CheckpointError(f"{self.path} reads the text encoder {name!r}; ONNX Runtime has only the "
+                                      "default all-MiniLM-L6-v2: use the torch backend (--backend torch)")
+            self._encoder = OnnxTextEncoder(device=self.device)
+        return self._encoder
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Name, path, encoder, schema version, parameter count, audio view, training facts, backend."""
+        return {
+            "name": self.config.get("name") or self.path.name,
+            "path": str(self.path),
+            "encoder": self.config["encoder"]["name"],
+            "schema_version": self.config["schema_version"],
+            "parameters": self.config.get("parameters"),
+            "audio_view": self.config.get("model", {}).get("audio_view", "none"),
+            "trained": self.config.get("trained", {}),
+            "backend": self.backend,
+        }
+
+    def head_outputs(self, prompts: Sequence[str], view: Any = None
+                     ) -> tuple[dict[str, dict[str, np.ndarray]], list[bool]]:
+        """HeadOutputs (numpy) for ``prompts`` and whether each was truncated (``view`` unused:
+        text-only models)."""
+        enc = self.encoder.encode(list(prompts))
+        flat = self._session.run(None, {
+            "text_tokens": np.ascontiguousarray(enc.tokens, dtype=np.float32),
+            "text_mask": np.ascontiguousarray(enc.mask, dtype=bool),
+            "pooled": np.ascontiguousarray(enc.pooled, dtype=np.float32),
+        })
+        truncated = list(getattr(enc, "truncated", None) or [False] * len(prompts))
+        return {lay.name: split_head_output(lay, out) for lay, out in zip(self._layouts, flat)}, truncated
