@@ -285,11 +285,11 @@ def load_model_for_eval(checkpoint_path: str | Path | None = None, checkpoint_di
         from audiomanip.inference.loader import onnx_cuda_available
         from audiomanip.inference.text_encoder import OnnxTextEncoder
 
-        inner: Any = OnnxTextEncoder(device=resolve_device(device, cuda_available=onnx_cuda_available,
-                                                           runtime="onnxruntime"))
+        inner: Any = OnnxTextEncoder(optimize=True, device=resolve_device(
+            device, cuda_available=onnx_cuda_available, runtime="onnxruntime"))
     else:
         from audiomanip.text import load_text_encoder
 
         inner = load_text_encoder(config["encoder"]["name"])
-    return load_model(checkpoint_path=path, device=device, backend=backend, note=note,
+    return load_model(checkpoint_path=path, device=device, backend=backend, note=note, optimize=True,
                       encoder=MemoEncoder(inner, cache_dir))

@@ -103,7 +103,8 @@ class PromptPresetter:
     ``checkpoint_path``/``checkpoint_dir`` follow ``checkpoint.find_checkpoint``'s rule;
     ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``note`` receives the CPU fall-back
     message of ``auto``); ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
-    :mod:`audiomanip.inference.loader`: ONNX Runtime unless the checkpoint needs torch).
+    :mod:`audiomanip.inference.loader`: ONNX Runtime unless the checkpoint needs torch);
+    ``many``: many prompts will follow (the runtime then optimises its graphs at load).
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class PromptPresetter:
         seed: int | None = None,
         backend: str = "auto",
         note: Callable[[str], None] | None = None,
+        many: bool = False,
     ) -> None:
         self.checkpoint_path = checkpoint_path
         self.checkpoint_dir = checkpoint_dir
@@ -122,6 +124,7 @@ class PromptPresetter:
         self.seed = seed
         self.backend = backend
         self.note = note
+        self.many = many
         self._model: Any = None
 
     @property
@@ -130,7 +133,8 @@ class PromptPresetter:
             from audiomanip.inference.loader import load_model
 
             self._model = load_model(checkpoint_path=self.checkpoint_path, checkpoint_dir=self.checkpoint_dir,
-                                     device=self.device, backend=self.backend, note=self.note)
+                                     device=self.device, backend=self.backend, optimize=self.many,
+                                     note=self.note)
             if self.seed is not None and getattr(self._model, "backend", "torch") == "torch":
                 import torch
 

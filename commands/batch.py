@@ -138,6 +138,7 @@ def batch(
             device=device,
             seed=seed,
             note=device_notes.append,
+            many=len(labels) > 16,
         )
         for label in labels:
             resolved = presetter(label)

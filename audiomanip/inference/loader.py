@@ -55,14 +55,15 @@ def choose_backend(path: str | Path, config: dict[str, Any], backend: str = "aut
 
 
 def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None, *,
-               device: str = "cpu", backend: str = "auto", encoder: Any = None,
+               device: str = "cpu", backend: str = "auto", encoder: Any = None, optimize: bool = False,
                note: Callable[[str], None] | None = None) -> Any:
     """The preset model of the checkpoint found by :func:`audiomanip.checkpoint.find_checkpoint`'s
     rule, on the ``backend`` (see the module docstring).
 
     ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (resolved for the backend's runtime; ``note``
     receives the CPU fall-back message of ``auto``). ``encoder``: a text encoder to use instead
-    of the checkpoint's. Returns an object with ``predict``/``predict_many``, ``info`` and
+    of the checkpoint's. ``optimize``: for many prompts (ONNX Runtime optimises its graphs at
+    load, see :func:`audiomanip.inference.weights.open_session`). Returns an object with ``predict``/``predict_many``, ``info`` and
     ``encoder``. Raises :class:`CheckpointError` or :class:`DependencyError`.
     """
     from audiomanip.checkpoint import find_checkpoint, load_checkpoint_config, verify_weights
@@ -84,7 +85,7 @@ def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | 
     check_checkpoint_kind(config, str(path))
     verify_weights(path, config)
     resolved = resolve_device(device, note=note, cuda_available=onnx_cuda_available, runtime="onnxruntime")
-    return OnnxPresetModel(config, path, encoder=encoder, device=resolved)
+    return OnnxPresetModel(config, path, encoder=encoder, device=resolved, optimize=optimize)
 
 
 def choose_reason(path: str | Path, config: dict[str, Any]) -> str:

@@ -37,13 +37,15 @@ class OnnxPresetModel(PresetPredictor):
 
     ``config``: the checked checkpoint config; ``path``: the checkpoint; ``encoder``: any
     text encoder (default: :class:`~audiomanip.inference.text_encoder.OnnxTextEncoder`, loaded
-    on first use); ``device``: ``"cpu"`` or ``"cuda"``. Build it with
+    on first use); ``device``: ``"cpu"`` or ``"cuda"``; ``optimize``: for many prompts (see
+    :func:`audiomanip.inference.weights.open_session`). Build it with
     :func:`audiomanip.inference.loader.load_model`.
     """
 
     backend = "onnx"
 
-    def __init__(self, config: dict[str, Any], path: str | Path, *, encoder: Any = None, device: str = "cpu"):
+    def __init__(self, config: dict[str, Any], path: str | Path, *, encoder: Any = None, device: str = "cpu",
+                 optimize: bool = False):
         from audiomanip.checkpoint import checkpoint_files
         from audiomanip.inference.weights import open_session
 
@@ -51,8 +53,9 @@ class OnnxPresetModel(PresetPredictor):
         self.path = Path(path)
         self.device = device
         self._encoder = encoder
+        self.optimize = optimize
         weights, _ = checkpoint_files(self.path)
-        self._session = open_session(graph_file(self.path), weights, device=device,
+        self._session = open_session(graph_file(self.path), weights, device=device, optimize=optimize,
                                      reexport_hint=reexport_hint(self.path))
         self._layouts = schema_layout()
         outputs = [o.name for o in self._session.get_outputs()]
@@ -74,7 +77,7 @@ class OnnxPresetModel(PresetPredictor):
             if not is_default_encoder(name):
                 raise CheckpointError(f"{self.path} reads the text encoder {name!r}; ONNX Runtime has only the "
                                       "default all-MiniLM-L6-v2: use the torch backend (--backend torch)")
-            self._encoder = OnnxTextEncoder(device=self.device)
+            self._encoder = OnnxTextEncoder(device=self.device, optimize=self.optimize)
         return self._encoder
 
     @property

