@@ -35,6 +35,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -103,15 +104,27 @@ class Context:
         if self.is_main:
             self.barrier()
 
-    def wrap(self, net: Any) -> Any:
+    def wrap(self, net: Any, *, unused_parameters: bool = False) -> Any:
         """``net`` inside DistributedDataParallel (gradients averaged over ranks); ``net`` itself
-        in a single process. Parameters are shared: build the optimizer on ``net``."""
+        in a single process. Parameters are shared: build the optimizer on ``net``.
+        ``unused_parameters``: some steps leave parameters without a gradient (an optional
+        input such as the audio view), which DDP must then look for. Once every rank holds rank
+        0's weights (DDP copies them), torch's global generator is re-seeded with its initial
+        seed + rank, so that the ranks' dropout masks differ as those of one batch would."""
         if not self.distributed:
             return net
+        import torch
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.local_rank] if self.device.startswith("cuda") else None
-        return DistributedDataParallel(net, device_ids=ids)
+        wrapped = DistributedDataParallel(net, device_ids=ids, find_unused_parameters=unused_parameters)
+        torch.manual_seed(torch.initial_seed() + self.rank)
+        return wrapped
+
+    def share(self, n: int) -> int:
+        """How many of ``n`` items (a sub-batch size) this rank takes: ``n`` split as
+        :meth:`shard` splits, at least 1."""
+        return max(1, len(range(self.rank, n, self.world_size)))
 
     def shard(self, indices: Sequence[int]) -> list[int]:
         """This rank's share of a global batch: every world-th index from ``rank`` (the split of
@@ -269,7 +282,8 @@ def _free_port() -> int:
 def launch(nproc: int, args: Sequence[str], *, log_dir: str | None = None) -> None:
     """Run ``python ARGS…`` as ``nproc`` ranks on this machine through torch's elastic launcher
     (what ``torchrun --standalone --nproc-per-node nproc`` does; rendezvous on 127.0.0.1, no
-    restarts). Output of the ranks is not redirected. Returns when all ranks succeeded;
+    restarts). Output of the ranks is not redirected; ``log_dir`` keeps torchelastic's per-rank
+    files (error files), otherwise a temporary folder is used and removed. Returns when all ranks succeeded;
     raises :class:`WorkerFailed` for the first rank that failed after the launcher stopped the
     others, and KeyboardInterrupt when interrupted (the ranks get the signal and stop together).
     """
@@ -280,23 +294,25 @@ def launch(nproc: int, args: Sequence[str], *, log_dir: str | None = None) -> No
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(
-        min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"audiomanip-{os.getpid()}",
-        rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", local_addr="127.0.0.1",
-        max_restarts=0, monitor_interval=0.1, start_method="spawn",
-        logs_specs=DefaultLogsSpecs(log_dir=log_dir), shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-    )
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # its warnings and failure tables; we report one line
-    try:
-        elastic_launch(config, sys.executable)(*args)
-    except ChildFailedError as exc:
-        raise _first_failure(exc, nproc) from None
-    except SignalException:
-        raise KeyboardInterrupt from None
-    finally:
-        quiet.setLevel(level)
+    # the ranks' error files live in a folder removed afterwards unless the caller names one
+    with tempfile.TemporaryDirectory(prefix="audiomanip-ranks-") as own_logs:
+        config = LaunchConfig(
+            min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"audiomanip-{os.getpid()}",
+            rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", local_addr="127.0.0.1",
+            max_restarts=0, monitor_interval=0.1,
+            logs_specs=DefaultLogsSpecs(log_dir=log_dir or own_logs), shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        )
+        try:
+            elastic_launch(config, sys.executable)(*args)
+        except ChildFailedError as exc:
+            raise _first_failure(exc, nproc) from None
+        except SignalException:
+            raise KeyboardInterrupt from None
+        finally:
+            quiet.setLevel(level)
 
 
 def _first_failure(exc: Any, nproc: int) -> WorkerFailed:

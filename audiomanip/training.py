@@ -511,7 +511,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
-    model = ranks.wrap(net)  # averages gradients over ranks; net itself in one process
+    # averages gradients over ranks (net itself in one process)
+    model = ranks.wrap(net, unused_parameters=net.config.audio_view != "none")
     step = 0
     history: list[dict] = []
     if resume_config is not None:
@@ -586,7 +587,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 loss = p_loss
                 stft_val = clap_val = None
                 if use_stft and step % options.stft_every == 0:
-                    nb = min(options.stft_batch, len(idx))
+                    nb = min(ranks.share(options.stft_batch), len(idx))
                     pick = torch.randint(0, clips.shape[0], (nb,), generator=clip_rng)
                     x = clips[pick].to(device)
                     with torch.no_grad():

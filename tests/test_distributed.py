@@ -24,9 +24,10 @@ TIMEOUT_S = 240
 
 def torchrun(*args, nproc: int = 2, check: bool = True) -> subprocess.CompletedProcess:
     """``torchrun --nproc-per-node nproc tests/ddp_worker.py ARGS`` on 127.0.0.1."""
+    logs = Path(args[0]).parent / "torchrun-logs"  # beside the run, not in /tmp
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc),
            "--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:0", "--local-addr", "127.0.0.1",
-           "--max-restarts", "0", str(WORKER), *map(str, args)]
+           "--max-restarts", "0", "--log-dir", str(logs), str(WORKER), *map(str, args)]
     res = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     if check:
         assert res.returncode == 0, res.stderr[-3000:]
