@@ -437,10 +437,9 @@ class Preset:
     def save(self, path: str | Path) -> None:
         """Write as JSON or YAML by the file's suffix (atomically)."""
         path = Path(path)
-        text = self.to_json() if path.suffix.lower() == ".json" else self.to_yaml()
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        tmp.replace(path)
+        from audiomanip.tempfiles import write_text
+
+        write_text(path, self.to_json() if path.suffix.lower() == ".json" else self.to_yaml())
 
     # ---------------------------------------------------------------- normalised space
     def to_normalized(self) -> dict[str, dict[str, Any]]:
