@@ -675,8 +675,9 @@ class AtomicWriter:
     ``with AtomicWriter(path, sample_rate, channels) as w: w.write(block)`` with blocks float32
     ``[channels, n]``. Samples go to a uniquely named hidden temporary file in the destination
     folder (``.<name>.<pid>.<random>.partial``, see :mod:`audiomanip.tempfiles`); on success it
-    is renamed over ``path`` (``os.replace``, atomic on one file system). On any exception, KeyboardInterrupt included, the temporary file
-    is removed and the exception propagates; the destination is then untouched.
+    is renamed over ``path`` (``os.replace``, atomic on one file system). On any exception,
+    KeyboardInterrupt included, the temporary file is removed and the exception propagates; the
+    destination is then untouched.
 
     Checks happen in the constructor, before any work: an existing ``path`` without
     ``overwrite=True`` (or a directory there), a missing or unwritable folder, a format/subtype/
