@@ -220,10 +220,9 @@ def _stop_worker(signum: int, frame: Any) -> None:
 
 
 def _init_worker() -> None:
-    """Worker set-up: Ctrl-C is the parent's business; SIGTERM (sent by the parent when it is
-    interrupted) stops the worker through :func:`_stop_worker`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
+    """Worker set-up (the pool already ignores Ctrl-C in workers, the parent's business):
+    SIGTERM (from the parent stopping it, or the kernel when the parent is gone) stops the
+    worker through :func:`_stop_worker`."""
     signal.signal(signal.SIGTERM, _stop_worker)
     # one compute thread per worker (torch reads this when it is first imported, in the job)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
