@@ -194,18 +194,17 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
         path = self.dir / f"shard-{digest}.safetensors"
-        from audiomanip.tempfiles import replacing
-
-        with replacing(path) as tmp:
-            save_file(
-                {
-                    "tokens": torch.cat(tokens).contiguous(),
-                    "lengths": torch.tensor([t.shape[0] for t in tokens], dtype=torch.int32),
-                    "pooled": torch.stack(pooled).contiguous(),
-                },
-                str(tmp),
-                metadata={"encoder": self.encoder.name, "keys": json.dumps(keys)},
-            )
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(
+            {
+                "tokens": torch.cat(tokens).contiguous(),
+                "lengths": torch.tensor([t.shape[0] for t in tokens], dtype=torch.int32),
+                "pooled": torch.stack(pooled).contiguous(),
+            },
+            str(tmp),
+            metadata={"encoder": self.encoder.name, "keys": json.dumps(keys)},
+        )
+        tmp.replace(path)
 
     def ensure(self, prompts: Iterable[str], *, batch_size: int = 128, shard_size: int = 4096,
                progress: Callable[[dict], None] | None = None) -> int:
