@@ -494,10 +494,9 @@ def evaluate(
 
 def save_report(report: Mapping[str, Any], path: str | Path) -> None:
     """Write the report as JSON (atomically: a temp file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from audiomanip.tempfiles import write_text
+
+    write_text(path, json.dumps(report, indent=2, allow_nan=False))
 
 
 def plot_report(report: Mapping[str, Any], path: str | Path) -> None:

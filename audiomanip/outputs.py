@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from audiomanip import tempfiles
 from audiomanip.errors import OutputError
 from audiomanip.params import SCHEMA_VERSION, Preset
 
@@ -150,16 +151,11 @@ def write_text_atomic(path: Path, text: str, *, overwrite: bool = False) -> None
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputError(f"{path} exists (use --overwrite to replace it)")
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         # backslashreplace: a file name that is not valid UTF-8 (lone surrogates) is written as
         # \udcXX, which is also how JSON escapes it
-        tmp.write_text(
-            text if text.endswith("\n") else text + "\n", encoding="utf-8", errors="backslashreplace"
-        )
-        tmp.replace(path)
+        tempfiles.write_text(path, text, errors="backslashreplace")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

@@ -151,7 +151,7 @@ def _fail_text_write(monkeypatch, exc: BaseException):
     real = Path.write_text
 
     def write_text(self, *a, **kw):
-        if self.name.endswith(".tmp") and self.name.startswith("."):
+        if self.name.endswith(".partial") and self.name.startswith("."):
             raise exc
         return real(self, *a, **kw)
 
