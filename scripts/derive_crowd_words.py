@@ -2,7 +2,7 @@
 """Derive presets/crowd_words.json from the SocialFX crowd data (run once; the runtime never
 imports this script).
 
-    python scripts/derive_crowd_words.py [--data-dir ../shared/data/socialfx] [--out presets/crowd_words.json]
+    python scripts/derive_crowd_words.py [--data-dir DIR] [--out presets/crowd_words.json]
 
 The derivation itself is audiomanip.data.crowd_derive (documented there and in README.md).
 """
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from audiomanip.data.crowd_derive import build_table
+from audiomanip.data.crowd_derive import build_table, default_data_dir
 from audiomanip.outputs import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "socialfx")
+    ap.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                    help="The SocialFX CSVs (default: $AUDIOMANIP_SOCIALFX_DIR or ../shared/data/socialfx).")
     ap.add_argument("--out", type=Path, default=ROOT / "presets" / "crowd_words.json")
     ap.add_argument("--fit-steps", type=int, default=700, help="Adam steps of the 5-band EQ fit.")
     args = ap.parse_args(argv)

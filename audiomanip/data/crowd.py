@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,15 +221,15 @@ class VocabularyEntry:
 
 
 def vocabulary(query: str | None = None) -> list[VocabularyEntry]:
-    """Authored descriptor forms and crowd words, sorted by word; ``query`` keeps entries whose
-    word contains it (case-insensitive)."""
+    """Authored descriptor forms and crowd words, sorted by word; ``query`` keeps entries with a
+    word that starts with it ("warm" finds "warmer" and "nice warm", not "swarm")."""
     forms = _authored_forms()
     descriptors = load_descriptors()
     crowd_words = load_crowd_words()
-    q = normalize_text(query) if query else ""
+    pattern = re.compile(r"\b" + re.escape(normalize_text(query))) if query else None
     out = []
     for w in sorted(set(forms) | set(crowd_words)):
-        if q and q not in w:
+        if pattern is not None and not pattern.search(w):
             continue
         cw = crowd_words.get(w)
         sources = (("authored",) if w in forms else ()) + tuple(

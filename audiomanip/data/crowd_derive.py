@@ -76,6 +76,18 @@ _STOPWORDS = frozenset(
 _WORD_RE = re.compile(r"^[a-z][a-z' ]*[a-z]$")
 
 
+def default_data_dir() -> Path:
+    """Where the SocialFX CSVs are: ``$AUDIOMANIP_SOCIALFX_DIR``, else ``shared/data/socialfx`` next
+    to the repository or next to its parent folder (a git worktree); the first that exists."""
+    import os
+
+    root = Path(__file__).resolve().parents[2]
+    env = os.environ.get("AUDIOMANIP_SOCIALFX_DIR")
+    candidates = ([Path(env)] if env else []) + [root.parent / "shared" / "data" / "socialfx",
+                                                   root.parent.parent / "shared" / "data" / "socialfx"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
 class CrowdDataError(ValueError):
     """The crowd data folder is missing a file or a file does not have the documented layout."""
 
