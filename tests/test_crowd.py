@@ -182,6 +182,33 @@ def test_table_counts_match_the_raw_data():
     assert words["echo"].effects["reverb"].data["t60_s"] == pytest.approx(t60, rel=1e-3)
 
 
+def test_effects_combine_by_the_experiment_a_word_is_typical_of():
+    assert crowd.typical_effects({"eq": 64, "reverb": 287, "compressor": 49},
+                                 {"eq": 603, "reverb": 7208, "compressor": 1402}) == ("eq",)
+    assert crowd.typical_effects({"reverb": 281, "compressor": 25}, {"eq": 603, "reverb": 7208,
+                                                                     "compressor": 1402}) == ("reverb",)
+    assert crowd.typical_effects({"eq": 1, "reverb": 12}, {"eq": 100, "reverb": 1200}) == ("eq", "reverb")
+    words = crowd.load_crowd_words()
+    assert set(words["warm"].recipe().values) == {"eq"}
+    assert set(words["echo"].recipe().values) == {"reverb"}
+    assert set(words["louder"].recipe().values) == {"compressor"}
+    # every crowd word has a target, and its preset switches on what the recipe sets
+    assert all(c.recipe().values for c in words.values())
+    assert words["echo"].recipe().to_preset().enabled["reverb"]
+
+
+def test_grounded_targets_keep_held_out_words_out():
+    targets = crowd.grounded_targets()
+    names = {t.word for t in targets}
+    assert not names & crowd.heldout_words()
+    held_descriptors = {f for d in load_descriptors().values() if d.heldout for f in d.forms}
+    assert not names & held_descriptors
+    assert len(targets) > 2000
+    by = {t.word: t for t in targets}
+    assert by["soft"].source == "authored+crowd" and by["soft"].weight == 1.0
+    assert by["haunting"].source == "crowd" and 0 < by["haunting"].weight < 1
+
+
 # ------------------------------------------------------------------------------ crowd vs authored
 def test_crowd_wins_only_when_confident_and_opposite():
     assert crowd.crowd_wins(0.9, -0.4)

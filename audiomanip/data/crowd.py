@@ -39,8 +39,7 @@ EQ_BAND_HZ = (20, 50, 83, 120, 161, 208, 259, 318, 383, 455, 537, 628, 729, 843,
               1452, 1652, 1875, 2126, 2406, 2719, 3070, 3462, 3901, 4392, 4941, 5556, 6244, 7014,
               7875, 8839, 9917, 11124, 12474, 13984, 15675, 17566, 19682)
 CROWD_EFFECTS = ("eq", "reverb", "compressor")
-#: A crowd effect enters a word's target (reverb, compressor) or overrides an authored recipe
-#: (any effect) only from this confidence up.
+#: A crowd effect overrides an authored recipe only from this confidence up.
 MIN_CONFIDENCE = 0.5
 
 
@@ -70,6 +69,8 @@ class CrowdWord:
     effects: Mapping[str, CrowdEffect]
     fold: int
     authored: Mapping[str, Any] | None = None
+    #: The effects whose experiment the word is most typical of (:func:`typical_effects`).
+    typical: tuple[str, ...] = ()
 
     @property
     def heldout(self) -> bool:
@@ -88,12 +89,27 @@ class CrowdWord:
         return 1.0 - p
 
     def recipe(self) -> Recipe:
-        """The crowd target: EQ wherever there is EQ data; reverb and compressor where their
-        confidence reaches :data:`MIN_CONFIDENCE` (most words occur once; their reverb or
-        compressor mean is mostly the overall mean and says nothing of their own)."""
+        """The crowd target: the EQ wherever there is EQ data; the reverb or compressor of the
+        experiment the word is most typical of (:func:`typical_effects`). Listeners described
+        whatever they heard: "warm" was typed 287 times for reverbs, but it is more than twice as
+        typical of the EQ sessions, so its target sets the EQ and no reverb; "echo" (281 reverb
+        uses, 25 compressor uses) sets a reverb. Values of rare words are close to the crowd's
+        average setting (shrinkage); use :attr:`confidence` as the target's weight."""
         values = {name: dict(e.values) for name, e in self.effects.items()
-                  if name == "eq" or e.confidence >= MIN_CONFIDENCE}
+                  if name == "eq" or name in self.typical}
         return Recipe(values, {})
+
+
+def typical_effects(counts: Mapping[str, int], totals: Mapping[str, int]) -> tuple[str, ...]:
+    """The effects whose crowd experiment a word is most typical of: those where its share of the
+    experiment's contributions (``counts[e] / totals[e]``) is the largest of its shares (ties
+    kept). Each experiment asked people to name whatever they heard, so a common word turns up
+    in all three; its largest share says which effect it names."""
+    shares = {e: counts[e] / totals[e] for e in counts if counts[e] > 0 and totals.get(e)}
+    if not shares:
+        return ()
+    top = max(shares.values())
+    return tuple(e for e in CROWD_EFFECTS if e in shares and shares[e] >= top)
 
 
 def crowd_wins(confidence: float, agreement: float) -> bool:
@@ -147,11 +163,15 @@ def load_table() -> dict[str, Any]:
 @functools.cache
 def load_crowd_words() -> dict[str, CrowdWord]:
     """Every crowd word of the table by word."""
+    table = load_table()
+    g = table["global"]
+    totals = {"eq": g["eq"]["sessions"], "reverb": g["reverb"]["uses"], "compressor": g["compressor"]["uses"]}
     out = {}
-    for word, raw in load_table()["words"].items():
+    for word, raw in table["words"].items():
         try:
             effects = {name: _effect(name, raw[name]) for name in CROWD_EFFECTS if name in raw}
-            out[word] = CrowdWord(word, effects, int(raw["fold"]), raw.get("authored"))
+            typical = typical_effects({e: c.n for e, c in effects.items()}, totals)
+            out[word] = CrowdWord(word, effects, int(raw["fold"]), raw.get("authored"), typical)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise PresetFileError(f"{TABLE_FILE}: word {word!r} is malformed ({exc})") from None
     return out
@@ -195,6 +215,37 @@ def grounded_recipe(word: str) -> tuple[Recipe, str]:
         values[e] = dict(cw.effects[e].values)
         enabled[e] = True
     return Recipe(values, enabled), "authored+crowd"
+
+
+@dataclass(frozen=True)
+class GroundedTarget:
+    """A training target: a word, its recipe, its source tag (as :func:`grounded_recipe`) and a
+    weight in (0, 1]: 1 for authored forms, the crowd confidence for crowd words."""
+
+    word: str
+    recipe: Recipe
+    source: str
+    weight: float
+
+
+def grounded_targets(*, exclude_folds: tuple[int, ...] = (0,)) -> list[GroundedTarget]:
+    """Every authored form and crowd word outside ``exclude_folds`` (default: the held-out fold)
+    with its grounded recipe, sorted by word. Authored descriptors marked ``heldout`` in
+    ``descriptors.yaml`` are left out too."""
+    descriptors = load_descriptors()
+    forms = _authored_forms()
+    words = load_crowd_words()
+    out = []
+    for w in sorted(set(forms) | set(words)):
+        if w in forms and descriptors[forms[w]].heldout:
+            continue
+        cw = words.get(w)
+        if w not in forms and cw is not None and cw.fold in exclude_folds:
+            continue
+        recipe, source = grounded_recipe(w)
+        weight = 1.0 if w in forms else cw.confidence
+        out.append(GroundedTarget(w, recipe, source, weight))
+    return out
 
 
 @functools.cache

@@ -1,19 +1,27 @@
 """Requests the chain cannot carry out ("less reverb", "remove the noise", "de-ess", ...).
 
-``presets/unsupported.yaml`` lists, per kind of request, regular expressions and the one-line
-note a prompt that matches gets (:func:`unsupported_notes`). Runtime code: no torch, no model.
+``presets/unsupported.json`` lists, per kind of request, regular expressions and the one-line
+note a prompt that matches gets (:func:`unsupported_notes`). Runtime code on the path of every
+prompt: it imports no torch, no YAML and not the corpus (JSON and ``re`` only), so that a cold
+``apply`` does not get slower.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 
-from audiomanip.data.corpus import _fail, _load_yaml
+from audiomanip.errors import PresetFileError
 
-FILE = "unsupported.yaml"
+FILE = "unsupported.json"
+
+
+def _fail(where: str, message: str) -> PresetFileError:
+    return PresetFileError(f"presets/{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,12 @@ class UnsupportedRequest:
 
 @functools.cache
 def load_unsupported() -> tuple[UnsupportedRequest, ...]:
-    """The validated requests of ``presets/unsupported.yaml`` (PresetFileError naming the entry)."""
-    data = _load_yaml(FILE)
+    """The validated requests of ``presets/unsupported.json`` (PresetFileError naming the entry)."""
+    path = resources.files("audiomanip.presets") / FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise _fail(FILE, f"cannot be read: {exc}") from None
     raw = data.get("requests") if isinstance(data, Mapping) else None
     if not isinstance(raw, Mapping) or not raw:
         raise _fail(FILE, "missing the 'requests' mapping")
