@@ -265,7 +265,9 @@ def test_presets_words_query_and_table():
 
 # ------------------------------------------------------------------------------ unsupported requests
 def test_unsupported_matcher():
-    from audiomanip.data.unsupported import unsupported_notes
+    from audiomanip.data.unsupported import unsupported_notes, validate_unsupported
+
+    assert validate_unsupported() >= 20
 
     for prompt, word in [("less reverb", "reverb"), ("remove the echo", "reverb"), ("Remove the noise", "noise"),
                          ("denoise", "noise"), ("de-ess the vocal", "de-esser"), ("too much reverb", "reverb"),
