@@ -327,7 +327,7 @@ class _TablePredictor:
         return [words[p].recipe().to_preset() for p in prompts]
 
 
-def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset():
+def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset(tmp_path):
     flat = Preset.default()
     flat.enabled["eq"] = True
     rep = run_crowd_suite([_TablePredictor("model"), _TablePredictor("corpus_mean", flat)], fold=1)
@@ -342,3 +342,12 @@ def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset():
     assert not set(rep["words"]["eq"]) & held  # fold 1 never scores held-out words
     with pytest.raises(ValueError, match="fold"):
         run_crowd_suite([_TablePredictor("model")], fold=7)
+    from audiomanip.evaluation import plot_report
+
+    plot_report({"predictors": ["model", "corpus_mean"], "suites": {"crowd": rep}}, tmp_path / "crowd.png")
+    assert (tmp_path / "crowd.png").stat().st_size > 5000
+
+
+def test_eval_crowd_fold_is_checked():
+    res = invoke("eval", "--suite", "crowd", "--crowd-fold", "9")
+    assert res.exit_code == 2 and "--crowd-fold" in res.stderr
