@@ -234,6 +234,13 @@ def test_soft_follows_the_crowd_and_warm_keeps_its_recipe():
     warm, source = crowd.grounded_recipe("warm")
     assert source == "authored" and warm == load_descriptors()["warm"].recipe
     assert words["warm"].authored["agreement"]["eq"] > 0
+    # "far away": the crowd replaces only the decay it was compared on; the recipe's wet stays
+    far, source = crowd.grounded_recipe("far away")
+    distant = load_descriptors()["distant"].recipe.values["reverb"]
+    assert source == "authored+crowd"
+    assert far.values["reverb"]["room_size"] == words["far away"].effects["reverb"].values["room_size"]
+    assert far.values["reverb"]["room_size"] < distant["room_size"]
+    assert far.values["reverb"]["wet"] == distant["wet"] and far.values["eq"] == load_descriptors()["distant"].recipe.values["eq"]
     recipe, source = crowd.grounded_recipe("haunting")
     assert source == "crowd" and "reverb" in recipe.values
     with pytest.raises(KeyError):

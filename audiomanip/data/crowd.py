@@ -112,6 +112,13 @@ def typical_effects(counts: Mapping[str, int], totals: Mapping[str, int]) -> tup
     return tuple(e for e in CROWD_EFFECTS if e in shares and shares[e] >= top)
 
 
+#: What the crowd replaces in an authored recipe when it wins an effect: what it was compared on
+#: (:func:`crowd_wins`). None: the whole effect (the EQ curve); otherwise only these parameters
+#: (the reverb's decay, the compressor's ratio), the recipe's others stay.
+COMPARED_PARAMS: dict[str, tuple[str, ...] | None] = {"eq": None, "reverb": ("room_size",),
+                                                      "compressor": ("ratio",)}
+
+
 def crowd_wins(confidence: float, agreement: float) -> bool:
     """The crowd-vs-authored rule for one effect of a word that is both.
 
@@ -194,9 +201,9 @@ def training_words(exclude_folds: tuple[int, ...] = (0,)) -> frozenset[str]:
 
 def grounded_recipe(word: str) -> tuple[Recipe, str]:
     """The target of ``word`` and its source tag: ``authored``, ``crowd`` or
-    ``authored+crowd`` (an authored form where the crowd overrode some effect by
-    :func:`crowd_wins`; the decision was made when the table was derived and is stored with the
-    word). KeyError for a word that is neither."""
+    ``authored+crowd`` (an authored form where the crowd overrode what it was compared on,
+    :data:`COMPARED_PARAMS`, by :func:`crowd_wins`; the decision was made when the table was
+    derived and is stored with the word). KeyError for a word that is neither."""
     key = normalize_text(word)
     owner = _authored_forms().get(key)
     cw = load_crowd_words().get(key)
@@ -209,10 +216,14 @@ def grounded_recipe(word: str) -> tuple[Recipe, str]:
     crowd_effects = [e for e, who in winners.items() if who == "crowd"]
     if not crowd_effects:
         return recipe, "authored"
-    values = {e: v for e, v in recipe.values.items() if e not in crowd_effects}
-    enabled = {e: v for e, v in recipe.enabled.items() if e not in crowd_effects}
+    values = {e: dict(v) for e, v in recipe.values.items()}
+    enabled = dict(recipe.enabled)
     for e in crowd_effects:
-        values[e] = dict(cw.effects[e].values)
+        crowd_values = cw.effects[e].values
+        keys = COMPARED_PARAMS[e] or tuple(crowd_values)
+        if COMPARED_PARAMS[e] is None:
+            values[e] = {}
+        values[e].update({k: crowd_values[k] for k in keys})
         enabled[e] = True
     return Recipe(values, enabled), "authored+crowd"
 
