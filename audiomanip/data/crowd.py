@@ -9,7 +9,8 @@ reads the table (json, no torch) and answers:
 * :func:`heldout_words` / :func:`training_words` / :func:`fold_words`: the fixed, seeded split
   (fold 0 of 5 word-level folds, about 20 %); keep held-out words out of training and tuning;
 * :func:`grounded_recipe`: the target of a word after the crowd-vs-authored rule
-  (:func:`crowd_wins`);
+  (:func:`crowd_wins`); :func:`grounded_targets`: every training word's target with a weight
+  (pass ``exclude_folds=(0, K)`` to train for ``eval --suite crowd --crowd-fold K``);
 * :func:`vocabulary`: authored descriptor forms and crowd words with counts and source tags
   (``audiomanip presets words``).
 """
