@@ -146,6 +146,7 @@ def apply(
                     "prompt": source.prompt,
                     "strength": strength,
                     "model": source.model,
+                    "notes": list(source.notes),
                     "preset": the_preset.to_dict(),
                 }
             )
@@ -245,6 +246,7 @@ def apply(
                 "strength": strength,
                 "device": device_used,
                 "model": source.model,
+                "notes": list(source.notes),
                 "seconds_taken": round(elapsed, 3),
                 "result": result.to_dict(),
                 "preset": the_preset.to_dict(),
