@@ -35,6 +35,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from audiomanip.destination import replace_into
 from audiomanip.errors import CheckpointError
 from audiomanip.params import SCHEMA_VERSION
 
@@ -155,7 +156,7 @@ def _write_atomic(target: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        replace_into(tmp, target)  # never over a device, FIFO or folder (destination.py)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

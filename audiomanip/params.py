@@ -437,10 +437,10 @@ class Preset:
     def save(self, path: str | Path) -> None:
         """Write as JSON or YAML by the file's suffix (atomically)."""
         path = Path(path)
+        from audiomanip.destination import write_atomic  # regular files only
+
         text = self.to_json() if path.suffix.lower() == ".json" else self.to_yaml()
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, (text + ("" if text.endswith("\n") else "\n")).encode("utf-8"), overwrite=True)
 
     # ---------------------------------------------------------------- normalised space
     def to_normalized(self) -> dict[str, dict[str, Any]]:
