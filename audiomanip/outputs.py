@@ -161,6 +161,10 @@ def write_preset_document(path: Path, doc: Mapping[str, Any], *, overwrite: bool
 
 
 def metadata_text(rows: Mapping[str, Any]) -> str:
-    """``metadata.txt``: one ``key: value`` line per entry, keys aligned."""
+    """``metadata.txt``: one ``key: value`` line per entry, keys aligned. Values (file names,
+    prompts) go through :func:`audiomanip.safe_text.printable`: a newline or an escape sequence
+    in a file name is written as a visible escape and can never forge a line."""
+    from audiomanip.safe_text import printable
+
     width = max((len(k) for k in rows), default=0)
-    return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows.items()) + "\n"
+    return "\n".join(f"{printable(k) + ':':<{width + 1}} {printable(v)}" for k, v in rows.items()) + "\n"

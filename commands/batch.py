@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from audiomanip.errors import UsageError
+from audiomanip.safe_text import printable
 
 
 @app.command(
@@ -261,7 +262,7 @@ def _print_summary(outcomes, counts, elapsed, report_path) -> None:
         table.add_column("file")
         table.add_column("error")
         for o in failed[:20]:
-            table.add_row(Text(out.show_path(o.in_path)), Text(o.error or ""))
+            table.add_row(Text(out.show_path(o.in_path)), Text(printable(o.error or "")))
         console.print(table)
         if len(failed) > 20:
             console.print(f"… and {len(failed) - 20} more (see the report)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -162,9 +163,9 @@ def export_preset(
     for p in written:
         console.print(f"wrote [bold]{escape(out.show_path(p))}[/]")
     if fmt == "ffmpeg":
-        err_console.print(
-            f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(out.show_path(written[0]))})" out.wav'
-        )
+        # quoted for the shell: pasting the hint never runs anything a file name holds
+        chain = shlex.quote(out.show_path(written[0]))
+        err_console.print(f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(chain)})" out.wav')
 
 
 def _format_from_suffix(output: Optional[Path]) -> str:

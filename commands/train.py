@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 from audiomanip.commands._common import console, err_console, handle_errors, note
 from audiomanip.commands.app import app
+from audiomanip.safe_text import printable
 
 
 @app.command(
@@ -128,12 +129,12 @@ def train(
 
     with bar:
         result = run_training(options, progress)
-    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {result.checkpoint}", markup=False)
+    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {printable(result.checkpoint)}", markup=False)
     if export is not None:
         from audiomanip.training import export_model
 
         path = export_model(result.checkpoint, export)
-        console.print(f"exported to {path}", markup=False)
+        console.print(f"exported to {printable(path)}", markup=False)
 
 
 def _dry_run(options: Any, build_network: Any) -> None:
