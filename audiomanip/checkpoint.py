@@ -132,6 +132,9 @@ def find_checkpoint(checkpoint_path: str | Path | None = None,
         return path
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(
+                f"--checkpoint-dir {folder} is a file, not a folder (use --checkpoint-path for one checkpoint file)")
         if not folder.is_dir():
             raise CheckpointError(f"checkpoint folder {folder} does not exist")
         found = list_checkpoints(folder)

@@ -111,7 +111,6 @@ def _writers():
     yield "audio", lambda p: audio_io.write(p, np.zeros((1, 100), np.float32), SR, overwrite=True)
     yield "text", lambda p: outputs.write_text_atomic(p, "x: 1", overwrite=True)
     yield "preset document", lambda p: outputs.write_preset_document(p, {"a": 1}, overwrite=True)
-    yield "preset save", lambda p: preset.save(p)
     yield "ir", lambda p: export.write_ir(preset, p, SR, overwrite=True)
     yield "plot", lambda p: plot.plot_preset(preset, p, overwrite=True)
     yield "batch report", lambda p: batch.write_report(p, [])
@@ -129,6 +128,18 @@ def test_every_writer_refuses_a_node(tmp_path, kind, name, writer):
         writer(node)
     assert _identity(node) == before
     assert [p.name for p in tmp_path.iterdir()] == [node.name]
+
+
+@pytest.mark.parametrize("kind", ["chardev", "fifo"])
+def test_preset_save_refuses_a_node(tmp_path, kind):
+    from audiomanip.params import PresetError
+
+    node = tmp_path / "p.yaml"
+    _make_node(node, kind)
+    before = _identity(node)
+    with pytest.raises(PresetError, match="not a regular file"):
+        Preset.default().save(node)
+    assert _identity(node) == before and [p.name for p in tmp_path.iterdir()] == ["p.yaml"]
 
 
 @pytest.mark.parametrize("kind", ["chardev", "fifo"])
