@@ -6,14 +6,12 @@ inputs, an -o that cannot be written."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from cli_helpers import assert_user_error, invoke
+from cli_helpers import assert_user_error, invoke, run_process
 
 from audiomanip import errors
 from audiomanip.features import estimate_f0_hz
@@ -38,12 +36,6 @@ def _f0(y: np.ndarray, sr: int) -> float:
     """f0 (Hz) of a written file's samples ([frames] or [frames, channels])."""
     y = np.asarray(y, dtype=np.float32)
     return estimate_f0_hz(y.T if y.ndim == 2 else y[None], sr)
-
-
-def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "audiomanip", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def _everything(folder: Path) -> list[str]:
@@ -151,7 +143,7 @@ def test_batch_writes_each_format_it_reads(work):
     (work / "in").mkdir()
     for ext, _ in FORMATS:
         _make(work / "in" / f"x_{ext}.{ext}")
-    res = _cli("batch", "in", "-p", "telephone", "--output-dir", "out", "--workers", "1", cwd=work)
+    res = run_process("batch", "in", "-p", "telephone", "--output-dir", "out", "--workers", "1", cwd=work)
     assert res.returncode == 0, res.stderr
     assert "cannot tell" not in res.stderr
     for ext, fmt in FORMATS:
@@ -165,7 +157,7 @@ def test_batch_writes_each_format_it_reads(work):
 def test_unwritable_format_falls_back_to_wav_with_a_note(work):
     (work / "in").mkdir()
     _make(work / "in" / "take.voc", sr=16000)
-    res = _cli("batch", "in", "-p", "telephone", "--output-dir", "out", "--workers", "1", "--pattern", "*.voc",
+    res = run_process("batch", "in", "-p", "telephone", "--output-dir", "out", "--workers", "1", "--pattern", "*.voc",
                cwd=work)
     assert res.returncode == 0, res.stderr
     assert "note: .voc files can be read but not written: their outputs are WAV" in res.stderr
@@ -211,10 +203,10 @@ def test_unwritable_o_is_refused_up_front(work, target, words):
 # ------------------------------------------------------------------ devices and FIFOs as input
 def test_fifo_and_device_inputs_are_named_as_such(work):
     os.mkfifo(work / "pipe.wav")
-    res = _cli("apply", "pipe.wav", "-p", "telephone", cwd=work)
+    res = run_process("apply", "pipe.wav", "-p", "telephone", cwd=work)
     assert res.returncode == errors.AudioReadError.exit_code, res.stderr
     assert "FIFO" in res.stderr and "0 bytes" not in res.stderr
-    res = _cli("apply", "/dev/urandom", "-p", "telephone", cwd=work)
+    res = run_process("apply", "/dev/urandom", "-p", "telephone", cwd=work)
     assert res.returncode == errors.AudioReadError.exit_code, res.stderr
     assert "character device" in res.stderr and "0 bytes" not in res.stderr
     assert not (work / "output").exists()

@@ -10,12 +10,12 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_helpers import run_process
 
 from audiomanip.errors import OutputError
 from audiomanip.params import Preset
@@ -45,12 +45,6 @@ def _identity(path: Path) -> tuple[int, int, int]:
 KINDS = ["chardev", "fifo", "socket"]
 
 
-def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "audiomanip", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
 def work(tmp_path):
     t = np.arange(SR) / SR
@@ -72,7 +66,7 @@ def test_apply_o_onto_a_node_is_refused(work, kind, overwrite):
     node = work / "mynull.wav"
     _make_node(node, kind)
     before = _identity(node)
-    res = _cli("apply", "tone.wav", "-p", "telephone", "-o", node, *(["--overwrite"] if overwrite else []), cwd=work)
+    res = run_process("apply", "tone.wav", "-p", "telephone", "-o", node, *(["--overwrite"] if overwrite else []), cwd=work)
     if overwrite:
         _assert_refused(res, node, before)
     else:
@@ -86,19 +80,19 @@ def test_export_preset_onto_a_node_is_refused(work, kind, fmt, name):
     node = work / name
     _make_node(node, kind)
     before = _identity(node)
-    res = _cli("export-preset", "-p", "cathedral", "-f", fmt, "-o", node, "--overwrite", cwd=work)
+    res = run_process("export-preset", "-p", "cathedral", "-f", fmt, "-o", node, "--overwrite", cwd=work)
     _assert_refused(res, node, before)
 
 
 def test_plot_and_ffmpeg_ir_beside_the_output_are_checked(work):
     _make_node(work / "take.png", "fifo")
     before = _identity(work / "take.png")
-    res = _cli("apply", "tone.wav", "-p", "telephone", "-o", "take.wav", "--plot", "--overwrite", cwd=work)
+    res = run_process("apply", "tone.wav", "-p", "telephone", "-o", "take.wav", "--plot", "--overwrite", cwd=work)
     _assert_refused(res, work / "take.png", before)
     assert not (work / "take.wav").exists()  # refused before anything was written
     _make_node(work / "chain_ir.wav", "chardev")
     before = _identity(work / "chain_ir.wav")
-    res = _cli("export-preset", "-p", "cathedral", "-f", "ffmpeg", "-o", "chain.txt", "--overwrite", cwd=work)
+    res = run_process("export-preset", "-p", "cathedral", "-f", "ffmpeg", "-o", "chain.txt", "--overwrite", cwd=work)
     _assert_refused(res, work / "chain_ir.wav", before)
     assert not (work / "chain.txt").exists()
 
@@ -161,7 +155,7 @@ def test_checkpoint_files_are_never_renamed_over_a_node(tmp_path, kind):
 
 def test_a_regular_file_is_still_replaced_with_overwrite(work):
     (work / "old.wav").write_bytes(b"old take")
-    res = _cli("apply", "tone.wav", "-p", "telephone", "-o", "old.wav", "--overwrite", cwd=work)
+    res = run_process("apply", "tone.wav", "-p", "telephone", "-o", "old.wav", "--overwrite", cwd=work)
     assert res.returncode == 0, res.stderr
     assert sf.info(str(work / "old.wav")).samplerate == SR
     report = work / "r.json"

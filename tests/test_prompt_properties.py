@@ -10,14 +10,12 @@ of conftest.py is loaded once for all examples."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from cli_helpers import assert_user_error, invoke
+from cli_helpers import assert_user_error, invoke, run_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,26 +50,20 @@ def cached_model(tiny_model, monkeypatch):
     return tiny_model
 
 
-def _cli(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "audiomanip", *args], cwd=cwd, env=env,
-                          capture_output=True, timeout=180)
-
-
 # ------------------------------------------------------------------ finding 8: real argv bytes
 def test_non_utf8_prompt_bytes_in_a_real_process(tmp_path, tone, tiny_model):
     prompt = b"pitch up 2 semitones \xff\xfe"
     ck = ["--checkpoint-path", str(tiny_model)]
-    res = _cli("apply", str(tone), prompt, "--dry-run", *ck, cwd=tmp_path)
+    res = run_process("apply", str(tone), prompt, "--dry-run", *ck, cwd=tmp_path, text=False)
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     err = res.stderr.decode()
     assert "not UTF-8" in err and "U+FFFD" in err and "pitch.semitones = 2" in err
-    res = _cli("export-preset", prompt, "-o", "-", *ck, cwd=tmp_path)
+    res = run_process("export-preset", prompt, "-o", "-", *ck, cwd=tmp_path, text=False)
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     assert "semitones: 2.0" in res.stdout.decode()
     (tmp_path / "in").mkdir()
     os.link(tone, tmp_path / "in" / "a.wav")
-    res = _cli("batch", "in", "--prompt", prompt, "--workers", "1", "--output-dir", "out", *ck, cwd=tmp_path)
+    res = run_process("batch", "in", "--prompt", prompt, "--workers", "1", "--output-dir", "out", *ck, cwd=tmp_path, text=False)
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     assert "not UTF-8" in res.stderr.decode()
     y, _ = sf.read(str(next((tmp_path / "out").rglob("*.wav"))))
