@@ -232,7 +232,15 @@ def _word_sign(word: str) -> float | None:
 
 
 def amount_sign(text: str, m: re.Match, number: str = "n", skip: tuple[str, ...] = ("band",)) -> float | None:
-    """The direction (+1, -1) of the amount matched by ``m`` in ``text``, or None when nothing says.
+    """The direction (+1, -1) of the amount matched by ``m`` in ``text``, or None when nothing
+    says; see :func:`amount_direction`."""
+    return amount_direction(text, m, number, skip)[0]
+
+
+def amount_direction(text: str, m: re.Match, number: str = "n",
+                     skip: tuple[str, ...] = ("band",)) -> tuple[float | None, int, int]:
+    """The direction (+1, -1, or None when nothing says) of the amount matched by ``m`` in
+    ``text``, and the span of the text that holds the amount and its direction word.
 
     One rule for every signed amount (pitch, intervals, octaves, gain, EQ gain, wet): a direction
     word binds to its amount wherever it stands. In order: a direction word inside the match
@@ -249,28 +257,30 @@ def amount_sign(text: str, m: re.Match, number: str = "n", skip: tuple[str, ...]
               if g in m.groupdict() and m.group(g)]
     for a, b in sorted(hidden, reverse=True):
         phrase = phrase[:a] + " " * (b - a) + phrase[b:]
+    span = (m.start(), m.end())
     for word in re.findall(r"[a-z]+", phrase):
         sign = _word_sign(word)
         if sign is not None:
-            return sign
+            return (sign, *span)
     if number in m.groupdict() and m.group(number):
         raw = m.group(number).lstrip()
         if raw[:1] in "+-":
-            return -1.0 if raw[0] == "-" else 1.0
-    before = _TOKEN.findall(text[: m.start()])
-    if before and before[-1] in "+-" and text[: m.start()].endswith(before[-1]):
-        return -1.0 if before[-1] == "-" else 1.0  # "-40% wet": the sign right before the number
+            return (-1.0 if raw[0] == "-" else 1.0, *span)
+    before = list(_TOKEN.finditer(text, 0, m.start()))
+    if before and before[-1].group() in "+-" and before[-1].end() == m.start():
+        # "-40% wet": the sign right before the number
+        return (-1.0 if before[-1].group() == "-" else 1.0, before[-1].start(), m.end())
     for token in reversed(before[-_DIRECTION_REACH:]):
-        sign = _word_sign(token)
+        sign = _word_sign(token.group())
         if sign is not None:
-            return sign
-        if not token.isalpha() or token in _CLAUSE_WORDS:
+            return (sign, token.start(), m.end())
+        if not token.group().isalpha() or token.group() in _CLAUSE_WORDS:
             break
-    after = _TOKEN.findall(text[m.end():])
-    if after and after[0] in ("up", "down", "higher", "lower", "above", "below", "deeper", "louder",
-                              "quieter", "softer"):
-        return _word_sign(after[0])
-    return None
+    after = _TOKEN.search(text, m.end())
+    if after and after.group() in ("up", "down", "higher", "lower", "above", "below", "deeper", "louder",
+                                   "quieter", "softer"):
+        return (_word_sign(after.group()), m.start(), after.end())
+    return (None, *span)
 
 
 def _f(m: re.Match, group: str = "f", unit: str = "fu") -> float:
@@ -301,9 +311,12 @@ class _Parser:
         self.positions: dict[int, int] = {}
         #: the prompt as the patterns see it now (earlier matches blanked out)
         self.current = text
+        #: the phrase notes quote for the match being handled, its direction word included
+        self.shown = ""
 
     # -- helpers
     def clamp(self, ename: str, pname: str, value: float, phrase: str) -> float:
+        phrase = self.shown or phrase
         p: Param = EFFECTS[ename].param(pname)
         if value < p.low or value > p.high:
             clamped = min(p.high, max(p.low, value))
@@ -313,7 +326,7 @@ class _Parser:
 
     def set(self, ename: str, pname: str, value: float, phrase: str) -> None:
         value = self.clamp(ename, pname, value, phrase)
-        item = Override(ename, pname, value, phrase)
+        item = Override(ename, pname, value, self.shown or phrase)
         self.positions[id(item)] = self.pos
         self.r.overrides.append(item)
 
@@ -322,13 +335,15 @@ class _Parser:
         gain = self.clamp("eq", "band1_gain_db", gain, phrase)
         if q is not None:
             q = self.clamp("eq", "band1_q", q, phrase)
-        item = EqMove(band_type, freq, gain, q, phrase)
+        item = EqMove(band_type, freq, gain, q, self.shown or phrase)
         self.positions[id(item)] = self.pos
         self.r.eq.append(item)
 
     def signed(self, m: re.Match, amount: float, number: str = "n") -> float:
-        """``|amount|`` with the direction :func:`amount_sign` finds (up when nothing says)."""
-        sign = amount_sign(self.current, m, number)
+        """``|amount|`` with the direction :func:`amount_direction` finds (up when nothing says);
+        notes then quote the amount with its direction word ("down 5 semitones")."""
+        sign, lo, hi = amount_direction(self.current, m, number)
+        self.shown = self.current[lo:hi].replace("\x00", " ").strip()
         return -abs(amount) if sign is not None and sign < 0 else abs(amount)
 
     def flag(self, ename: str, on: bool) -> None:
@@ -573,6 +588,7 @@ def parse_explicit(prompt: str) -> ExplicitValues:
             phrase = m.group(0).strip()
             parser.pos = m.start()
             parser.current = text
+            parser.shown = ""
             if isinstance(handler, tuple):
                 getattr(parser, handler[0])(handler[1])(m, phrase)
             else:
