@@ -167,7 +167,7 @@ def process_file(
         # leaves no output behind
         remove_if_written(out_path, before)
         raise
-    if measure_loudness and result.loudness_in_lufs is None:
+    if measure_loudness and None in (result.loudness_in_lufs, result.loudness_out_lufs):
         result.warnings.append(
             f"loudness not measured: BS.1770 loudness is not measurable below {LOUDNESS_MIN_SAMPLE_RATE_HZ} Hz"
         )

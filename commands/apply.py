@@ -276,8 +276,8 @@ def apply(
 
 
 def _lufs(value: float | None) -> str:
-    if value is None:
-        return "-"
+    if value is None:  # below features.LOUDNESS_MIN_SAMPLE_RATE_HZ
+        return "not measurable"
     return f"{value:.2f} LUFS" if value > -200 else "silence"
 
 
