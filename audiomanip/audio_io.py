@@ -39,9 +39,7 @@ import contextlib
 import dataclasses
 import errno
 import os
-import re
 import struct
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -49,6 +47,7 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
+from audiomanip import tempfiles
 from audiomanip.destination import check_destination, file_kind, replace_into
 from audiomanip.errors import AudioReadError, InputNotFoundError, OutputError
 
@@ -738,80 +737,10 @@ def _free_bytes(folder: Path) -> int:
     return blocks * st.f_frsize
 
 
-#: Temporary files of this process's unfinished :class:`AtomicWriter` objects. A name enters the
-#: set before the file is created and leaves it once the file is renamed or removed, so
-#: :func:`remove_temporary_files` can clean up after an interrupt that struck where a writer
-#: could not (between creating its file and taking charge of it, say).
-_LIVE_TEMPORARY_FILES: set[Path] = set()
-
-
-def remove_temporary_files() -> int:
-    """Remove the temporary files of every unfinished :class:`AtomicWriter` of this process (for
-    a process that is being stopped); returns how many existed."""
-    removed = 0
-    for tmp in list(_LIVE_TEMPORARY_FILES):
-        _LIVE_TEMPORARY_FILES.discard(tmp)
-        try:
-            tmp.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def _temporary_path(path: Path) -> Path:
-    """A fresh name for :class:`AtomicWriter`'s temporary file of ``path``: hidden, in the same
-    folder, ``.<name>.<12 hex digits>.partial``."""
-    return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
-
-
-@contextlib.contextmanager
-def owned_temporary_file(path: Path) -> Iterator[tuple[Path, int]]:
-    """Create a fresh hidden temporary file beside ``path`` (``O_EXCL``: never somebody else's)
-    and yield ``(temporary path, open descriptor)``. The caller renames it into place within the
-    block; whatever is left of it when the block ends (an exception, Ctrl-C) is removed, and
-    :func:`remove_temporary_files` knows it meanwhile."""
-    tmp: Path | None = None
-    try:
-        for _ in range(100):
-            tmp = _temporary_path(path)
-            _LIVE_TEMPORARY_FILES.add(tmp)  # in charge of the name before the file exists
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:  # somebody else's file: not ours to remove
-                _LIVE_TEMPORARY_FILES.discard(tmp)
-                tmp = None
-                continue
-            break
-        else:  # pragma: no cover - 100 uuid collisions
-            raise OutputError(f"cannot create a temporary file in '{path.parent}'")
-        yield tmp, fd
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            _LIVE_TEMPORARY_FILES.discard(tmp)
-
-
-def remove_partial_files(path: str | os.PathLike) -> int:
-    """Remove the temporary files that writers of ``path`` (in any process) left behind, for a
-    caller that knows those writers are gone (a batch whose workers were stopped); returns how
-    many there were. Other files are never touched."""
-    path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.partial")
-    removed = 0
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return 0
-    for name in names:
-        if pattern.fullmatch(name):
-            try:
-                (path.parent / name).unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
+#: Temporary files are made and swept by :mod:`audiomanip.tempfiles`; these two are its
+#: clean-up calls, re-exported for the callers that stop processes.
+remove_temporary_files = tempfiles.remove_temporary_files
+remove_partial_files = tempfiles.remove_partial_files
 
 
 class AtomicWriter:
@@ -819,9 +748,10 @@ class AtomicWriter:
 
     ``with AtomicWriter(path, sample_rate, channels) as w: w.write(block)`` with blocks float32
     ``[channels, n]``. Samples go to a uniquely named hidden temporary file in the destination
-    folder (``.<name>.<random>.partial``); on success it is renamed over ``path`` (``os.replace``,
-    atomic on one file system). On any exception, KeyboardInterrupt included, the temporary file
-    is removed and the exception propagates; the destination is then untouched.
+    folder (``.<name>.<pid>.<random>.partial``, see :mod:`audiomanip.tempfiles`); on success it
+    is renamed over ``path`` (``os.replace``, atomic on one file system). On any exception,
+    KeyboardInterrupt included, the temporary file is removed and the exception propagates; the
+    destination is then untouched.
 
     Checks happen in the constructor, before any work: an existing ``path`` without
     ``overwrite=True`` (or a directory there), a missing or unwritable folder, a format/subtype/
@@ -903,30 +833,12 @@ class AtomicWriter:
         """Create the temporary file (called by ``with``)."""
         if self._file is not None:
             return
-        folder = self.path.parent
         try:
-            for _ in range(100):
-                tmp = _temporary_path(self.path)
-                # in charge of the name before the file exists: an interrupt at any point after
-                # this leaves nothing behind (abort, or remove_temporary_files, removes it)
-                self._tmp = tmp
-                _LIVE_TEMPORARY_FILES.add(tmp)
-                try:
-                    # O_EXCL: never clobber anything; 0o666 & ~umask like any new file.
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                except FileExistsError:  # somebody else's file: not ours to remove
-                    _LIVE_TEMPORARY_FILES.discard(tmp)
-                    self._tmp = None
-                    continue
-                os.close(fd)
-                break
-            else:  # pragma: no cover - 100 uuid collisions
-                raise OutputError(f"cannot create a temporary file in '{folder}'")
-        except BaseException as e:
-            self.abort()
-            if isinstance(e, OSError):
-                raise OutputError(_os_error_message(self.path, e)) from None
-            raise
+            # registered before the file exists: an interrupt at any point after this leaves
+            # nothing behind (abort, or remove_temporary_files, removes it)
+            self._tmp = tempfiles.create(self.path)
+        except OSError as e:
+            raise OutputError(_os_error_message(self.path, e)) from None
         try:
             self._file = sf.SoundFile(
                 _sf_name(self._tmp),
@@ -982,8 +894,8 @@ class AtomicWriter:
                 f.close()
             if self.frames_written == 0:
                 raise OutputError(f"cannot write '{self.path}': no audio samples to write")
-            replace_into(self._tmp, self.path)
-            _LIVE_TEMPORARY_FILES.discard(self._tmp)
+            replace_into(self._tmp, self.path)  # never over a device, FIFO or folder
+            tempfiles.release(self._tmp)
             self._tmp = None
         except BaseException as e:
             self.abort()
@@ -1002,11 +914,7 @@ class AtomicWriter:
         finally:
             tmp, self._tmp = self._tmp, None
             if tmp is not None:
-                try:
-                    tmp.unlink()
-                except FileNotFoundError:
-                    pass
-                _LIVE_TEMPORARY_FILES.discard(tmp)
+                tempfiles.discard(tmp)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -59,25 +59,26 @@ def replace_into(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write ``data`` to the open descriptor ``fd``, flush it to disk and close it."""
-    with os.fdopen(fd, "wb") as fh:
+def _write_all(tmp: Path, data: bytes) -> None:
+    """Write ``data`` into the (fresh, empty) temporary file ``tmp`` and flush it to disk."""
+    with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
 
 def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` through a uniquely named hidden temporary file in the same folder
-    and :func:`replace_into`; OutputError on any failure, and no temporary file is left."""
-    from audiomanip.audio_io import _os_error_message, owned_temporary_file
+    """Write ``data`` to ``path`` through a temporary file of this process's own
+    (:func:`audiomanip.tempfiles.replacing`) renamed by :func:`replace_into`; OutputError on any
+    failure, and no temporary file is left."""
+    from audiomanip import tempfiles
+    from audiomanip.audio_io import _os_error_message
 
     path = Path(path)
     check_destination(path, overwrite=overwrite)
     try:
-        with owned_temporary_file(path) as (tmp, fd):
-            _write_all(fd, data)
-            replace_into(tmp, path)
+        with tempfiles.replacing(path) as tmp:
+            _write_all(tmp, data)
     except OSError as exc:
         raise OutputError(_os_error_message(path, exc)) from None
     return path

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,7 +447,6 @@ class Preset:
         destination that exists and is not a regular file (device, FIFO, socket, folder) is
         refused with PresetError and never renamed over."""
         import stat
-        import uuid
 
         path = Path(path)
         text = self.to_json() if path.suffix.lower() == ".json" else self.to_yaml()
@@ -455,13 +456,23 @@ class Preset:
                 raise PresetError(f"refusing to write '{path}': it is not a regular file")
 
         check()
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
+        # a fresh temporary name, created exclusively, named as audiomanip.tempfiles names them
+        # (params imports nothing of ours, so the few lines are here)
+        while True:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:
+                continue
         try:
-            tmp.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-            check()
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text + ("" if text.endswith("\n") else "\n"))
+            check()  # again, just before the rename
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     # ---------------------------------------------------------------- normalised space
     def to_normalized(self) -> dict[str, dict[str, Any]]:

@@ -209,9 +209,11 @@ def _process(preset: Preset, in_path: Path, out_path: Path, info: Any, *, audio_
             loud_out = _loudness(out_path)
     else:
         from audiomanip.render import ChainRenderer
+        from audiomanip.tempfiles import scratch_file
 
-        tmp = out_path.with_name(f".{out_path.stem}.render.tmp.wav")
-        try:
+        # this job's own scratch file beside the output (a fresh name, created exclusively,
+        # removed however the block ends): never another job's file, nor the user's
+        with scratch_file(out_path, ".wav") as tmp:
             # pass 1: the chain without peak safety into a float file (nothing clips)
             res = render_file(
                 preset,
@@ -245,8 +247,6 @@ def _process(preset: Preset, in_path: Path, out_path: Path, info: Any, *, audio_
                     writer.write(limiter.process(y) if limiter else y)
                 if limiter:
                     writer.write(limiter.flush())
-        finally:
-            tmp.unlink(missing_ok=True)
         out_sr, out_ch, out_frames = res.sample_rate, res.channels, res.out_frames
         peak = _peak_dbfs(out_path)
         loud_out = _loudness(out_path)

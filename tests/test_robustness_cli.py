@@ -150,8 +150,7 @@ def _fail_text_write(monkeypatch, exc: BaseException):
     """Writing the preset JSON / metadata (text files) fails with ``exc``."""
     from audiomanip import destination
 
-    def write_all(fd, data):
-        os.close(fd)
+    def write_all(tmp, data):
         raise exc
 
     monkeypatch.setattr(destination, "_write_all", write_all)
