@@ -180,8 +180,12 @@ def plan_jobs(
 
     Outputs mirror the input tree under ``output_dir``; when some file is assigned more than
     one label, every label gets its own subfolder ``output_dir/<slugs[label]>/``.
-    Inputs outside ``root`` (absolute plan paths) land at the top of the output tree.
+    Inputs outside ``root`` (absolute plan paths) land at the top of the output tree. An input
+    whose format can be read but not written gets a ``.wav`` output
+    (:func:`audiomanip.audio_io.writable_output_path`).
     """
+    from audiomanip import audio_io
+
     per_file: dict[Path, int] = {}
     for f, _ in assignments:
         per_file[f] = per_file.get(f, 0) + 1
@@ -195,6 +199,7 @@ def plan_jobs(
         except ValueError:
             rel = Path(Path(f).name)
         out = (output_dir / slugs[label] / rel) if by_label else (output_dir / rel)
+        out, _ = audio_io.writable_output_path(out)  # a format read but not written: WAV
         if out in seen:
             continue
         seen.add(out)
@@ -408,18 +413,14 @@ def write_report(path: Path, outcomes: Sequence[JobOutcome], **info: Any) -> dic
         "counts": count(outcomes),
         "files": [asdict(o) for o in outcomes],
     }
+    from audiomanip.destination import write_atomic  # regular files only
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
-        tmp.write_text(
-            json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-            errors="backslashreplace",
-        )
-        tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text.encode("utf-8", errors="backslashreplace"), overwrite=True)
     return report

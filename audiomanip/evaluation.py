@@ -512,9 +512,9 @@ def evaluate(
 
 def save_report(report: Mapping[str, Any], path: str | Path) -> None:
     """Write the report as JSON (atomically: a temp file renamed into place)."""
-    from audiomanip.tempfiles import write_text
+    from audiomanip.destination import write_atomic  # regular files only
 
-    write_text(path, json.dumps(report, indent=2, allow_nan=False))
+    write_atomic(path, (json.dumps(report, indent=2, allow_nan=False) + "\n").encode("utf-8"), overwrite=True)
 
 
 def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
@@ -575,5 +575,6 @@ def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"audiomanip eval: {report.get('model', {}).get('name', 'model')}")
     fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
-    plt.close(fig)
+    from audiomanip.plot import save_figure
+
+    save_figure(fig, path, overwrite=True)

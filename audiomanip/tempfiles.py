@@ -87,12 +87,15 @@ def scratch_file(path: str | os.PathLike, suffix: str = ".wav") -> Iterator[Path
 def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """Write ``path`` atomically: the block writes the yielded fresh temporary file, which is
     renamed onto ``path`` when the block succeeds and removed when it fails (the exception
-    propagates; ``path`` is then untouched). OSError when the folder cannot take the file."""
+    propagates; ``path`` is then untouched). OSError when the folder cannot take the file;
+    OutputError when ``path`` is not a regular file (:func:`audiomanip.destination.replace_into`)."""
+    from audiomanip.destination import replace_into
+
     path = Path(path)
     tmp = create(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        replace_into(tmp, path)  # never over a device, FIFO, socket or folder
         release(tmp)
     except BaseException:
         discard(tmp)

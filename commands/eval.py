@@ -168,7 +168,12 @@ def print_report(report: dict) -> None:
     predictors = list(report["predictors"])
     suites = report["suites"]
     model = report.get("model", {})
-    console.print(f"[bold]model:[/] {model.get('name', '?')}  [dim]{model.get('path') or ''}[/]")
+    from rich.markup import escape
+
+    from audiomanip.safe_text import printable
+
+    name, path = (escape(printable(model.get(k) or d)) for k, d in (("name", "?"), ("path", "")))
+    console.print(f"[bold]model:[/] {name}  [dim]{path}[/]")
     if "param" in suites:
         for split, data in suites["param"]["splits"].items():
             rows: list[tuple[str, str, Callable[[dict], Any], bool]] = [
