@@ -394,12 +394,17 @@ class _PeakLimiter(_Stage):
         over = peak > self.ceiling
         a[over] = self.ceiling / peak[over]
         a_ext = np.concatenate([self.a_hist, a])
-        m = _running_min(a_ext, self.length)  # m[n] = min(a[n - L + 1 .. n])
-        m_ext = np.concatenate([self.m_hist, m])
-        d = np.concatenate([[0.0], np.cumsum(1.0 - m_ext)])
-        g = 1.0 - (d[self.length :] - d[: -self.length]) / self.length
         x_ext = np.concatenate([self.x_hist, x], axis=1)
-        y = np.clip(g.astype(np.float32) * x_ext[:, :n], -self.ceiling, self.ceiling)
+        if not over.any() and (self.m_hist == 1.0).all() and (self.a_hist == 1.0).all():
+            # nothing above the ceiling in reach: every gain below is exactly 1
+            m_ext = np.ones(h + n)
+            y = np.clip(x_ext[:, :n], -self.ceiling, self.ceiling)
+        else:
+            m = _running_min(a_ext, self.length)  # m[n] = min(a[n - L + 1 .. n])
+            m_ext = np.concatenate([self.m_hist, m])
+            d = np.concatenate([[0.0], np.cumsum(1.0 - m_ext)])
+            g = 1.0 - (d[self.length :] - d[: -self.length]) / self.length
+            y = np.clip(g.astype(np.float32) * x_ext[:, :n], -self.ceiling, self.ceiling)
         self.a_hist, self.m_hist, self.x_hist = a_ext[-h:], m_ext[-h:], x_ext[:, -h:]
         drop = min(self.to_drop, n)
         self.to_drop -= drop
