@@ -119,7 +119,6 @@ def biquad_coefficients(band_type, freq_hz, gain_db, q, sample_rate: float):
     return pick(b_all), pick(a_all)
 
 
-
 def _biquad_response(xp, b, a, omega):
     """Complex response of biquads ``b, a [..., 3]`` at angular frequencies ``omega [F]``
     (radians per sample) -> ``[..., F]``."""
