@@ -3,9 +3,11 @@
 The impulse response (IR) is built from fixed, seeded noise (numpy's generator), so the same
 parameters always give the bit-identical IR, in training (:func:`reverb`) and in the file
 renderer (``render.py`` calls :func:`reverb_ir` itself with numpy arrays). :func:`reverb_ir` is
-written once against the array API; its values always come from the numpy evaluation in float64
-(numpy and torch round transcendental functions differently in the last bit), and when a torch
-parameter needs a gradient, torch evaluates the same function to differentiate it. Its parts:
+written once against the array API. Where no gradient is needed, torch callers get the numpy
+evaluation in float64 too (bit-identical to the renderer's IR: numpy and torch round
+transcendental functions differently in the last bit); where a parameter needs a gradient
+(training), torch evaluates the same function with autograd, equal up to that rounding. Its
+parts:
 
 * a diffuse tail: a mix of dense Gaussian noise and sparse ±1 pulses (``diffusion`` crossfades
   from sparse, distinct reflections at 0 to a smooth dense tail at 1), split into four frequency
@@ -115,22 +117,22 @@ def reverb_ir(sample_rate: float, room_size, pre_delay_ms, diffusion, damping):
     Returns: [B, 2, N] (numpy or torch, as the arguments), N = max over the batch of
     :func:`ir_length`; each item is zero after its own length. Each channel has unit energy.
     Deterministic: the same parameters give the bit-identical IR whatever else is in the batch,
-    on numpy and torch alike (the values come from numpy in float64, see the module doc).
-    Differentiable in every parameter (torch).
+    on numpy and torch alike when no gradient is needed (see the module doc). Differentiable in
+    every parameter (torch).
     """
     xp = namespace(room_size, pre_delay_ms, diffusion, damping, default="torch")
     params = [xp.reshape(p, (-1,)) for p in float_arrays(xp, room_size, pre_delay_ms, diffusion, damping)]
     sr = round(sample_rate)
     if not is_torch(xp):
         return _batch_ir(xp, sr, params)
-    import array_api_compat.numpy as xnp
     import torch
 
+    if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+        return _batch_ir(xp, sr, params)
+    import array_api_compat.numpy as xnp
+
     exact = _batch_ir(xnp, sr, [p.detach().cpu().double().numpy() for p in params])
-    values = torch.from_numpy(exact).to(device=device(params[0]), dtype=params[0].dtype)
-    if not (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
-        return values
-    return _with_values(_batch_ir(xp, sr, params), values)
+    return torch.from_numpy(exact).to(device=device(params[0]), dtype=params[0].dtype)
 
 
 def _batch_ir(xp, sr: int, params: list):
@@ -259,27 +261,3 @@ def reverb(x, sample_rate: float, room_size, pre_delay_ms, diffusion, damping, w
     wet_signal = xp.fft.irfft(xp.fft.rfft(x, n=n) * xp.fft.rfft(ir, n=n), n=n)[..., :length]
     wet = wet[:, None, None]
     return (1.0 - wet) * x + wet * wet_signal
-
-
-def _with_values(graph, values):
-    """``values`` (a tensor) in the forward pass, ``graph``'s gradient in the backward pass:
-    ``graph`` is the same function evaluated by torch, equal to ``values`` up to rounding."""
-    return _value_with_gradient().apply(graph, values)
-
-
-@lru_cache(maxsize=1)
-def _value_with_gradient():
-    """The autograd Function of :func:`_with_values` (built on first use: importing this module
-    needs no torch)."""
-    import torch
-
-    class ValueWithGradient(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, graph, values):
-            return values.clone()
-
-        @staticmethod
-        def backward(ctx, grad):
-            return grad, None
-
-    return ValueWithGradient
