@@ -68,7 +68,7 @@ Progress = Callable[[dict], None]
 
 
 class _Stage:
-    """A streaming processor of float blocks [C, n] (float32 on the way in and out): ``process`` returns whatever output is
+    """A streaming processor of float32 blocks [C, n]: ``process`` returns whatever output is
     ready ([C, m], m may differ from n), ``flush`` the rest once the input has ended."""
 
     def process(self, x: np.ndarray) -> np.ndarray:

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> Result:
     khz = f"{args.sample_rate / 1000:g} kHz"
     return Result(f"peak memory, {args.minutes:g} min stereo {khz} render", run["peak_mib"], "MiB",
                   "same imports, no render", base["peak_mib"], "MiB",
-                  f"render took {run['seconds']:.1f} s ({args.minutes * 60 / max(run['seconds'], 1e-9):.0f}× "
-                  f"real time); torch imported: {'yes' if run['torch'] else 'no'}")
+                  f"render took {run['seconds']:.1f} s "
+                  f"({args.minutes * 60 / max(run['seconds'], 1e-9):.0f}× real time); "
+                  f"torch imported: {'yes' if run['torch'] else 'no'}")
 
 
 if __name__ == "__main__":
