@@ -78,15 +78,9 @@ def write_ir(preset: Preset, path: str | Path, sample_rate: int, *, overwrite: b
 
 
 def _distortion_expr(drive_db: float, color: float) -> str:
-    import torch
-
     from audiomanip.dsp import distortion as dist
 
-    k = float(
-        dist.compensation_gain(
-            torch.tensor([drive_db], dtype=torch.float64), torch.tensor([color], dtype=torch.float64)
-        )[0]
-    )
+    k = float(dist.compensation_gain(np.array([float(drive_db)]), np.array([float(color)]))[0])
     g = 10.0 ** (drive_db / 20.0)
     b = dist.MAX_BIAS * color
     return f"{_num(k)}*(tanh({_num(g)}*val(ch)+{_num(b)})-tanh({_num(b)}))"
@@ -273,14 +267,15 @@ def write_ffmpeg_chain(
 
     Use it as ``ffmpeg -i in.wav -af "$(cat chain.txt)" out.wav``.
     """
+    from audiomanip.destination import check_destination
     from audiomanip.outputs import write_text_atomic
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists (use --overwrite to replace it)")
+    check_destination(path, overwrite=overwrite)
     ir_path = None
     if preset.enabled["reverb"]:
         ir_path = path.with_name(f"{path.stem}_ir.wav")
+        check_destination(ir_path, overwrite=overwrite)
         write_ir(preset, ir_path, sample_rate, overwrite=overwrite)
     chain = ffmpeg_filter_chain(
         preset,

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from audiomanip.errors import OutputError
-from audiomanip.params import EQ_BAND_TYPES, Preset, effect
+from audiomanip.params import Preset
 
 #: Seconds of audio read from each file for the spectra.
 SPECTRUM_SECONDS = 30.0
@@ -43,28 +42,17 @@ def pyplot() -> Any:
 def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
     """Magnitude response of the preset's EQ in dB at ``freqs_hz`` (shape [F]).
 
-    0 dB everywhere when the EQ is disabled. Uses the same biquads as the DSP
-    (:func:`audiomanip.dsp.eq.eq_response`).
+    0 dB everywhere when the EQ is disabled. Uses the renderer's biquads
+    (:func:`audiomanip.render.eq_sos`, numpy only).
     """
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
     if not preset.enabled["eq"]:
         return np.zeros_like(freqs_hz)
-    import torch
+    from audiomanip.dsp.eq import biquad_response
+    from audiomanip.render import eq_sos
 
-    from audiomanip.dsp.eq import eq_response
-
-    eff = effect("eq")
-    vals = preset["eq"]
-    bands = range(1, eff.bands + 1)
-    types = torch.tensor([[EQ_BAND_TYPES.index(vals[f"band{b}_type"]) for b in bands]], dtype=torch.long)
-
-    def stem(name: str) -> torch.Tensor:
-        return torch.tensor([[float(vals[f"band{b}_{name}"]) for b in bands]], dtype=torch.float64)
-
-    resp = eq_response(
-        sample_rate, torch.as_tensor(freqs_hz), types, stem("freq_hz"), stem("gain_db"), stem("q")
-    )
-    mag = resp.abs()[0].detach().cpu().numpy()
+    sos = eq_sos(preset["eq"], sample_rate)  # [bands, 6]
+    mag = np.abs(np.prod(biquad_response(sample_rate, freqs_hz, sos[:, :3], sos[:, 3:]), axis=0))
     return 20.0 * np.log10(np.maximum(mag, 1e-12))
 
 
@@ -86,6 +74,7 @@ def plot_preset(
     input_audio: np.ndarray | None = None,
     output_audio: np.ndarray | None = None,
     title: str | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write a PNG: the EQ curve (dB over a log frequency axis, 20 Hz to Nyquist) and, when
     audio [C, T] is given, the input and output spectra beneath. Returns the path."""
@@ -122,10 +111,21 @@ def plot_preset(
     else:
         ax.set_xlabel("frequency (Hz)")
     fig.tight_layout()
+    return save_figure(fig, png_path, overwrite=overwrite)
+
+
+def save_figure(fig: Any, path: str | Path, *, overwrite: bool = True) -> Path:
+    """Write a matplotlib figure as PNG (110 dpi) through :func:`audiomanip.destination.write_atomic`
+    (regular files only, no half-written file), and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from audiomanip.destination import write_atomic
+
+    buffer = io.BytesIO()
     try:
-        fig.savefig(png_path, dpi=110)
-    except OSError as exc:
-        raise OutputError(f"cannot write plot {png_path}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format="png", dpi=110)
     finally:
         plt.close(fig)
-    return png_path
+    return write_atomic(path, buffer.getvalue(), overwrite=overwrite)
