@@ -228,8 +228,7 @@ def short_wav(tmp_path: Path) -> Path:
 
 
 def test_model_commands_import_no_torch(short_wav, tmp_path):
-    """Everything of the runtime but the renderer: the model's prediction (dry run), the preset
-    list and the exported preset file."""
+    """The model's prediction (dry run), the preset list and the exported preset file."""
     runs = [
         ["apply", str(short_wav), "warm vintage tape with a small room", "--dry-run", "--device", "cpu"],
         ["apply", str(short_wav), "--preset", "warm-tape", "--dry-run"],
@@ -243,15 +242,14 @@ def test_model_commands_import_no_torch(short_wav, tmp_path):
     assert json.loads((tmp_path / "p.json").read_text())
 
 
-@pytest.mark.xfail(strict=True, reason="needs the torch-free DSP of branch h12-dsp")
 def test_apply_imports_no_torch(short_wav, tmp_path):
+    """``python -X importtime`` of apply, from a prompt and with --preset, rendering a file."""
     for args in (["apply", str(short_wav), "warm vintage tape with a small room", "-o", str(tmp_path / "a.wav")],
                  ["apply", str(short_wav), "--preset", "warm-tape", "-o", str(tmp_path / "b.wav")]):
         heavy = _imported(args, tmp_path) & set(HEAVY)
         assert not heavy, (args, heavy)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the torch-free DSP of branch h12-dsp")
 def test_batch_worker_pool_starts_without_torch(tmp_path):
     """The fork server preloads the render path; no worker may hold torch."""
     script = tmp_path / "pool_probe.py"
