@@ -171,6 +171,22 @@ def test_export_writes_a_graph_for_another_size_and_refuses_a_stale_one(tmp_path
                     load_model(ckpt, backend="torch").head_outputs(prompts)[0]) <= 1e-4
 
 
+def test_weights_with_nan_are_refused_on_onnx_runtime(tmp_path):
+    import torch
+
+    from audiomanip.checkpoint import save_checkpoint
+    from audiomanip.inference.loader import load_model
+    from audiomanip.model import load_model as load_torch_model
+
+    default = load_torch_model(DEFAULT_MODEL_DIR)
+    state = dict(default.net.state_dict())
+    state["heads.heads.reverb.net.4.bias"] = torch.full_like(state["heads.heads.reverb.net.4.bias"], float("nan"))
+    ckpt = save_checkpoint(tmp_path / "nan", state, {k: v for k, v in default.config.items() if k != "checkpoint"})
+    shutil.copy(DEFAULT_MODEL_DIR / "model.onnx", ckpt / "model.onnx")
+    with pytest.raises(CheckpointError, match=r"1 weight tensor\(s\) hold NaN.*heads\.heads\.reverb\.net\.4\.bias"):
+        load_model(ckpt, backend="onnx")
+
+
 def test_device_choice_for_onnx_runtime():
     from audiomanip.device import resolve_device
     from audiomanip.inference.weights import onnx_providers

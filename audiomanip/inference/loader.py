@@ -82,8 +82,13 @@ def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | 
     from audiomanip.inference.heads import check_checkpoint_kind
     from audiomanip.inference.model import OnnxPresetModel
 
+    from audiomanip.inference.weights import nonfinite_tensors
+
     check_checkpoint_kind(config, str(path))
-    verify_weights(path, config)
+    broken = nonfinite_tensors(verify_weights(path, config))
+    if broken:
+        raise CheckpointError(f"{path}: {len(broken)} weight tensor(s) hold NaN or infinite values, "
+                              f"e.g. {', '.join(broken[:3])}; the checkpoint is damaged")
     resolved = resolve_device(device, note=note, cuda_available=onnx_cuda_available, runtime="onnxruntime")
     return OnnxPresetModel(config, path, encoder=encoder, device=resolved, optimize=optimize)
 

@@ -69,6 +69,26 @@ def read_header(path: str | Path) -> SafetensorsHeader:
     return SafetensorsHeader(header, 8 + size, hashlib.sha256(raw).hexdigest())
 
 
+def nonfinite_tensors(data: bytes) -> list[str]:
+    """Names of the floating-point tensors of a safetensors file (its bytes) that hold NaN or
+    infinite values."""
+    import numpy as np
+
+    size = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + size])
+    dtypes = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
+    bad = []
+    for name, entry in header.items():
+        dtype = dtypes.get(entry.get("dtype")) if isinstance(entry, dict) else None
+        if dtype is None:
+            continue
+        start, end = entry["data_offsets"]
+        values = np.frombuffer(data, dtype, count=(end - start) // np.dtype(dtype).itemsize, offset=8 + size + start)
+        if not np.isfinite(values).all():
+            bad.append(name)
+    return bad
+
+
 def onnx_providers(device: str) -> list[str]:
     """ONNX Runtime execution providers for a resolved device (``"cpu"``, ``"cuda"``,
     ``"cuda:N"``): CUDA first (with CPU for what it cannot run) or CPU alone."""
