@@ -29,6 +29,15 @@ def _torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def _torch_cuda_available() -> bool:
+    """torch's CUDA probe when torch is installed (imports it: only asked when ONNX Runtime has no CUDA)."""
+    if not _torch_installed():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def choose_backend(path: str | Path, config: dict[str, Any], backend: str = "auto") -> str:
     """``"onnx"`` or ``"torch"`` for a checkpoint (see the module docstring).
     :class:`CheckpointError` when ``"onnx"`` is asked for a checkpoint that cannot run there."""
@@ -69,6 +78,10 @@ def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | 
     from audiomanip.checkpoint import find_checkpoint, load_checkpoint_config, verify_weights
     from audiomanip.device import resolve_device
 
+    if backend != "torch" and (device or "auto").lower() != "auto":
+        # a device no runtime can use is an error before any file is read (auto never is one)
+        resolve_device(device, cuda_available=lambda: onnx_cuda_available() or _torch_cuda_available(),
+                       runtime="onnxruntime")
     path = find_checkpoint(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir)
     config = load_checkpoint_config(path)
     chosen = choose_backend(path, config, backend)
