@@ -24,6 +24,7 @@ CONTEXT_SECONDS = 30.0
         "Examples:\n\n"
         '  audiomanip apply vocals.wav "warm vintage tape with a small room"\n\n'
         "  audiomanip apply drums.flac --preset telephone --strength 0.6 -o drums_phone.flac\n\n"
+        '  audiomanip apply take3.wav --preset cathedral "a bit less reverb, brighter"\n\n'
         '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json'
     ),
 )
@@ -75,6 +76,8 @@ def apply(
 ) -> None:
     """Apply an effect described in words (or a named preset / preset file) to one audio file.
 
+    A PROMPT with --preset or --preset-file edits that preset ("a bit less reverb, brighter").
+
     By default a new folder output/<YYYYmmdd_HHMMSS>_<slug>/ receives <slug>.<ext> (same format,
     sample rate and channels as IN), <slug>_preset.json (the preset used, reusable with
     --preset-file) and metadata.txt.
@@ -109,7 +112,8 @@ def apply(
 
     device_used = "cpu"
     device_notes: list[str] = []
-    if prompt is not None:
+    editing = preset is not None or preset_file is not None  # a PROMPT then edits that preset
+    if prompt is not None and not editing:
         from audiomanip.device import resolve_device
 
         # the CPU fall-back note is shown once the model ran, so that an error stays one line
@@ -120,7 +124,7 @@ def apply(
             checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device_used, seed=seed
         )
 
-    if prompt is not None:
+    if prompt is not None and not editing:
         prompter = presetter()
         excerpt, excerpt_sr = None, None
         if prompter.wants_audio:  # a model with an audio view also listens to the input
@@ -195,7 +199,8 @@ def apply(
                 source=source.kind,
                 model=source.model,
                 strength=strength,
-                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path)},
+                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path),
+                       **({"edits": source.edits} if source.edits else {})},
             )
             write_preset_document(layout.preset_json, doc, overwrite=overwrite)
         if layout.metadata is not None:
