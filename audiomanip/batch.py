@@ -70,6 +70,10 @@ class JobOutcome:
     seconds: float = 0.0
     preset: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] | None = None
+    #: Times the job was started; > 1 when a worker died under it (see ``worker_deaths``).
+    attempts: int = 1
+    #: Why each worker that held this job died, e.g. "killed by signal 9 (SIGKILL)".
+    worker_deaths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -176,8 +180,12 @@ def plan_jobs(
 
     Outputs mirror the input tree under ``output_dir``; when some file is assigned more than
     one label, every label gets its own subfolder ``output_dir/<slugs[label]>/``.
-    Inputs outside ``root`` (absolute plan paths) land at the top of the output tree.
+    Inputs outside ``root`` (absolute plan paths) land at the top of the output tree. An input
+    whose format can be read but not written gets a ``.wav`` output
+    (:func:`audiomanip.audio_io.writable_output_path`).
     """
+    from audiomanip import audio_io
+
     per_file: dict[Path, int] = {}
     for f, _ in assignments:
         per_file[f] = per_file.get(f, 0) + 1
@@ -191,6 +199,7 @@ def plan_jobs(
         except ValueError:
             rel = Path(Path(f).name)
         out = (output_dir / slugs[label] / rel) if by_label else (output_dir / rel)
+        out, _ = audio_io.writable_output_path(out)  # a format read but not written: WAV
         if out in seen:
             continue
         seen.add(out)
@@ -204,21 +213,21 @@ STOP_GRACE_S = 5
 
 
 def _stop_worker(signum: int, frame: Any) -> None:
-    """A batch worker's SIGTERM handler: raise KeyboardInterrupt, so atomic writers remove their
-    temporary files as it unwinds. Python drops an exception raised where it cannot propagate (in
-    a ``__del__``, a C callback); the worker would then return to the task queue, whose lock
-    the stopping parent holds, and the parent would wait for it forever. So a deadline is armed
-    first: SIGALRM (default action: end the process) after :data:`STOP_GRACE_S` seconds."""
+    """A batch worker's SIGTERM handler (sent by the parent that stops it, or by the kernel when
+    the parent is gone): raise KeyboardInterrupt, so atomic writers remove their temporary files
+    as it unwinds. Python drops an exception raised where it cannot propagate (in a ``__del__``,
+    a C callback); the worker would then go on working, with no parent left to end it. So a
+    deadline is armed first: SIGALRM (default action: end the process) after
+    :data:`STOP_GRACE_S` seconds."""
     if hasattr(signal, "alarm"):
         signal.alarm(STOP_GRACE_S)
     raise KeyboardInterrupt
 
 
 def _init_worker() -> None:
-    """Worker set-up: Ctrl-C is the parent's business; SIGTERM (sent by the parent when it is
-    interrupted) stops the worker through :func:`_stop_worker`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
+    """Worker set-up (the pool already ignores Ctrl-C in workers, the parent's business):
+    SIGTERM (from the parent stopping it, or the kernel when the parent is gone) stops the
+    worker through :func:`_stop_worker`."""
     signal.signal(signal.SIGTERM, _stop_worker)
     # one compute thread per worker (torch reads this when it is first imported, in the job)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -311,9 +320,12 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
 
     ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: the
     parent's threads and any loaded model are not inherited); 1 runs in this process. Jobs
-    whose output already exists are skipped without touching a worker. On KeyboardInterrupt the workers are
-    terminated (their temporary files are removed; what a worker ended by its deadline could not
-    remove, this process removes) and the interrupt propagates.
+    whose output already exists are skipped without touching a worker. The pool is supervised
+    (:mod:`audiomanip.worker_pool`): a job whose worker dies is retried once on a fresh worker,
+    then fails with the reason (``attempts``, ``worker_deaths``); the temporary files of a dead
+    worker are removed. On KeyboardInterrupt the workers are stopped (their temporary files are
+    removed; what a worker ended by its deadline could not remove, this process removes) and
+    the interrupt propagates.
     """
     pending = []
     for job in jobs:
@@ -332,23 +344,30 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         for job in pending:
             yield run_job(job, options)
         return
-    pool = _worker_context().Pool(workers, initializer=_init_worker)
-    finished: set[str] = set()
-    try:
-        for outcome in pool.imap_unordered(_run_job_star, [(j, options) for j in pending], chunksize=1):
-            finished.add(outcome.out_path)
-            yield outcome
-        pool.close()
-    except BaseException:
-        pool.terminate()  # returns once every worker has ended
-        from audiomanip.audio_io import remove_partial_files
+    from audiomanip.worker_pool import run_supervised
 
-        for job in pending:
-            if job.out_path not in finished:
-                remove_partial_files(job.out_path)
-        raise
-    finally:
-        pool.join()
+    def remove_leftovers(args: tuple[BatchJob, BatchOptions], pid: int) -> None:
+        from audiomanip.tempfiles import remove_partial_files
+
+        remove_partial_files(args[0].out_path, {pid})
+
+    for res in run_supervised(
+        [(j, options) for j in pending],
+        _run_job_star,
+        workers=workers,
+        context=_worker_context(),
+        initializer=_init_worker,
+        on_death=remove_leftovers,
+        stop_grace_s=STOP_GRACE_S + 1,
+    ):
+        job = pending[res.index]
+        outcome = res.value or JobOutcome(
+            in_path=job.in_path, out_path=job.out_path, label=job.label, status="failed", preset=job.preset
+        )
+        if res.error:
+            outcome.error = res.error
+        outcome.attempts, outcome.worker_deaths = res.attempts, res.deaths
+        yield outcome
 
 
 def run_batch(
@@ -394,18 +413,14 @@ def write_report(path: Path, outcomes: Sequence[JobOutcome], **info: Any) -> dic
         "counts": count(outcomes),
         "files": [asdict(o) for o in outcomes],
     }
+    from audiomanip.destination import write_atomic  # regular files only
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
-        tmp.write_text(
-            json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-            errors="backslashreplace",
-        )
-        tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, text.encode("utf-8", errors="backslashreplace"), overwrite=True)
     return report

@@ -16,6 +16,7 @@ from audiomanip.commands._common import (
     note,
 )
 from audiomanip.commands.app import app
+from audiomanip.safe_text import printable
 
 from audiomanip import distributed
 
@@ -151,12 +152,12 @@ def train(
         result = run_training(options, progress if ranks.is_main else None)
     if not ranks.is_main:
         return  # rank 0 reports and exports
-    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {result.checkpoint}", markup=False)
+    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {printable(result.checkpoint)}", markup=False)
     if export is not None:
         from audiomanip.training import export_model
 
         path = export_model(result.checkpoint, export)
-        console.print(f"exported to {path}", markup=False)
+        console.print(f"exported to {printable(path)}", markup=False)
 
 
 def _launch(ctx: Any, nproc: int) -> None:
