@@ -78,15 +78,9 @@ def write_ir(preset: Preset, path: str | Path, sample_rate: int, *, overwrite: b
 
 
 def _distortion_expr(drive_db: float, color: float) -> str:
-    import torch
-
     from audiomanip.dsp import distortion as dist
 
-    k = float(
-        dist.compensation_gain(
-            torch.tensor([drive_db], dtype=torch.float64), torch.tensor([color], dtype=torch.float64)
-        )[0]
-    )
+    k = float(dist.compensation_gain(np.array([float(drive_db)]), np.array([float(color)]))[0])
     g = 10.0 ** (drive_db / 20.0)
     b = dist.MAX_BIAS * color
     return f"{_num(k)}*(tanh({_num(g)}*val(ch)+{_num(b)})-tanh({_num(b)}))"

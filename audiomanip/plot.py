@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from audiomanip.params import EQ_BAND_TYPES, Preset, effect
+from audiomanip.params import Preset
 
 #: Seconds of audio read from each file for the spectra.
 SPECTRUM_SECONDS = 30.0
@@ -19,28 +19,17 @@ SPECTRUM_SECONDS = 30.0
 def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
     """Magnitude response of the preset's EQ in dB at ``freqs_hz`` (shape [F]).
 
-    0 dB everywhere when the EQ is disabled. Uses the same biquads as the DSP
-    (:func:`audiomanip.dsp.eq.eq_response`).
+    0 dB everywhere when the EQ is disabled. Uses the renderer's biquads
+    (:func:`audiomanip.render.eq_sos`, numpy only).
     """
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
     if not preset.enabled["eq"]:
         return np.zeros_like(freqs_hz)
-    import torch
+    from audiomanip.dsp.eq import biquad_response
+    from audiomanip.render import eq_sos
 
-    from audiomanip.dsp.eq import eq_response
-
-    eff = effect("eq")
-    vals = preset["eq"]
-    bands = range(1, eff.bands + 1)
-    types = torch.tensor([[EQ_BAND_TYPES.index(vals[f"band{b}_type"]) for b in bands]], dtype=torch.long)
-
-    def stem(name: str) -> torch.Tensor:
-        return torch.tensor([[float(vals[f"band{b}_{name}"]) for b in bands]], dtype=torch.float64)
-
-    resp = eq_response(
-        sample_rate, torch.as_tensor(freqs_hz), types, stem("freq_hz"), stem("gain_db"), stem("q")
-    )
-    mag = resp.abs()[0].detach().cpu().numpy()
+    sos = eq_sos(preset["eq"], sample_rate)  # [bands, 6]
+    mag = np.abs(np.prod(biquad_response(sample_rate, freqs_hz, sos[:, :3], sos[:, 3:]), axis=0))
     return 20.0 * np.log10(np.maximum(mag, 1e-12))
 
 

@@ -2,10 +2,15 @@
 
 Order (``params.EFFECT_ORDER``): pitch → eq → distortion → compressor → reverb → output gain,
 then peak safety. Disabled effects are skipped (bit-transparent). Every stage keeps its state
-across blocks, so memory does not grow with the length of the file:
+across blocks, so memory does not grow with the length of the file. Everything runs on numpy
+(the shared formulas of :mod:`audiomanip.dsp` are called with numpy arrays; torch is never
+imported); the audio is float32, coefficients, impulse response and curve constants are
+computed once per render in float64 (within 1e-7 of the float64 torch path in the tests):
 
-* pitch: Rubber Band through ``pedalboard.time_stretch`` (stretch 1, high-quality mode, no
-  formant preservation: a classic pitch shift). ``pedalboard.PitchShift`` is not used: its
+* pitch: Rubber Band through ``pedalboard.time_stretch`` (stretch 1, high-quality "finer"
+  engine with its short window, no formant preservation: a classic pitch shift; the short
+  window measured as steady as the default long one on sines from 82 Hz to 2 kHz shifted by
+  −5 and +7 semitones, at 2.7× less CPU). ``pedalboard.PitchShift`` is not used: its
   streaming mode (``reset=False``) outputs silence in pedalboard 0.9.x (spotify/pedalboard#415),
   and its real-time engine makes tonal sounds waver (dips of up to 8 dB on a 440 Hz sine shifted
   by −5 semitones, against ±0.3 dB here). The signal is shifted in fixed segments of
@@ -14,13 +19,15 @@ across blocks, so memory does not grow with the length of the file:
   periodic sounds do not cancel) and normalised by that correlation (so noise keeps its power).
   The segment grid is fixed, so the result does not depend on the caller's block sizes.
 * eq: the RBJ biquads from ``dsp.eq.biquad_coefficients`` filtered by ``dsp.iir.SosFilter``
-  (float64, state carried; the filter of ``scipy.signal.sosfilt`` without importing scipy).
-* distortion: the memoryless curve ``dsp.distortion.waveshape`` itself on float64 blocks,
-  then its DC blocker (the RBJ high-pass of ``dsp.distortion.dc_blocker_coefficients``) by
-  ``dsp.iir.SosFilter`` with state carried across blocks.
+  (float32 output products from float64 states, state carried; the filter of
+  ``scipy.signal.sosfilt`` without importing scipy).
+* distortion: the memoryless curve of ``dsp.distortion`` (``curve_constants`` once,
+  ``apply_curve`` per block), then its DC blocker (the RBJ high-pass of
+  ``dsp.distortion.dc_blocker_coefficients``) by ``dsp.iir.SosFilter`` with state carried.
 * compressor: ``pedalboard.Compressor`` (``reset=False``) plus make-up gain.
-* reverb: uniformly partitioned FFT overlap-add convolution with the very IR of
-  ``dsp.reverb.reverb_ir``; the tail is flushed at the end.
+* reverb: FFT overlap-add convolution with the very IR of ``dsp.reverb.reverb_ir``: one
+  partition for short IRs, uniformly partitioned for long tails (:func:`reverb_partition`);
+  the tail is flushed at the end.
 * output gain, then peak safety: a look-ahead limiter (ceiling :data:`PEAK_CEILING_DBFS`,
   :data:`LIMITER_LOOKAHEAD_MS` look-ahead; latency compensated) and a final clip, so no
   sample exceeds the ceiling.
@@ -51,14 +58,17 @@ LIMITER_LOOKAHEAD_MS = 1.5
 BLOCK_FRAMES = 65536
 #: Frames per pitch-shift segment (plus warm-up context and crossfade).
 PITCH_SEGMENT = 1 << 18
-#: Frames of the uniformly partitioned convolution's partitions.
+#: Longest IR (frames) convolved as one partition; longer ones are cut into partitions of at
+#: least this length (:func:`reverb_partition`).
 REVERB_PARTITION = 16384
+#: Work of the two FFTs per sample and log2 of their length, in complex multiply-adds (measured).
+_FFT_COST = 2.0
 
 Progress = Callable[[dict], None]
 
 
 class _Stage:
-    """A streaming processor of float64 blocks [C, n]: ``process`` returns whatever output is
+    """A streaming processor of float32 blocks [C, n]: ``process`` returns whatever output is
     ready ([C, m], m may differ from n), ``flush`` the rest once the input has ended."""
 
     def process(self, x: np.ndarray) -> np.ndarray:
@@ -78,35 +88,34 @@ class _Gain(_Stage):
 
 
 class _Distortion(_Stage):
-    """``dsp.distortion.waveshape`` on float64 blocks, then the DC blocker of
+    """The curve of ``dsp.distortion`` (its constants computed once, in float64, then applied
+    to float32 blocks by ``dsp.distortion.apply_curve``), then the DC blocker of
     ``dsp.distortion.dc_blocker_coefficients`` as an exact IIR with state (``SosFilter``)."""
 
     def __init__(self, channels: int, sample_rate: float, drive_db: float, color: float):
-        import torch
+        import array_api_compat.numpy as xnp
 
-        from audiomanip.dsp.distortion import dc_blocker_coefficients
+        from audiomanip.dsp.distortion import curve_constants, dc_blocker_coefficients
 
         self.channels = channels
-        self._torch = torch
-        self.drive_db = torch.tensor([drive_db], dtype=torch.float64)
-        self.color = torch.tensor([color], dtype=torch.float64)
-        b, a = dc_blocker_coefficients(sample_rate)
-        self.dc_blocker = SosFilter(torch.cat([b, a])[None].numpy(), channels)
+        constants = curve_constants(np.array([drive_db]), np.array([color]))
+        self.constants = [np.float32(c[0]) for c in constants]  # g, tanh(b), k
+        b, a = dc_blocker_coefficients(sample_rate, xnp)
+        self.dc_blocker = SosFilter(np.concatenate([b, a])[None], channels, dtype=np.float32)
 
     def process(self, x):
-        from audiomanip.dsp.distortion import waveshape
+        from audiomanip.dsp.distortion import apply_curve
 
         if x.shape[1] == 0:
             return x
-        y = waveshape(self._torch.from_numpy(np.ascontiguousarray(x))[None], self.drive_db, self.color)
-        return self.dc_blocker.process(y[0].numpy())
+        return self.dc_blocker.process(apply_curve(x.astype(np.float32), *self.constants))
 
 
 class _EQ(_Stage):
     def __init__(self, channels: int, sample_rate: float, values: dict):
         self.channels = channels
         self.sos = eq_sos(values, sample_rate)
-        self.filter = SosFilter(self.sos, channels)
+        self.filter = SosFilter(self.sos, channels, dtype=np.float32)
 
     def process(self, x):
         if x.shape[1] == 0:
@@ -116,19 +125,17 @@ class _EQ(_Stage):
 
 def eq_sos(values: dict, sample_rate: float) -> np.ndarray:
     """SOS matrix [bands, 6] (float64) of the EQ settings ``values`` (a Preset's ``eq`` values)."""
-    import torch
-
     from audiomanip.dsp.eq import biquad_coefficients
 
     eq = effect("eq")
     bands = range(eq.bands)
-    band_type = torch.tensor([EQ_BAND_TYPES.index(values[f"band{i + 1}_type"]) for i in bands])
+    band_type = np.array([EQ_BAND_TYPES.index(values[f"band{i + 1}_type"]) for i in bands])
     freq, gain, q = (
-        torch.tensor([float(values[f"band{i + 1}_{name}"]) for i in bands], dtype=torch.float64)
+        np.array([float(values[f"band{i + 1}_{name}"]) for i in bands], dtype=np.float64)
         for name in ("freq_hz", "gain_db", "q")
     )
     b, a = biquad_coefficients(band_type, freq, gain, q, float(sample_rate))
-    return torch.cat([b, a], dim=-1).numpy()
+    return np.concatenate([b, a], axis=-1)
 
 
 class _Compressor(_Stage):
@@ -152,12 +159,20 @@ class _Compressor(_Stage):
             # pedalboard cannot tell channels from samples in a square block: split it in two
             # non-square ones (the compressor's state carries over, so the result is the same)
             return np.concatenate([self.process(x[:, :1]), self.process(x[:, 1:])], axis=1)
-        y = self.plugin.process(x.astype(np.float32), self.sample_rate, reset=False)
-        return y.astype(np.float64) * self.makeup
+        y = self.plugin.process(x.astype(np.float32, copy=False), self.sample_rate, reset=False)
+        y *= np.float32(self.makeup)
+        return y
 
 
 class _Reverb(_Stage):
-    """(1 − wet)·x + wet·(x ⊛ IR) by uniformly partitioned FFT overlap-add convolution."""
+    """(1 − wet)·x + wet·(x ⊛ IR) by FFT overlap-add convolution in float32.
+
+    The IR (float64, kept as :attr:`ir`) is cut into ``K`` partitions of ``P`` samples
+    (:func:`reverb_partition`): one partition (plain FFT overlap-add) for short IRs, uniformly
+    partitioned convolution for long tails. All whole partitions of a block go through one
+    batched rFFT; partition ``j``'s output spectrum is ``Σ_k X[j − k] · H[k]`` over the input
+    spectra of this block and the ``K − 1`` before it (the frequency-domain delay line).
+    """
 
     def __init__(self, channels: int, sample_rate: float, values: dict, tail: bool):
         self.channels = channels
@@ -165,16 +180,16 @@ class _Reverb(_Stage):
         self.wet = float(values["wet"])
         self.tail = tail
         n_ir = self.ir.shape[1]
-        p = self.partition = min(REVERB_PARTITION, 1 << max(6, (n_ir - 1).bit_length()))
+        p = self.partition = reverb_partition(n_ir)
         k = self.n_parts = -(-n_ir // p)
         padded = np.zeros((2, k * p))
         padded[:, :n_ir] = self.ir
-        spectra = np.fft.rfft(padded.reshape(2, k, p), n=2 * p, axis=-1)  # [2, K, P+1]
-        self.h = spectra[[c % 2 for c in range(channels)]]  # [C, K, P+1]
-        self.fdl = np.zeros_like(self.h)  # frequency-domain delay line, newest at index pos
-        self.pos = 0
-        self.overlap = np.zeros((channels, p))
-        self.pending = np.zeros((channels, 0))
+        spectra = np.fft.rfft(padded.reshape(2, k, p).astype(np.float32), n=2 * p, axis=-1)  # [2, K, P+1]
+        self.h = spectra[[c % 2 for c in range(channels)]]  # [C, K, P+1] complex64
+        # the input spectra of the K − 1 latest partitions, oldest first
+        self.history = np.zeros((channels, k - 1, p + 1), dtype=np.complex64)
+        self.overlap = np.zeros((channels, p), dtype=np.float32)
+        self.pending = np.zeros((channels, 0), dtype=np.float32)
         self.frames_in = 0
         self.frames_out = 0
 
@@ -182,57 +197,77 @@ class _Reverb(_Stage):
     def tail_frames(self) -> int:
         return self.ir.shape[1] - 1
 
-    def _partition(self, x: np.ndarray) -> np.ndarray:
+    def _partitions(self, x: np.ndarray) -> np.ndarray:
+        """Whole partitions ``x [C, J·P]`` (float32) → their output ``[C, J·P]``."""
         p, k = self.partition, self.n_parts
-        self.pos = (self.pos + 1) % k
-        self.fdl[:, self.pos] = np.fft.rfft(x, n=2 * p, axis=-1)
-        order = (self.pos - np.arange(k)) % k
-        y = np.fft.irfft(np.einsum("ckf,ckf->cf", self.fdl[:, order], self.h), n=2 * p, axis=-1)
-        out = y[:, :p] + self.overlap
-        self.overlap = y[:, p:]
-        return (1.0 - self.wet) * x + self.wet * out
+        c, n = x.shape
+        j = n // p
+        spectra = np.concatenate([self.history, np.fft.rfft(x.reshape(c, j, p), n=2 * p, axis=-1)], axis=1)
+        acc = spectra[:, k - 1 :] * self.h[:, 0, None]
+        for i in range(1, k):
+            acc += spectra[:, k - 1 - i : k - 1 - i + j] * self.h[:, i, None]
+        self.history = spectra[:, j:]
+        y = np.fft.irfft(acc, n=2 * p, axis=-1)  # [C, J, 2P]
+        out = y[:, :, :p]
+        out[:, 0] += self.overlap
+        out[:, 1:] += y[:, :-1, p:]
+        self.overlap = y[:, -1, p:].copy()
+        out = out.reshape(c, n)
+        out *= np.float32(self.wet)
+        out += np.float32(1.0 - self.wet) * x
+        return out
 
     def process(self, x):
         self.frames_in += x.shape[1]
-        buf = np.concatenate([self.pending, x], axis=1)
-        p = self.partition
-        n_full = buf.shape[1] // p
-        outs = [self._partition(buf[:, i * p : (i + 1) * p]) for i in range(n_full)]
-        self.pending = buf[:, n_full * p :]
-        return self._emit(outs, self.frames_in)
+        buf = np.concatenate([self.pending, x.astype(np.float32, copy=False)], axis=1)
+        whole = buf.shape[1] // self.partition * self.partition
+        out = self._partitions(buf[:, :whole]) if whole else np.zeros((self.channels, 0), np.float32)
+        self.pending = buf[:, whole:]
+        return self._emit(out, self.frames_in)
 
     def flush(self):
         total = self.frames_in + (self.tail_frames if self.tail and self.frames_in else 0)
         p = self.partition
-        outs = []
-        produced = self.frames_out
-        buf = self.pending
-        self.pending = np.zeros((self.channels, 0))
-        while produced < total:
-            block = np.zeros((self.channels, p))
-            block[:, : buf.shape[1]] = buf
-            buf = buf[:, p:]
-            outs.append(self._partition(block))
-            produced += p
-        return self._emit(outs, total)
+        needed = max(0, total - self.frames_out)
+        n = -(-needed // p) * p
+        buf = np.zeros((self.channels, n), dtype=np.float32)
+        buf[:, : self.pending.shape[1]] = self.pending[:, :n]
+        self.pending = np.zeros((self.channels, 0), dtype=np.float32)
+        out = self._partitions(buf) if n else buf
+        return self._emit(out, total)
 
-    def _emit(self, outs: list[np.ndarray], limit: int) -> np.ndarray:
-        y = np.concatenate(outs, axis=1) if outs else np.zeros((self.channels, 0))
+    def _emit(self, y: np.ndarray, limit: int) -> np.ndarray:
         y = y[:, : max(0, limit - self.frames_out)]
         self.frames_out += y.shape[1]
         return y
 
 
+def reverb_partition(n_ir: int) -> int:
+    """Partition length (samples, a power of two) for an IR of ``n_ir`` samples.
+
+    Time-domain (direct) convolution only pays off below ~64 taps, far shorter than any IR of
+    the schema (T60 >= 0.15 s). So: one partition (plain FFT overlap-add) up to
+    :data:`REVERB_PARTITION` samples, otherwise the partition length that minimises the
+    estimated work per sample: two FFTs of ``2P`` points (∝ log2 2P) plus ``K = ⌈N / P⌉``
+    complex multiply-adds per bin.
+    """
+    single = 1 << max(6, (n_ir - 1).bit_length())
+    if single <= REVERB_PARTITION:
+        return single
+
+    def cost(p: int) -> float:
+        return _FFT_COST * math.log2(2 * p) + -(-n_ir // p)
+
+    return min((1 << b for b in range(REVERB_PARTITION.bit_length() - 1, 18)), key=cost)
+
+
 def reverb_ir_numpy(values: dict, sample_rate: float) -> np.ndarray:
     """The reverb's IR as numpy float64 [2, N]: exactly ``dsp.reverb.reverb_ir`` of ``values``
     (a Preset's ``reverb`` values) with float64 parameters."""
-    import torch
-
     from audiomanip.dsp.reverb import reverb_ir
 
-    args = [torch.tensor([float(values[n])], dtype=torch.float64)
-            for n in ("room_size", "pre_delay_ms", "diffusion", "damping")]
-    return reverb_ir(sample_rate, *args)[0].numpy()
+    args = [np.array([float(values[n])]) for n in ("room_size", "pre_delay_ms", "diffusion", "damping")]
+    return reverb_ir(sample_rate, *args)[0]
 
 
 class _Pitch(_Stage):
@@ -266,7 +301,8 @@ class _Pitch(_Stage):
         avail = self.buf[:, :length]
         window[:, : avail.shape[1]] = avail
         y = self._time_stretch(window, self.sample_rate, stretch_factor=1.0, pitch_shift_in_semitones=self.semitones,
-                               high_quality=True, preserve_formants=False).astype(np.float64)
+                               high_quality=True, use_long_fft_window=False,
+                               preserve_formants=False).astype(np.float64)
         lag, rho = 0, 1.0
         if self.prev_tail is not None:
             lag, rho = _best_lag(self.prev_tail, y[:, w - self.max_lag : w + xf + self.max_lag], self.max_lag)
@@ -350,7 +386,7 @@ class _PeakLimiter(_Stage):
         h = self.length - 1
         self.a_hist = np.ones(h)
         self.m_hist = np.ones(h)
-        self.x_hist = np.zeros((channels, h))
+        self.x_hist = np.zeros((channels, h), dtype=np.float32)
         self.to_drop = h
         self.frames_in = 0
 
@@ -365,12 +401,17 @@ class _PeakLimiter(_Stage):
         over = peak > self.ceiling
         a[over] = self.ceiling / peak[over]
         a_ext = np.concatenate([self.a_hist, a])
-        m = _running_min(a_ext, self.length)  # m[n] = min(a[n - L + 1 .. n])
-        m_ext = np.concatenate([self.m_hist, m])
-        d = np.concatenate([[0.0], np.cumsum(1.0 - m_ext)])
-        g = 1.0 - (d[self.length :] - d[: -self.length]) / self.length
         x_ext = np.concatenate([self.x_hist, x], axis=1)
-        y = np.clip(g * x_ext[:, :n], -self.ceiling, self.ceiling)
+        if not over.any() and (self.m_hist == 1.0).all() and (self.a_hist == 1.0).all():
+            # nothing above the ceiling in reach: every gain below is exactly 1
+            m_ext = np.ones(h + n)
+            y = np.clip(x_ext[:, :n], -self.ceiling, self.ceiling)
+        else:
+            m = _running_min(a_ext, self.length)  # m[n] = min(a[n - L + 1 .. n])
+            m_ext = np.concatenate([self.m_hist, m])
+            d = np.concatenate([[0.0], np.cumsum(1.0 - m_ext)])
+            g = 1.0 - (d[self.length :] - d[: -self.length]) / self.length
+            y = np.clip(g.astype(np.float32) * x_ext[:, :n], -self.ceiling, self.ceiling)
         self.a_hist, self.m_hist, self.x_hist = a_ext[-h:], m_ext[-h:], x_ext[:, -h:]
         drop = min(self.to_drop, n)
         self.to_drop -= drop
@@ -431,12 +472,12 @@ class ChainRenderer:
         """Feed ``block`` [C, n] (any float dtype); returns the output ready so far, float32 [C, m]."""
         if self._flushed:
             raise RuntimeError("ChainRenderer.process after flush()")
-        y = np.asarray(block, dtype=np.float64)
+        y = np.asarray(block, dtype=np.float32)
         if y.ndim != 2 or y.shape[0] != self.channels:
             raise ValueError(f"expected a block of shape [{self.channels}, n], got {tuple(np.shape(block))}")
         for stage in self.stages:
             y = stage.process(y)
-        return y.astype(np.float32)
+        return y.astype(np.float32, copy=False)
 
     def flush(self) -> np.ndarray:
         """End of input: returns the remaining output (latencies and the reverb tail), float32."""
@@ -444,7 +485,7 @@ class ChainRenderer:
         y = np.zeros((self.channels, 0))
         for stage in self.stages:
             y = np.concatenate([stage.process(y) if y.shape[1] else y, stage.flush()], axis=1)
-        return y.astype(np.float32)
+        return y.astype(np.float32, copy=False)
 
 
 def render(preset: Preset, audio: np.ndarray, sample_rate: float, *, tail: bool = True,
@@ -456,7 +497,7 @@ def render(preset: Preset, audio: np.ndarray, sample_rate: float, *, tail: bool 
     sample exceeds −0.1 dBFS. Non-finite input samples (NaN, ±Inf) are rendered as silence
     (files read by :mod:`audiomanip.audio_io` are already sanitised, with a warning).
     """
-    x = np.asarray(audio, dtype=np.float64)
+    x = np.asarray(audio, dtype=np.float32)
     if x.ndim == 1:
         x = x[None]
     if not np.isfinite(x).all():

@@ -2,10 +2,13 @@
 
 Both process the same 30 s stereo 44.1 kHz signal in memory: 5-band EQ (low shelf, 3 peaks,
 high shelf), distortion, compressor, reverb, output gain (audiomanip adds its look-ahead peak
-limiter; pedalboard gets its Limiter). With ``--pitch`` both chains start with a +3 semitone
-pitch shift. Figure = audio seconds / wall seconds (higher is faster), best of 3.
+limiter; pedalboard gets its Limiter); a second row starts both chains with a +3 semitone pitch
+shift. Figure = audio seconds / wall seconds (higher is faster), best of 5, the two renderers
+timed alternately (so a busy machine slows both alike).
 
-    python benchmarks/render_speed.py [--pitch]
+    python benchmarks/render_speed.py            # both rows, in one run
+    python benchmarks/render_speed.py --pitch    # only the row with pitch shift
+    python benchmarks/render_speed.py --no-pitch # only the row without
 """
 
 from __future__ import annotations
@@ -52,31 +55,43 @@ def pedalboard_chain(pitch: bool):
     return pb.Pedalboard(fx)
 
 
-def best_of(fn, repeats: int = 3) -> float:
-    best = float("inf")
+def best_of_alternating(fns, repeats: int = 5) -> list[float]:
+    """Best wall time (s) of each of ``fns`` over ``repeats`` rounds, calling them in turn."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
     return best
 
 
-def main(argv: list[str] | None = None) -> Result:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pitch", action="store_true", help="start both chains with a pitch shift")
-    args = ap.parse_args(argv)
+def measure(pitch: bool) -> Result:
+    """One row: audiomanip's renderer against pedalboard's chain, with or without pitch shift."""
     from audiomanip.data.sources import music_like
     from audiomanip.render import render
 
     audio = music_like(SECONDS, SR, seed=0, channels=2)
-    preset, board = chain_preset(args.pitch), pedalboard_chain(args.pitch)
-    ours = best_of(lambda: render(preset, audio, SR))
-    theirs = best_of(lambda: board(audio, SR))
-    what = "with pitch shift" if args.pitch else "EQ, distortion, compressor, reverb, gain"
+    preset, board = chain_preset(pitch), pedalboard_chain(pitch)
+    ours, theirs = best_of_alternating([lambda: render(preset, audio, SR), lambda: board(audio, SR)])
+    what = "with pitch shift" if pitch else "EQ, distortion, compressor, reverb, gain"
     return Result(f"render speed ({what})", SECONDS / ours, "× real time",
                   "pedalboard, comparable chain", SECONDS / theirs, "× real time",
-                  "30 s stereo 44.1 kHz in memory, best of 3")
+                  "30 s stereo 44.1 kHz in memory, best of 5")
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--pitch", action="store_true", help="only the row with pitch shift")
+    which.add_argument("--no-pitch", action="store_true", help="only the row without pitch shift")
+    args = ap.parse_args(argv)
+    rows = [False, True]
+    if args.pitch or args.no_pitch:
+        rows = [args.pitch]
+    return [measure(pitch) for pitch in rows]
 
 
 if __name__ == "__main__":
-    main().print()
+    for row in main():
+        row.print()

@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     cold = ["--checkpoint-path", args.checkpoint_path] if args.checkpoint_path else []
     runs = [
         ("cold start", lambda: cold_start.main(cold)),
-        ("render speed", lambda: render_speed.main([])),
-        ("render speed with pitch", lambda: render_speed.main(["--pitch"])),
+        ("render speed", lambda: render_speed.main(["--no-pitch"])[0]),
+        ("render speed with pitch", lambda: render_speed.main(["--pitch"])[0]),
         ("training speed", lambda: training_speed.main(["--steps", "20"] if args.quick else [])),
         ("render memory", lambda: render_memory.main(["--minutes", "2"] if args.quick else [])),
     ]

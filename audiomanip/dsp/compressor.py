@@ -22,13 +22,17 @@ This module computes the same thing without a loop over samples:
 
 Time constants follow JUCE: ``τ = sr · time_ms / (2π · 1000)`` samples. Channels are
 compressed independently (unlinked), as pedalboard does. The scans run in float64 internally.
+
+The gain computer (:func:`gain_reduction_db`, :func:`static_curve_db`) is written against the
+array API: numpy or torch, the library of its arguments. The level detector needs
+``logcumsumexp`` and exists for torch only (training); the renderer's detector is pedalboard's.
 """
 
 from __future__ import annotations
 
 import math
 
-import torch
+from audiomanip.dsp.arrays import float_arrays, namespace
 
 #: Width of the soft knee in dB (the renderer's pedalboard curve is a hard knee).
 KNEE_DB = 2.0
@@ -39,63 +43,65 @@ _FLOOR = 1e-10
 _DB_PER_NEPER = 20.0 / math.log(10.0)
 
 
-def _as_batch(value, ref: torch.Tensor, dtype=None) -> torch.Tensor:
-    return torch.as_tensor(value, device=ref.device, dtype=dtype or ref.dtype).reshape(-1)
+def _as_batch(value, ref):
+    import torch
+
+    return torch.as_tensor(value, device=ref.device, dtype=ref.dtype).reshape(-1)
 
 
-def gain_reduction_db(
-    level_db: torch.Tensor, threshold_db: torch.Tensor, ratio: torch.Tensor, knee_db: float = KNEE_DB
-) -> torch.Tensor:
-    """Gain change in dB (<= 0) for a detector level ``level_db`` (dBFS), elementwise.
+def gain_reduction_db(level_db, threshold_db, ratio, knee_db: float = KNEE_DB):
+    """Gain change in dB (<= 0) for a detector level ``level_db`` (dBFS), elementwise; arrays
+    (numpy or torch) or numbers that broadcast together.
 
     Hard knee when ``knee_db`` is 0, otherwise the quadratic soft knee of Giannoulis et al.
     """
+    xp = namespace(level_db, threshold_db, ratio)
     over = level_db - threshold_db
     slope = 1.0 / ratio - 1.0
-    hard = slope * torch.clamp(over, min=0.0)
+    hard = slope * xp.clip(over, min=0.0)
     if knee_db <= 0.0:
         return hard
     half = 0.5 * knee_db
-    inside = torch.clamp(over + half, min=0.0, max=knee_db)
+    inside = xp.clip(over + half, min=0.0, max=knee_db)
     soft = slope * inside * inside / (2.0 * knee_db)
-    return torch.where(over >= half, hard, soft)
+    return xp.where(over >= half, hard, soft)
 
 
-def static_curve_db(
-    level_db, threshold_db, ratio, makeup_db, knee_db: float = KNEE_DB
-) -> torch.Tensor:
+def static_curve_db(level_db, threshold_db, ratio, makeup_db, knee_db: float = KNEE_DB):
     """Static input/output curve: output level in dB for a steady input at ``level_db``.
 
-    Arguments are tensors or floats that broadcast together (dBFS, dBFS, plain ratio, dB);
-    ``knee_db = 0`` gives the renderer's (JUCE) hard-knee curve. The level is the peak level the
-    detector sees (for a sine: its peak amplitude in dBFS).
+    Arguments are arrays (numpy or torch) or numbers that broadcast together (dBFS, dBFS, plain
+    ratio, dB); numbers become arrays of the arrays' library and floating dtype (numpy float64
+    when all are numbers). ``knee_db = 0`` gives the renderer's (JUCE) hard-knee curve. The level is the peak
+    level the detector sees (for a sine: its peak amplitude in dBFS).
     """
-    level_db, threshold_db, ratio, makeup_db = (
-        torch.as_tensor(v, dtype=torch.float64) if not torch.is_tensor(v) else v
-        for v in (level_db, threshold_db, ratio, makeup_db)
-    )
+    xp = namespace(level_db, threshold_db, ratio, makeup_db)
+    level_db, threshold_db, ratio, makeup_db = float_arrays(xp, level_db, threshold_db, ratio, makeup_db)
     return level_db + gain_reduction_db(level_db, threshold_db, ratio, knee_db) + makeup_db
 
 
-def _time_constant_samples(time_ms: torch.Tensor, sample_rate: float) -> torch.Tensor:
+def _time_constant_samples(time_ms, sample_rate: float):
     """JUCE ballistics: coefficient exp(-2π·1000 / (sr·ms)) = exp(-1/τ) with τ in samples."""
     return float(sample_rate) * time_ms / (2.0 * math.pi * 1000.0)
 
 
-def _leaky_log_sum(log_x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
-    """``log Σ_{s<=t} exp(log_x(s) - decay · (t - s))`` along the last axis.
+def _leaky_log_sum(log_x, decay):
+    """``log Σ_{s<=t} exp(log_x(s) - decay · (t - s))`` along the last axis (torch).
 
     ``decay`` (nepers per sample, > 0) broadcasts against ``log_x [B, C, T]``.
     """
+    import torch
+
     t = torch.arange(log_x.shape[-1], device=log_x.device, dtype=log_x.dtype)
     ramp = decay * t
     return torch.logcumsumexp(log_x + ramp, dim=-1) - ramp
 
 
-def envelope_db(
-    x: torch.Tensor, sample_rate: float, attack_ms: torch.Tensor, release_ms: torch.Tensor
-) -> torch.Tensor:
-    """Detector level in dBFS ``[B, C, T]`` of ``x [B, C, T]`` (float64), see module doc."""
+def envelope_db(x, sample_rate: float, attack_ms, release_ms):
+    """Detector level in dBFS ``[B, C, T]`` of the tensor ``x [B, C, T]`` (float64), see module
+    doc (torch only)."""
+    import torch
+
     xd = x.to(torch.float64)
     attack = _as_batch(attack_ms, xd)[:, None, None]
     release = _as_batch(release_ms, xd)[:, None, None]
@@ -111,16 +117,8 @@ def envelope_db(
     return _DB_PER_NEPER * log_env
 
 
-def compressor(
-    x: torch.Tensor,
-    sample_rate: float,
-    threshold_db: torch.Tensor,
-    ratio: torch.Tensor,
-    attack_ms: torch.Tensor,
-    release_ms: torch.Tensor,
-    makeup_db: torch.Tensor,
-) -> torch.Tensor:
-    """Compress ``x [B, C, T]``.
+def compressor(x, sample_rate: float, threshold_db, ratio, attack_ms, release_ms, makeup_db):
+    """Compress the tensor ``x [B, C, T]`` (torch only: the renderer uses pedalboard's).
 
     Args:
         x: audio ``[B, C, T]``.
@@ -138,5 +136,5 @@ def compressor(
     rat = _as_batch(ratio, env)[:, None, None]
     makeup = _as_batch(makeup_db, env)[:, None, None]
     gain_db = gain_reduction_db(env, thr, rat) + makeup
-    gain = torch.pow(10.0, gain_db / 20.0)
-    return (x.to(torch.float64) * gain).to(x.dtype)
+    gain = 10.0 ** (gain_db / 20.0)
+    return (x.double() * gain).to(x.dtype)

@@ -4,6 +4,7 @@ The curve is a biased hyperbolic tangent::
 
     u = g * x,                 g = 10 ** (drive_db / 20)
     s = tanh(u + b) - tanh(b), b = MAX_BIAS * color
+      = tanh(u) · (1 − tanh²b) / (1 + tanh(u) · tanh b)   (:func:`biased_tanh`)
     w = k * s                  (:func:`waveshape`, memoryless)
     y = HP(w)                  (the DC blocker, :func:`dc_blocker_coefficients`)
 
@@ -11,7 +12,10 @@ The curve is a biased hyperbolic tangent::
   harmonics.
 * ``color`` (0 … 1) shifts the operating point by ``b`` so the curve is asymmetric and
   produces even harmonics (2nd, 4th …) besides the odd ones. Subtracting ``tanh(b)`` removes
-  the DC offset the bias creates, so silence stays silence.
+  the DC offset the bias creates, so silence stays silence. The curve is evaluated in the
+  second form, which is exactly 0 at u = 0 in any precision (the first one is 0 only when both
+  ``tanh`` calls round alike) and has no cancellation (the denominator is at least
+  ``1 − tanh(MAX_BIAS)`` ≈ 0.54).
 * **DC blocker.** An asymmetric curve also rectifies: a loud signal comes out with a
   signal-dependent DC offset (color 1, high drive, −6 dBFS sine: mean ≈ −0.08 against a peak
   ≈ 0.26), which no memoryless curve can remove. Like the coupling capacitor of a real
@@ -21,7 +25,7 @@ The curve is a biased hyperbolic tangent::
   below hearing and well below music's lowest fundamentals: −0.26 dB at 20 Hz, −0.02 dB at
   40 Hz, < 0.001 dB above 100 Hz; the poles decay with a time constant of
   ``Q / (π · DC_BLOCK_HZ)`` ≈ 22.5 ms, so an offset that appears settles within ~0.2 s.
-  The differentiable path applies it by frequency sampling on a zero-padded rFFT
+  The differentiable (torch) path applies it by frequency sampling on a zero-padded rFFT
   (:func:`audiomanip.dsp.eq.filter_by_response`, as :func:`audiomanip.dsp.eq.eq` does); the
   renderer runs the same biquad as an exact IIR with state (``audiomanip.dsp.iir.SosFilter``)
   and the ffmpeg export as ``highpass``. Both start at rest, so they agree from the first
@@ -41,8 +45,7 @@ from __future__ import annotations
 
 import math
 
-import torch
-
+from audiomanip.dsp.arrays import device, float_arrays, namespace
 from audiomanip.dsp.eq import biquad_coefficients, biquad_response, filter_by_response
 from audiomanip.params import EQ_BAND_TYPES
 
@@ -58,62 +61,84 @@ _REFERENCE_POINTS = 256
 _HIGH_PASS = EQ_BAND_TYPES.index("high_pass")
 
 
-def _curve(u: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return torch.tanh(u + bias) - torch.tanh(bias)
-
-
-def compensation_gain(drive_db: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
-    """Output gain ``k [B]`` that keeps the RMS of a −12 dBFS reference sine (linear factor)."""
-    drive_db, color = torch.broadcast_tensors(drive_db, color)
-    gain = torch.pow(10.0, drive_db / 20.0)[..., None]
+def compensation_gain(drive_db, color):
+    """Output gain ``k [B]`` that keeps the RMS of a −12 dBFS reference sine (linear factor);
+    ``drive_db`` and ``color`` ``[B]`` (numpy or torch)."""
+    xp = namespace(drive_db, color)
+    drive_db, color = float_arrays(xp, drive_db, color)
+    gain = (10.0 ** (drive_db / 20.0))[..., None]
     bias = (MAX_BIAS * color)[..., None]
-    phase = torch.arange(_REFERENCE_POINTS, device=drive_db.device, dtype=drive_db.dtype)
-    ref = REFERENCE_PEAK * torch.sin(2.0 * math.pi * phase / _REFERENCE_POINTS)
-    shaped = _curve(gain * ref, bias)
-    ac = shaped - shaped.mean(dim=-1, keepdim=True)
-    rms_out = torch.sqrt(torch.mean(ac * ac, dim=-1))
+    phase = xp.arange(_REFERENCE_POINTS, dtype=drive_db.dtype, device=device(drive_db))
+    ref = REFERENCE_PEAK * xp.sin(2.0 * math.pi * phase / _REFERENCE_POINTS)
+    shaped = biased_tanh(gain * ref, xp.tanh(bias))
+    ac = shaped - xp.mean(shaped, axis=-1, keepdims=True)
+    rms_out = xp.sqrt(xp.mean(ac * ac, axis=-1))
     return (REFERENCE_PEAK / math.sqrt(2.0)) / rms_out
 
 
-def dc_blocker_coefficients(sample_rate: float) -> tuple[torch.Tensor, torch.Tensor]:
+
+def dc_blocker_coefficients(sample_rate: float, xp=None):
     """Biquad ``(b [3], a [3])`` (float64, a0 = 1) of the DC blocker at ``sample_rate`` Hz: the
-    RBJ high-pass at :data:`DC_BLOCK_HZ` with :data:`DC_BLOCK_Q`. As an SOS row for
-    ``SosFilter`` / scipy: ``torch.cat([b, a]).numpy()``."""
-    f64 = torch.float64
+    RBJ high-pass at :data:`DC_BLOCK_HZ` with :data:`DC_BLOCK_Q`, as arrays of the namespace
+    ``xp`` (default: torch, the training path; the renderer passes numpy's). As an SOS row for
+    ``SosFilter`` / scipy: ``concatenate([b, a])``."""
+    xp = xp or namespace(default="torch")
     return biquad_coefficients(
-        torch.tensor(_HIGH_PASS),
-        torch.tensor(DC_BLOCK_HZ, dtype=f64),
-        torch.tensor(0.0, dtype=f64),
-        torch.tensor(DC_BLOCK_Q, dtype=f64),
+        xp.asarray(_HIGH_PASS),
+        xp.asarray(DC_BLOCK_HZ, dtype=xp.float64),
+        xp.asarray(0.0, dtype=xp.float64),
+        xp.asarray(DC_BLOCK_Q, dtype=xp.float64),
         float(sample_rate),
     )
 
 
-def waveshape(x: torch.Tensor, drive_db: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
+def biased_tanh(u, tanh_bias):
+    """``tanh(u + b) − tanh(b)`` as ``tanh(u) · (1 − tanh²b) / (1 + tanh(u) · tanh b)``,
+    elementwise (numpy or torch); ``tanh_bias = tanh(b)``."""
+    xp = namespace(u, tanh_bias)
+    t = xp.tanh(u)
+    return t * (1.0 - tanh_bias * tanh_bias) / (1.0 + tanh_bias * t)
+
+
+def curve_constants(drive_db, color) -> tuple:
+    """The constants of the curve ``k · (tanh(g·x + b) − tanh(b))`` for ``drive_db`` and
+    ``color`` ``[B]`` (numpy or torch): ``(g, tanh(b), k)``, each ``[B]``. Computed once per
+    setting by the renderer, which applies :func:`apply_curve` block by block."""
+    xp = namespace(drive_db, color)
+    drive_db, color = float_arrays(xp, drive_db, color)
+    return 10.0 ** (drive_db / 20.0), xp.tanh(MAX_BIAS * color), compensation_gain(drive_db, color)
+
+
+def apply_curve(x, gain, tanh_bias, k):
+    """``k · (tanh(gain·x + b) − tanh(b))`` (:func:`biased_tanh`), sample-wise on ``x`` (any
+    shape that the constants broadcast against; numpy or torch)."""
+    return k * biased_tanh(gain * x, tanh_bias)
+
+
+def waveshape(x, drive_db, color):
     """The memoryless, level-compensated curve ``k · (tanh(g·x + b) − tanh(b))`` alone (no DC
     blocker) on ``x [B, C, T]`` with ``drive_db [B]`` (dB) and ``color [B]``; sample-wise, so it
-    may be applied block by block. Returns ``[B, C, T]`` in the dtype/device of ``x``."""
-    drive_db = torch.as_tensor(drive_db, device=x.device, dtype=x.dtype).reshape(-1)
-    color = torch.as_tensor(color, device=x.device, dtype=x.dtype).reshape(-1)
-    gain = torch.pow(10.0, drive_db / 20.0)[:, None, None]
-    bias = (MAX_BIAS * color)[:, None, None]
-    k = compensation_gain(drive_db, color)[:, None, None]
-    return k * _curve(gain * x, bias)
+    may be applied block by block. Returns ``[B, C, T]`` in the dtype/device of ``x`` (numpy or
+    torch, differentiable in torch)."""
+    xp = namespace(x, drive_db, color)
+    drive_db, color = float_arrays(xp, drive_db, color, dtype=x.dtype, device=device(x))
+    drive_db, color = xp.reshape(drive_db, (-1,)), xp.reshape(color, (-1,))
+    gain, tanh_bias, k = (c[:, None, None] for c in curve_constants(drive_db, color))
+    return apply_curve(x, gain, tanh_bias, k)
 
 
-def distortion(
-    x: torch.Tensor, sample_rate: float, drive_db: torch.Tensor, color: torch.Tensor
-) -> torch.Tensor:
+def distortion(x, sample_rate: float, drive_db, color):
     """Distort ``x [B, C, T]`` at ``sample_rate`` Hz with ``drive_db [B]`` (dB, 0 … 40) and
     ``color [B]`` (0 … 1): :func:`waveshape`, then the DC blocker by frequency sampling.
 
     Returns ``[B, C, T]`` in the dtype/device of ``x``; level compensated as the module
-    docstring describes. Differentiable w.r.t. ``x``, ``drive_db`` and ``color``.
+    docstring describes. Differentiable w.r.t. ``x``, ``drive_db`` and ``color`` (torch).
     """
+    xp = namespace(x)
     shaped = waveshape(x, drive_db, color)
-    b, a = (c.to(x.device) for c in dc_blocker_coefficients(sample_rate))
+    b, a = (xp.asarray(c, device=device(x)) for c in dc_blocker_coefficients(sample_rate, xp))
 
-    def response(n_bins: int) -> torch.Tensor:
+    def response(n_bins: int):
         return biquad_response(sample_rate, n_bins, b, a)[None]  # [1, F]
 
     return filter_by_response(shaped, response)

@@ -1,9 +1,11 @@
-"""Differentiable 5-band parametric EQ of RBJ Audio-EQ-Cookbook biquads.
+"""5-band parametric EQ of RBJ Audio-EQ-Cookbook biquads, for numpy and torch.
 
-:func:`biquad_coefficients` is the single coefficient function of the project: the renderer
-filters with the same coefficients (``scipy.signal.sosfilt``) and :func:`eq` samples their
-frequency response on the rFFT grid of a zero-padded signal (as dasp-pytorch does), so the two
-paths have the same magnitude response.
+:func:`biquad_coefficients` is the single coefficient function of the project, written against
+the array API (:mod:`audiomanip.dsp.arrays`): the renderer calls it with numpy arrays and filters
+with the coefficients (``dsp.iir.SosFilter``, scipy's ``sosfilt``), training calls it with torch
+tensors and :func:`eq` samples the same biquads' frequency response on the rFFT grid of a
+zero-padded signal (as dasp-pytorch does), so the two paths have the same magnitude response.
+:func:`eq_response` (the plot's curve too) follows its arguments' library as well.
 
 Band types index :data:`audiomanip.params.EQ_BAND_TYPES`
 (low_shelf, peak, high_shelf, low_pass, high_pass). Shelves use the cookbook's Q form
@@ -16,8 +18,7 @@ import math
 import numbers
 from collections.abc import Callable
 
-import torch
-
+from audiomanip.dsp.arrays import device, float_arrays, namespace
 from audiomanip.params import EQ_BAND_TYPES
 
 #: Largest frequency used for the biquads, as a fraction of the sample rate (below Nyquist).
@@ -28,19 +29,17 @@ _LOW_SHELF, _PEAK, _HIGH_SHELF, _LOW_PASS, _HIGH_PASS = (
 )
 
 
-def _all_type_coefficients(
-    freq_hz: torch.Tensor, gain_db: torch.Tensor, q: torch.Tensor, sample_rate: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _all_type_coefficients(xp, freq_hz, gain_db, q, sample_rate: float):
     """Coefficients of every band type: ``(b, a)`` each ``[..., n_types, 3]`` with a0 = 1."""
-    freq = torch.clamp(freq_hz, max=MAX_FREQ_FRACTION * float(sample_rate))
+    freq = xp.clip(freq_hz, max=MAX_FREQ_FRACTION * float(sample_rate))
     w0 = 2.0 * math.pi * freq / float(sample_rate)
-    cos_w0 = torch.cos(w0)
-    alpha = torch.sin(w0) / (2.0 * q)
-    amp = torch.pow(10.0, gain_db / 40.0)  # A of the cookbook
-    sqrt_amp_alpha2 = 2.0 * torch.sqrt(amp) * alpha
-    one = torch.ones_like(cos_w0)
+    cos_w0 = xp.cos(w0)
+    alpha = xp.sin(w0) / (2.0 * q)
+    amp = 10.0 ** (gain_db / 40.0)  # A of the cookbook
+    sqrt_amp_alpha2 = 2.0 * xp.sqrt(amp) * alpha
+    one = xp.ones_like(cos_w0)
 
-    coeffs: list[tuple[torch.Tensor, ...]] = [()] * len(EQ_BAND_TYPES)
+    coeffs: list[tuple] = [()] * len(EQ_BAND_TYPES)
     # low shelf
     ap1, am1 = amp + 1.0, amp - 1.0
     coeffs[_LOW_SHELF] = (
@@ -89,22 +88,16 @@ def _all_type_coefficients(
     )
     b_all, a_all = [], []
     for b0, b1, b2, a0, a1, a2 in coeffs:
-        b_all.append(torch.stack([b0 / a0, b1 / a0, b2 / a0], dim=-1))
-        a_all.append(torch.stack([one, a1 / a0, a2 / a0], dim=-1))
-    return torch.stack(b_all, dim=-2), torch.stack(a_all, dim=-2)
+        b_all.append(xp.stack([b0 / a0, b1 / a0, b2 / a0], axis=-1))
+        a_all.append(xp.stack([one, a1 / a0, a2 / a0], axis=-1))
+    return xp.stack(b_all, axis=-2), xp.stack(a_all, axis=-2)
 
 
-def biquad_coefficients(
-    band_type: torch.Tensor,
-    freq_hz: torch.Tensor,
-    gain_db: torch.Tensor,
-    q: torch.Tensor,
-    sample_rate: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """RBJ cookbook biquad coefficients.
+def biquad_coefficients(band_type, freq_hz, gain_db, q, sample_rate: float):
+    """RBJ cookbook biquad coefficients, on numpy or torch (the library of the arguments).
 
     Args:
-        band_type: LongTensor ``[...]``, indices into ``params.EQ_BAND_TYPES``.
+        band_type: integer array ``[...]``, indices into ``params.EQ_BAND_TYPES``.
         freq_hz: centre / corner / cut-off frequency in Hz ``[...]``; clamped to
             ``0.49 * sample_rate`` so the filter stays below Nyquist.
         gain_db: gain of shelves and peaks in dB ``[...]`` (ignored by pass filters).
@@ -112,81 +105,76 @@ def biquad_coefficients(
         sample_rate: in Hz.
 
     Returns:
-        ``(b, a)``, each ``[..., 3]`` in the dtype/device of ``freq_hz``, normalised so that
-        ``a[..., 0] == 1``. For scipy, ``np.concatenate([b, a], -1)`` is one SOS row.
+        ``(b, a)``, each ``[..., 3]`` in the dtype/device of ``freq_hz`` (float64 for plain
+        numbers; numpy when no argument is a tensor), normalised so that ``a[..., 0] == 1``.
+        ``concatenate([b, a], axis=-1)`` is one SOS row.
     """
-    freq_hz, gain_db, q = (
-        v if torch.is_tensor(v) else torch.as_tensor(v, dtype=torch.float64) for v in (freq_hz, gain_db, q)
-    )
-    freq_hz, gain_db, q = torch.broadcast_tensors(freq_hz, gain_db, q)
-    band_type = torch.as_tensor(band_type)
-    b_all, a_all = _all_type_coefficients(freq_hz, gain_db, q, sample_rate)
-    index = band_type.to(device=freq_hz.device, dtype=torch.long).expand(freq_hz.shape)
-    index = index[..., None, None].expand(*index.shape, 1, 3)
-    return b_all.gather(-2, index).squeeze(-2), a_all.gather(-2, index).squeeze(-2)
+    xp = namespace(band_type, freq_hz, gain_db, q)
+    freq_hz, gain_db, q = float_arrays(xp, freq_hz, gain_db, q)
+    b_all, a_all = _all_type_coefficients(xp, freq_hz, gain_db, q, sample_rate)
+    index = xp.asarray(band_type, device=device(freq_hz))
+    index = xp.broadcast_to(xp.astype(index, xp.int64), freq_hz.shape)
+    index = xp.broadcast_to(index[..., None, None], (*index.shape, 1, 3))
+    pick = lambda c: xp.take_along_axis(c, index, axis=-2)[..., 0, :]
+    return pick(b_all), pick(a_all)
 
 
-def _biquad_response(b: torch.Tensor, a: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+def _biquad_response(xp, b, a, omega):
     """Complex response of biquads ``b, a [..., 3]`` at angular frequencies ``omega [F]``
     (radians per sample) -> ``[..., F]``."""
-    z1 = torch.polar(torch.ones_like(omega), -omega)  # e^{-j w}
+    z1 = xp.exp(-1j * xp.astype(omega, xp.complex128))  # e^{-j w}
     z2 = z1 * z1
     num = b[..., 0:1] + b[..., 1:2] * z1 + b[..., 2:3] * z2
     den = a[..., 0:1] + a[..., 1:2] * z1 + a[..., 2:3] * z2
     return num / den
 
 
-def _frequencies(sample_rate: float, n_bins_or_freqs, device, dtype) -> torch.Tensor:
+def _frequencies(xp, sample_rate: float, n_bins_or_freqs, device):
+    """float64 frequencies in Hz: the rFFT grid of ``F`` bins, or the given frequencies."""
     if isinstance(n_bins_or_freqs, numbers.Integral):
-        n_bins_or_freqs = int(n_bins_or_freqs)
-        return torch.linspace(0.0, sample_rate / 2.0, n_bins_or_freqs, device=device, dtype=dtype)
-    return torch.as_tensor(n_bins_or_freqs, device=device).to(dtype).reshape(-1)
+        return xp.linspace(0.0, sample_rate / 2.0, int(n_bins_or_freqs), dtype=xp.float64, device=device)
+    return xp.reshape(xp.astype(xp.asarray(n_bins_or_freqs, device=device), xp.float64), (-1,))
 
 
-def eq_response(
-    sample_rate: float,
-    n_bins_or_freqs,
-    type: torch.Tensor,
-    freq_hz: torch.Tensor,
-    gain_db: torch.Tensor,
-    q: torch.Tensor,
-) -> torch.Tensor:
-    """Complex frequency response of the 5-band EQ (product of its biquads).
+def eq_response(sample_rate: float, n_bins_or_freqs, type, freq_hz, gain_db, q):
+    """Complex frequency response of the 5-band EQ (product of its biquads), numpy or torch.
 
     Args:
         sample_rate: in Hz.
         n_bins_or_freqs: an int ``F`` (the rFFT grid 0 … sample_rate/2 with ``F`` bins, i.e.
-            ``n_fft // 2 + 1``) or a 1-D tensor/array of frequencies in Hz.
-        type: LongTensor ``[B, bands]`` of band type indices, or class probabilities
+            ``n_fft // 2 + 1``) or a 1-D array of frequencies in Hz.
+        type: integer array ``[B, bands]`` of band type indices, or class probabilities
             ``[B, bands, 5]``; probabilities mix the five types' complex responses per band.
         freq_hz, gain_db, q: ``[B, bands]`` in Hz, dB and plain Q.
 
     Returns:
-        complex Tensor ``[B, F]``. Computed in float64 (complex128) internally so that
-        low-frequency, high-Q biquads are exact; returned as complex64 for float32 inputs.
+        complex ``[B, F]``. Computed in float64 (complex128) internally so that low-frequency,
+        high-Q biquads are exact; returned as complex64 for float32 inputs.
     """
-    out_dtype = torch.complex128 if freq_hz.dtype == torch.float64 else torch.complex64
-    calc = torch.float64
-    freqs = _frequencies(sample_rate, n_bins_or_freqs, freq_hz.device, calc)
+    xp = namespace(type, freq_hz, gain_db, q)
+    out_dtype = xp.complex128 if freq_hz.dtype == xp.float64 else xp.complex64
+    dev = device(freq_hz)
+    freqs = _frequencies(xp, sample_rate, n_bins_or_freqs, dev)
     omega = 2.0 * math.pi * freqs / float(sample_rate)
-    f64 = [t.to(calc) for t in (freq_hz, gain_db, q)]
-    if type.is_floating_point():
-        b_all, a_all = _all_type_coefficients(*f64, sample_rate)  # [B, bands, 5, 3]
-        per_type = _biquad_response(b_all, a_all, omega)  # [B, bands, 5, F]
-        band = (type.to(calc)[..., None] * per_type).sum(dim=-2)  # [B, bands, F]
+    f64 = float_arrays(xp, freq_hz, gain_db, q, dtype=xp.float64)
+    if xp.isdtype(type.dtype, "real floating"):
+        b_all, a_all = _all_type_coefficients(xp, *f64, sample_rate)  # [B, bands, 5, 3]
+        per_type = _biquad_response(xp, b_all, a_all, omega)  # [B, bands, 5, F]
+        band = xp.sum(xp.astype(type, xp.float64)[..., None] * per_type, axis=-2)  # [B, bands, F]
     else:
         b, a = biquad_coefficients(type, *f64, sample_rate)
-        band = _biquad_response(b, a, omega)  # [B, bands, F]
-    return torch.prod(band, dim=-2).to(out_dtype)
+        band = _biquad_response(xp, b, a, omega)  # [B, bands, F]
+    return xp.astype(xp.prod(band, axis=-2), out_dtype)
 
 
-def biquad_response(sample_rate: float, n_bins_or_freqs, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def biquad_response(sample_rate: float, n_bins_or_freqs, b, a):
     """Complex response of biquads ``b, a [..., 3]`` (a0 = 1, e.g. from
     :func:`biquad_coefficients`) at ``n_bins_or_freqs`` (as in :func:`eq_response`) ->
-    ``[..., F]``, computed in float64 (complex128)."""
-    freqs = _frequencies(sample_rate, n_bins_or_freqs, b.device, torch.float64)
+    ``[..., F]``, computed in float64 (complex128), numpy or torch."""
+    xp = namespace(b, a)
+    freqs = _frequencies(xp, sample_rate, n_bins_or_freqs, device(b))
     omega = 2.0 * math.pi * freqs / float(sample_rate)
-    return _biquad_response(b.to(torch.float64), a.to(torch.float64), omega)
+    return _biquad_response(xp, xp.astype(b, xp.float64), xp.astype(a, xp.float64), omega)
 
 
 def _fft_size(n_samples: int) -> int:
@@ -194,14 +182,7 @@ def _fft_size(n_samples: int) -> int:
     return 1 << max(1, (2 * n_samples - 1 - 1).bit_length())
 
 
-def eq(
-    x: torch.Tensor,
-    sample_rate: float,
-    type: torch.Tensor,
-    freq_hz: torch.Tensor,
-    gain_db: torch.Tensor,
-    q: torch.Tensor,
-) -> torch.Tensor:
+def eq(x, sample_rate: float, type, freq_hz, gain_db, q):
     """Apply the 5-band EQ to ``x [B, C, T]`` by frequency sampling.
 
     The signal is zero-padded to a power of two of at least ``2T - 1`` samples, multiplied in
@@ -222,7 +203,7 @@ def eq(
     return filter_by_response(x, lambda n_bins: eq_response(sample_rate, n_bins, type, freq_hz, gain_db, q))
 
 
-def filter_by_response(x: torch.Tensor, response: Callable[[int], torch.Tensor]) -> torch.Tensor:
+def filter_by_response(x, response: Callable[[int], object]):
     """Filter ``x [B, C, T]`` by frequency sampling of a linear filter.
 
     ``x`` is zero-padded to a power of two of at least ``2T - 1`` samples; ``response(F)`` gives
@@ -231,9 +212,10 @@ def filter_by_response(x: torch.Tensor, response: Callable[[int], torch.Tensor])
     ``T`` samples. This is the filter itself up to the circular time-aliasing of impulse-response
     tails longer than ``n_fft - T`` samples. Returns ``[B, C, T]``, dtype/device of ``x``.
     """
+    xp = namespace(x)
     n = x.shape[-1]
     n_fft = _fft_size(n)
-    spec = torch.fft.rfft(x, n=n_fft)
-    h = response(n_fft // 2 + 1).to(spec.dtype)
-    y = torch.fft.irfft(spec * h[:, None, :], n=n_fft)
-    return y[..., :n].to(x.dtype)
+    spec = xp.fft.rfft(x, n=n_fft)
+    h = xp.astype(response(n_fft // 2 + 1), spec.dtype)
+    y = xp.fft.irfft(spec * h[:, None, :], n=n_fft)
+    return xp.astype(y[..., :n], x.dtype)

@@ -29,7 +29,9 @@ transposed direct form II that scipy iterates, ``A^m`` grows to ~1/(1 − |pole|
 z = 1 (low frequencies, high Q, high sample rates), and so would the rounding errors of any
 sum over many powers of it. The state is therefore not scipy's ``zi``.
 
-Arrays are channels-first ``[C, T]``; the arithmetic is float64 throughout.
+Arrays are channels-first ``[C, T]``; the arithmetic is float64 throughout, except that
+``SosFilter(..., dtype=np.float32)`` computes the outputs (the chunk-by-Toeplitz product, nearly
+all of the work) in float32, from float64 states (relative error ~1e-7 of the signal).
 """
 
 from __future__ import annotations
@@ -143,9 +145,11 @@ class SosFilter:
         sos: second-order sections ``[K, 6]`` (``b0 b1 b2 a0 a1 a2`` per row, as scipy).
         channels: number of channels ``C``.
         block: chunk length L, samples (>= 1); default :data:`DEFAULT_BLOCK`.
+        dtype: of the output product and of the result: float64 (default, exact to rounding)
+            or float32 (the renderer's: twice as fast; the state recursion stays float64).
     """
 
-    def __init__(self, sos, channels: int, *, block: int | None = None):
+    def __init__(self, sos, channels: int, *, block: int | None = None, dtype=np.float64):
         self.sos = _normalised_sos(sos)
         if block is None:
             block = DEFAULT_BLOCK if self.sos.shape[0] > 2 else DEFAULT_BLOCK // 2
@@ -168,6 +172,8 @@ class SosFilter:
         for j in range(length):
             self._response[j, j:] = h[: length - j]
         self._response[length:] = zir[:, 0].T
+        self.dtype = np.dtype(dtype)
+        self._response = self._response.astype(self.dtype)
         self._forced = ab[::-1].copy()  # forced[j] = A^(L-1-j) B
         self._transition = np.linalg.matrix_power(self._a, length)  # A^L
         self._state = np.zeros((self.channels, d))
@@ -178,8 +184,8 @@ class SosFilter:
         self._state[:] = 0.0
 
     def process(self, x) -> np.ndarray:
-        """Filter the next ``x [C, n]`` samples; returns float64 ``[C, n]``."""
-        x = np.asarray(x, dtype=np.float64)
+        """Filter the next ``x [C, n]`` samples; returns ``[C, n]`` of the filter's dtype."""
+        x = np.asarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[0] != self.channels:
             raise ValueError(f"expected a block of shape [{self.channels}, n], got {x.shape}")
         n = x.shape[1]
@@ -205,9 +211,9 @@ class SosFilter:
         cost a page fault per 4 KiB on every call)."""
         c, d = self.channels, self.order
         if r != self.block:
-            return np.empty((c, j, r + d)), np.empty((c, j, d)), np.empty((c, j, d))
+            return np.empty((c, j, r + d), self.dtype), np.empty((c, j, d)), np.empty((c, j, d))
         if self._buffers is None or self._buffers[0].shape[1] < j:
-            self._buffers = (np.empty((c, j, r + d)), np.empty((c, j, d)), np.empty((c, j, d)))
+            self._buffers = (np.empty((c, j, r + d), self.dtype), np.empty((c, j, d)), np.empty((c, j, d)))
         return tuple(buf[:, :j] for buf in self._buffers)
 
     def _chunks(self, chunks: np.ndarray, response: np.ndarray, forced: np.ndarray,
