@@ -1,8 +1,10 @@
 """Where a command's Preset comes from: a prompt (the model), a named preset or a preset file.
 
-Every command accepts exactly one of ``PROMPT``, ``--preset NAME`` or ``--preset-file FILE``.
-The model is loaded lazily, once, and only when a prompt is given (on ONNX Runtime, see
-:mod:`audiomanip.inference.loader`), so ``--preset`` and ``--preset-file`` never load it.
+Every command accepts one of ``PROMPT``, ``--preset NAME`` or ``--preset-file FILE``; a
+``PROMPT`` together with ``--preset``/``--preset-file`` edits that preset with words
+(:mod:`audiomanip.preset_edit`). The model is loaded lazily, once, and only for a prompt alone
+(on ONNX Runtime, see :mod:`audiomanip.inference.loader`), so ``--preset`` and ``--preset-file``
+(edits included) never load it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from audiomanip.params import Preset, PresetError
 class ResolvedPreset:
     """A Preset and where it came from.
 
-    ``kind`` is ``"prompt"``, ``"named"`` or ``"file"``; ``label`` is the prompt text, the
-    preset name or the file path (used for the output slug); ``model`` is the model's
+    ``kind`` is ``"prompt"``, ``"named"``, ``"file"`` or ``"edit"`` (a named preset or file moved
+    by a prompt); ``label`` is the prompt text, the preset name or the file path, followed by
+    the edit prompt for an edit (used for the output slug); ``edits`` is the chain of edits,
+    ``[{"prompt", "from"}, …]``, that made the preset (recorded in the written preset); ``model`` is the model's
     ``info`` dict for prompts; ``explicit`` lists explicit values taken from the prompt;
     ``notes`` holds messages for the user (clamped or defaulted values, model notes).
     """
@@ -33,19 +37,16 @@ class ResolvedPreset:
     model: dict[str, Any] | None = None
     explicit: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    edits: list[dict[str, str]] = field(default_factory=list)
 
 
 def check_one_source(prompt: str | None, preset_name: str | None, preset_file: Path | None) -> None:
-    """UsageError unless exactly one of the three sources is given."""
-    given = [
-        n
-        for n, v in (("PROMPT", prompt), ("--preset", preset_name), ("--preset-file", preset_file))
-        if v is not None
-    ]
-    if not given:
+    """UsageError unless one source is given: a PROMPT, --preset or --preset-file, or a PROMPT
+    with one of the two presets (an edit). --preset and --preset-file never go together."""
+    if prompt is None and preset_name is None and preset_file is None:
         raise UsageError("give a PROMPT, --preset NAME or --preset-file FILE")
-    if len(given) > 1:
-        raise UsageError(f"give only one of PROMPT, --preset, --preset-file (got {' and '.join(given)})")
+    if preset_name is not None and preset_file is not None:
+        raise UsageError("give only one of --preset and --preset-file (a PROMPT may edit either)")
 
 
 def load_named(name: str) -> ResolvedPreset:
@@ -76,7 +77,42 @@ def load_file(path: Path, *, clamp: bool = False) -> ResolvedPreset:
         raise PresetFileError(msg) from None
     notes = [n for n in preset.notes if "clamped" in n or "unknown" in n]
     notes += _missing_summary(preset.notes)
-    return ResolvedPreset(preset=preset, kind="file", label=preset.name or path.stem, notes=notes)
+    return ResolvedPreset(
+        preset=preset, kind="file", label=preset.name or path.stem, notes=notes, edits=_recorded_edits(path)
+    )
+
+
+def _recorded_edits(path: Path) -> list[dict[str, str]]:
+    """The edit chain a preset file records (``preset_edit.read_edit_chain``); [] when none."""
+    import json
+
+    import yaml
+
+    from audiomanip.preset_edit import read_edit_chain
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except Exception:  # the preset itself loaded: a chain that does not is simply absent
+        return []
+    return read_edit_chain(data)
+
+
+def edit(base: ResolvedPreset, prompt: str, origin: str) -> ResolvedPreset:
+    """``base`` (a named preset or file) moved as ``prompt`` says; the chain of edits grows by
+    ``{"prompt": prompt, "from": origin}`` (``origin``: ``"preset cathedral"``, ``"file P.json"``)."""
+    from audiomanip.preset_edit import edit_preset, extend_chain
+
+    result = edit_preset(base.preset, prompt)
+    return ResolvedPreset(
+        preset=result.preset,
+        kind="edit",
+        label=f"{base.label} {' '.join(prompt.split())}",
+        prompt=" ".join(prompt.split()),
+        explicit=result.explicit,
+        notes=base.notes + result.notes,
+        edits=extend_chain(base.edits, prompt, origin),
+    )
 
 
 def _missing_summary(notes: list[str], show: int = 6) -> list[str]:
@@ -200,10 +236,11 @@ def resolve(
     ``presetter`` builds the PromptPresetter (only called when a prompt is given).
     """
     check_one_source(prompt, preset_name, preset_file)
-    if preset_name is not None:
-        return load_named(preset_name)
-    if preset_file is not None:
-        return load_file(preset_file, clamp=clamp)
+    if preset_name is not None or preset_file is not None:
+        base = load_named(preset_name) if preset_name is not None else load_file(preset_file, clamp=clamp)
+        if prompt is None:
+            return base
+        return edit(base, prompt, f"preset {base.label}" if preset_name is not None else f"file {preset_file}")
     builder = presetter or PromptPresetter
     return builder()(prompt)  # type: ignore[arg-type]
 

@@ -25,6 +25,7 @@ CONTEXT_SECONDS = 30.0
         "Examples:\n\n"
         '  audiomanip apply vocals.wav "warm vintage tape with a small room"\n\n'
         "  audiomanip apply drums.flac --preset telephone --strength 0.6 -o drums_phone.flac\n\n"
+        '  audiomanip apply take3.wav --preset cathedral "a bit less reverb, brighter"\n\n'
         '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json'
     ),
 )
@@ -76,6 +77,8 @@ def apply(
 ) -> None:
     """Apply an effect described in words (or a named preset / preset file) to one audio file.
 
+    A PROMPT with --preset or --preset-file edits that preset ("a bit less reverb, brighter").
+
     By default a new folder output/<YYYYmmdd_HHMMSS>_<slug>/ receives <slug>.<ext> (same format,
     sample rate and channels as IN), <slug>_preset.json (the preset used, reusable with
     --preset-file) and metadata.txt.
@@ -117,7 +120,8 @@ def apply(
 
     device_used = "cpu"
     device_notes: list[str] = []  # the CPU fall-back note is shown once the model ran (errors stay one line)
-    if prompt is not None:
+    editing = preset is not None or preset_file is not None  # a PROMPT then edits that preset
+    if prompt is not None and not editing:
         prompter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
                                    seed=seed, note=device_notes.append)
         excerpt, excerpt_sr = None, None
@@ -197,7 +201,8 @@ def apply(
                 source=source.kind,
                 model=source.model,
                 strength=strength,
-                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path)},
+                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path),
+                       **({"edits": source.edits} if source.edits else {})},
             )
             write_preset_document(layout.preset_json, doc, overwrite=overwrite)
         if layout.metadata is not None:

@@ -25,7 +25,8 @@ _SUFFIX = {"yaml": ".yaml", "json": ".json", "ffmpeg": ".txt", "ir": ".wav"}
         '  audiomanip export-preset "cathedral reverb" -f yaml -o cathedral.yaml\n\n'
         "  audiomanip export-preset --preset telephone -f ffmpeg --sample-rate 44100 -o phone.txt\n"
         '  ffmpeg -i in.wav -af "$(cat phone.txt)" out.wav\n\n'
-        '  audiomanip export-preset "big hall" -f ir --sample-rate 44100 -o hall_ir.wav'
+        '  audiomanip export-preset "big hall" -f ir --sample-rate 44100 -o hall_ir.wav\n\n'
+        '  audiomanip export-preset --preset cathedral "much less reverb" -o chapel.json'
     ),
 )
 @handle_errors
@@ -71,7 +72,8 @@ def export_preset(
 ) -> None:
     """Export a preset as YAML, JSON, an ffmpeg filter chain or a reverb impulse response.
 
-    The preset comes from a prompt, a named preset (--preset) or a preset file (--preset-file).
+    The preset comes from a prompt, a named preset (--preset) or a preset file (--preset-file);
+    a prompt with --preset/--preset-file edits that preset.
     """
     from audiomanip.outputs import slugify, write_text_atomic
     from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
@@ -127,6 +129,8 @@ def export_preset(
     written: list[Path] = []
     if fmt in ("yaml", "json"):
         text = the_preset.to_yaml() if fmt == "yaml" else the_preset.to_json()
+        if source.edits:  # the chain of edits travels in the {"edits", "preset"} wrapper
+            text = _with_edits(the_preset, source.edits, fmt)
         if to_stdout:
             typer.echo(text.rstrip("\n"))
             return
@@ -169,6 +173,16 @@ def export_preset(
         # quoted for the shell: pasting the hint never runs anything a file name holds
         chain = shlex.quote(out.show_path(written[0]))
         err_console.print(f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(chain)})" out.wav')
+
+
+def _with_edits(preset, edits: list, fmt: str) -> str:
+    """The preset under ``"preset"`` with its chain of edits beside it (read by --preset-file)."""
+    import json
+
+    import yaml
+
+    doc = {"edits": edits, "preset": preset.to_dict()}
+    return yaml.safe_dump(doc, sort_keys=False) if fmt == "yaml" else json.dumps(doc, indent=2)
 
 
 def _format_from_suffix(output: Optional[Path]) -> str:

@@ -215,7 +215,7 @@ def test_named_preset(work):
         (["tone.wav", "--preset-file", "nope.yaml"], 6, "nope.yaml"),
         (["tone.wav", "--preset-file", "bad.yaml"], 6, "out of range"),
         (["tone.wav", "--preset", "no-such-preset-xyz"], 6, "unknown preset"),
-        (["tone.wav", "warm", "--preset-file", "p.yaml"], 2, "only one"),
+        (["tone.wav", "warm", "--preset", "telephone", "--preset-file", "p.yaml"], 2, "only one"),
         (["tone.wav"], 2, "PROMPT"),
         (["tone.wav", "--preset-file", "p.yaml", "--strength", "1.5"], 2, "strength"),
         (["tone.wav", "--preset-file", "p.yaml", "-o", "no/such/dir/x.wav"], 5, "does not exist"),
