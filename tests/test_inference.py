@@ -248,6 +248,7 @@ def test_model_commands_import_no_torch(short_wav, tmp_path):
     runs = [
         ["apply", str(short_wav), "warm vintage tape with a small room", "--dry-run", "--device", "cpu"],
         ["apply", str(short_wav), "--preset", "warm-tape", "--dry-run"],
+        ["apply", str(short_wav), "a bit darker", "--preset", "warm-tape", "--dry-run"],  # an edit in words
         ["presets", "--tag", "voice"],
         ["presets", "show", "cathedral"],
         ["export-preset", "big cathedral reverb", "--format", "json", "-o", str(tmp_path / "p.json")],
