@@ -405,22 +405,53 @@ def instrument_source(sample_rate: int, duration_s: float) -> np.ndarray:
     return _fit(_trim(x, sample_rate), n)
 
 
-def synthetic_sources(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> list[Source]:
-    """The default material: espeak-ng speech, a harmonic instrument with envelopes and a drum
-    loop, each mono, ``duration_s`` long (speech: up to that), peak at :data:`SOURCE_PEAK_DBFS`
-    and trimmed so it ends while sounding. Deterministic. Raises DependencyError when espeak-ng
-    is missing."""
+#: A short speech recording shipped with the package (2.6 s of ``examples/voice.wav``, 32 kHz mono
+#: FLAC): the speech material when espeak-ng is not installed.
+SHIPPED_SPEECH = Path(__file__).resolve().parent / "data" / "voice_excerpt.flac"
+
+
+def speech_source(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> Source:
+    """The speech material → Source "speech", mono, up to ``duration_s`` long, peak at
+    :data:`SOURCE_PEAK_DBFS`, trimmed so it ends while sounding: espeak-ng speaking
+    :data:`SPEECH_TEXT` when espeak-ng is installed (deterministic), otherwise the recording the
+    package ships (:data:`SHIPPED_SPEECH`), so the suite also runs on a pip-only machine. The
+    description says which."""
+    from audiomanip import audio_io
     from audiomanip.data import sources as gen
 
     n = int(round(duration_s * sample_rate))
-    speech = _trim(gen.speech(SPEECH_TEXT, sample_rate), sample_rate)
+    if gen.espeak_path() is not None:
+        speech = gen.speech(SPEECH_TEXT, sample_rate)
+        description = "espeak-ng speech"
+    else:
+        audio, _ = audio_io.read(SHIPPED_SPEECH, sample_rate=sample_rate)
+        speech = audio.mean(axis=0, keepdims=True)
+        description = ("recorded speech shipped with the package (espeak-ng is not installed; install it "
+                       "for synthesised speech)")
+    return Source("speech", _fit(_trim(speech, sample_rate), n), frozenset({MATERIAL, PITCHED}), description)
+
+
+def synthetic_sources(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> list[Source]:
+    """The default material: speech (:func:`speech_source`: espeak-ng, or the shipped recording
+    without it), a harmonic instrument with envelopes and a drum loop, each mono, ``duration_s``
+    long (speech: up to that), peak at :data:`SOURCE_PEAK_DBFS` and trimmed so it ends while
+    sounding. Deterministic for a given espeak-ng version."""
+    from audiomanip.data import sources as gen
+
+    n = int(round(duration_s * sample_rate))
     drums = gen.drum_loop(duration_s, sample_rate, seed=0)
     return [
-        Source("speech", _fit(speech, n), frozenset({MATERIAL, PITCHED}), "espeak-ng speech"),
+        speech_source(sample_rate, duration_s),
         Source("instrument", instrument_source(sample_rate, duration_s), frozenset({MATERIAL, PITCHED}),
                "harmonic instrument"),
         Source("drums", _fit(drums, n), frozenset({MATERIAL}), "drum loop"),
     ]
+
+
+def sources_note(sources: Sequence[Source]) -> str:
+    """One line naming the sources a direction run used, e.g. ``"sources: speech (espeak-ng
+    speech), instrument (harmonic instrument), …"``."""
+    return "sources: " + ", ".join(f"{s.name} ({s.description})" if s.description else s.name for s in sources)
 
 
 def probe_sources(sample_rate: int = EVAL_SAMPLE_RATE) -> list[Source]:
