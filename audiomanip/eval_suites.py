@@ -426,8 +426,7 @@ def speech_source(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURC
     else:
         audio, _ = audio_io.read(SHIPPED_SPEECH, sample_rate=sample_rate)
         speech = audio.mean(axis=0, keepdims=True)
-        description = ("recorded speech shipped with the package (espeak-ng is not installed; install it "
-                       "for synthesised speech)")
+        description = "recorded speech shipped with the package; espeak-ng is not installed"
     return Source("speech", _fit(_trim(speech, sample_rate), n), frozenset({MATERIAL, PITCHED}), description)
 
 
