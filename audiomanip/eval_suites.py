@@ -472,9 +472,6 @@ def probe_sources(sample_rate: int = EVAL_SAMPLE_RATE) -> list[Source]:
     ]
 
 
-_AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff"}
-
-
 def audio_dir_sources(audio_dir: str | Path, sample_rate: int = EVAL_SAMPLE_RATE,
                       duration_s: float = SOURCE_SECONDS) -> list[Source]:
     """Material from a folder: the first ``duration_s`` seconds (after leading silence) of each
@@ -485,9 +482,9 @@ def audio_dir_sources(audio_dir: str | Path, sample_rate: int = EVAL_SAMPLE_RATE
     folder = Path(audio_dir)
     if not folder.is_dir():
         raise InputNotFoundError(f"--audio-dir is not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _AUDIO_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in audio_io.AUDIO_SUFFIXES)
     if not files:
-        raise InputNotFoundError(f"no audio files ({', '.join(sorted(_AUDIO_SUFFIXES))}) in {folder}")
+        raise InputNotFoundError(f"no audio files ({', '.join(sorted(audio_io.AUDIO_SUFFIXES))}) in {folder}")
     out = []
     n = int(round(duration_s * sample_rate))
     for path in files:
@@ -519,17 +516,12 @@ def _balance_db(ratios: Mapping[str, float], band: str) -> float:
     return 10 * math.log10(r / (1 - r))
 
 
-def _spectrum(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    a = np.atleast_2d(np.asarray(x, np.float64))
-    n = a.shape[1]
-    spec = np.sum(np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2, axis=0)
-    return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
-
-
 def band_level_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float) -> float:
     """Mean power (dB, arbitrary but fixed reference) of ``x`` [C, T] between low_hz and high_hz
     (Hann-windowed FFT of the whole signal, channels summed); -inf for silence in the band."""
-    freqs, spec = _spectrum(x, sample_rate)
+    from audiomanip.features import power_spectrum
+
+    freqs, spec = power_spectrum(x, sample_rate, n_fft=None)
     sel = (freqs >= low_hz) & (freqs <= high_hz)
     p = float(spec[sel].mean()) if sel.any() else 0.0
     return 10 * math.log10(p) if p > 0 else -math.inf
@@ -538,7 +530,9 @@ def band_level_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: flo
 def band_balance_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float = math.inf) -> float:
     """Energy between low_hz and high_hz relative to the energy outside it (dB) of ``x``
     [C, T]; -inf when the band is empty (e.g. above the source's own bandwidth)."""
-    freqs, spec = _spectrum(x, sample_rate)
+    from audiomanip.features import power_spectrum
+
+    freqs, spec = power_spectrum(x, sample_rate, n_fft=None)
     sel = (freqs >= low_hz) & (freqs < high_hz)
     inside, outside = float(spec[sel].sum()), float(spec[~sel].sum())
     if inside <= 0 or outside <= 0:
