@@ -70,8 +70,8 @@ def _layout_section() -> str:
 def _tree_paths() -> list[str]:
     """Files of the checkout (tracked, and untracked ones git does not ignore) relative to ROOT;
     every file below ROOT when git cannot tell."""
-    proc = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                          capture_output=True, text=True, check=False)
+    git = ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    proc = subprocess.run(git, capture_output=True, text=True, check=False)
     if proc.returncode == 0 and proc.stdout:
         return [p for p in proc.stdout.split("\0") if p and (ROOT / p).exists()]
     skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
