@@ -70,6 +70,10 @@ EXTENSION_FORMATS: dict[str, str] = {
     "caf": "CAF",
 }
 
+#: File suffixes (lower case, with the dot) taken as audio when a folder is searched for audio
+#: files (batch, ``--audio-dir`` of training and eval): every extension of :data:`EXTENSION_FORMATS`.
+AUDIO_SUFFIXES: tuple[str, ...] = tuple(f".{ext}" for ext in EXTENSION_FORMATS)
+
 #: Sample rates (Hz) audiomanip reads and writes: inputs and --sample-rate outside are refused.
 MIN_SAMPLE_RATE_HZ = 1000
 MAX_SAMPLE_RATE_HZ = 768000

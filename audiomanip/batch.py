@@ -24,26 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from audiomanip.audio_io import AUDIO_SUFFIXES
 from audiomanip.errors import AudiomanipError, InputNotFoundError, OutputError, PromptError
 from audiomanip.params import Preset, PresetError
 
-#: File suffixes taken as audio when no --pattern is given.
-AUDIO_SUFFIXES = (
-    ".wav",
-    ".flac",
-    ".ogg",
-    ".oga",
-    ".mp3",
-    ".aif",
-    ".aiff",
-    ".aifc",
-    ".au",
-    ".snd",
-    ".caf",
-    ".w64",
-    ".rf64",
-    ".opus",
-)
 STATUSES = ("done", "skipped", "failed")
 REPORT_NAME = "report.json"
 

@@ -405,22 +405,52 @@ def instrument_source(sample_rate: int, duration_s: float) -> np.ndarray:
     return _fit(_trim(x, sample_rate), n)
 
 
-def synthetic_sources(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> list[Source]:
-    """The default material: espeak-ng speech, a harmonic instrument with envelopes and a drum
-    loop, each mono, ``duration_s`` long (speech: up to that), peak at :data:`SOURCE_PEAK_DBFS`
-    and trimmed so it ends while sounding. Deterministic. Raises DependencyError when espeak-ng
-    is missing."""
+#: A short speech recording shipped with the package (2.6 s of ``examples/voice.wav``, 32 kHz mono
+#: FLAC): the speech material when espeak-ng is not installed.
+SHIPPED_SPEECH = Path(__file__).resolve().parent / "data" / "voice_excerpt.flac"
+
+
+def speech_source(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> Source:
+    """The speech material → Source "speech", mono, up to ``duration_s`` long, peak at
+    :data:`SOURCE_PEAK_DBFS`, trimmed so it ends while sounding: espeak-ng speaking
+    :data:`SPEECH_TEXT` when espeak-ng is installed (deterministic), otherwise the recording the
+    package ships (:data:`SHIPPED_SPEECH`), so the suite also runs on a pip-only machine. The
+    description says which."""
+    from audiomanip import audio_io
     from audiomanip.data import sources as gen
 
     n = int(round(duration_s * sample_rate))
-    speech = _trim(gen.speech(SPEECH_TEXT, sample_rate), sample_rate)
+    if gen.espeak_path() is not None:
+        speech = gen.speech(SPEECH_TEXT, sample_rate)
+        description = "espeak-ng speech"
+    else:
+        audio, _ = audio_io.read(SHIPPED_SPEECH, sample_rate=sample_rate)
+        speech = audio.mean(axis=0, keepdims=True)
+        description = "recorded speech shipped with the package; espeak-ng is not installed"
+    return Source("speech", _fit(_trim(speech, sample_rate), n), frozenset({MATERIAL, PITCHED}), description)
+
+
+def synthetic_sources(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> list[Source]:
+    """The default material: speech (:func:`speech_source`: espeak-ng, or the shipped recording
+    without it), a harmonic instrument with envelopes and a drum loop, each mono, ``duration_s``
+    long (speech: up to that), peak at :data:`SOURCE_PEAK_DBFS` and trimmed so it ends while
+    sounding. Deterministic for a given espeak-ng version."""
+    from audiomanip.data import sources as gen
+
+    n = int(round(duration_s * sample_rate))
     drums = gen.drum_loop(duration_s, sample_rate, seed=0)
     return [
-        Source("speech", _fit(speech, n), frozenset({MATERIAL, PITCHED}), "espeak-ng speech"),
+        speech_source(sample_rate, duration_s),
         Source("instrument", instrument_source(sample_rate, duration_s), frozenset({MATERIAL, PITCHED}),
                "harmonic instrument"),
         Source("drums", _fit(drums, n), frozenset({MATERIAL}), "drum loop"),
     ]
+
+
+def sources_note(sources: Sequence[Source]) -> str:
+    """One line naming the sources a direction run used, e.g. ``"sources: speech (espeak-ng
+    speech), instrument (harmonic instrument), …"``."""
+    return "sources: " + ", ".join(f"{s.name} ({s.description})" if s.description else s.name for s in sources)
 
 
 def probe_sources(sample_rate: int = EVAL_SAMPLE_RATE) -> list[Source]:
@@ -442,9 +472,6 @@ def probe_sources(sample_rate: int = EVAL_SAMPLE_RATE) -> list[Source]:
     ]
 
 
-_AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff"}
-
-
 def audio_dir_sources(audio_dir: str | Path, sample_rate: int = EVAL_SAMPLE_RATE,
                       duration_s: float = SOURCE_SECONDS) -> list[Source]:
     """Material from a folder: the first ``duration_s`` seconds (after leading silence) of each
@@ -455,9 +482,9 @@ def audio_dir_sources(audio_dir: str | Path, sample_rate: int = EVAL_SAMPLE_RATE
     folder = Path(audio_dir)
     if not folder.is_dir():
         raise InputNotFoundError(f"--audio-dir is not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _AUDIO_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in audio_io.AUDIO_SUFFIXES)
     if not files:
-        raise InputNotFoundError(f"no audio files ({', '.join(sorted(_AUDIO_SUFFIXES))}) in {folder}")
+        raise InputNotFoundError(f"no audio files ({', '.join(sorted(audio_io.AUDIO_SUFFIXES))}) in {folder}")
     out = []
     n = int(round(duration_s * sample_rate))
     for path in files:
@@ -489,17 +516,12 @@ def _balance_db(ratios: Mapping[str, float], band: str) -> float:
     return 10 * math.log10(r / (1 - r))
 
 
-def _spectrum(x: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    a = np.atleast_2d(np.asarray(x, np.float64))
-    n = a.shape[1]
-    spec = np.sum(np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2, axis=0)
-    return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
-
-
 def band_level_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float) -> float:
     """Mean power (dB, arbitrary but fixed reference) of ``x`` [C, T] between low_hz and high_hz
     (Hann-windowed FFT of the whole signal, channels summed); -inf for silence in the band."""
-    freqs, spec = _spectrum(x, sample_rate)
+    from audiomanip.features import power_spectrum
+
+    freqs, spec = power_spectrum(x, sample_rate, n_fft=None)
     sel = (freqs >= low_hz) & (freqs <= high_hz)
     p = float(spec[sel].mean()) if sel.any() else 0.0
     return 10 * math.log10(p) if p > 0 else -math.inf
@@ -508,7 +530,9 @@ def band_level_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: flo
 def band_balance_db(x: np.ndarray, sample_rate: float, low_hz: float, high_hz: float = math.inf) -> float:
     """Energy between low_hz and high_hz relative to the energy outside it (dB) of ``x``
     [C, T]; -inf when the band is empty (e.g. above the source's own bandwidth)."""
-    freqs, spec = _spectrum(x, sample_rate)
+    from audiomanip.features import power_spectrum
+
+    freqs, spec = power_spectrum(x, sample_rate, n_fft=None)
     sel = (freqs >= low_hz) & (freqs < high_hz)
     inside, outside = float(spec[sel].sum()), float(spec[~sel].sum())
     if inside <= 0 or outside <= 0:

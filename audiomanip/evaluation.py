@@ -52,6 +52,7 @@ from audiomanip.eval_suites import (
     load_paraphrase_suite,
     measure,
     measure_reference,
+    sources_note,
     summary_value,
 )
 from audiomanip.params import SCHEMA, Preset
@@ -367,6 +368,7 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
         "n_renders": len(jobs),
         "sources": [{"name": s.name, "description": s.description, "seconds": s.audio.shape[1] / sample_rate}
                     for s in sources],
+        "sources_note": sources_note(sources),
         "figures": figures,
         "ratios": _with_ratios(figures),
         "cases": model_cases,

@@ -188,12 +188,10 @@ def ffmpeg_filter_chain(
                 f"asetrate={_num(sample_rate * r)},aresample={int(sample_rate)},atempo={_num(1.0 / r)}"
             )
     if preset.enabled["eq"]:
-        from audiomanip.params import effect
+        from audiomanip.params import eq_bands
 
-        vals = preset["eq"]
-        for b in range(1, effect("eq").bands + 1):
-            kind = vals[f"band{b}_type"]
-            f, g, q = (float(vals[f"band{b}_{n}"]) for n in ("freq_hz", "gain_db", "q"))
+        for band in eq_bands(preset["eq"]):
+            kind, f, g, q = band.type, band.freq_hz, band.gain_db, band.q
             if kind == "peak":
                 if abs(g) > 1e-9:
                     filters.append(f"equalizer=f={_num(f)}:t=q:w={_num(q)}:g={_num(g)}")

@@ -36,15 +36,23 @@ def _as_2d(x: np.ndarray) -> np.ndarray:
     return a
 
 
-def _power_spectrum(x: np.ndarray, sample_rate: float, n_fft: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Long-term power spectrum (Welch: Hann, 50 % overlap), summed over channels.
+def power_spectrum(
+    x: np.ndarray, sample_rate: float, n_fft: int | None = 8192
+) -> tuple[np.ndarray, np.ndarray]:
+    """Long-term power spectrum of ``x`` [C, T] or [T], channels' powers summed → (freqs_hz [F],
+    power [F]); power in arbitrary but consistent units per bin (|FFT|², not a density).
 
-    Returns (freqs_hz [F], power [F]) with power in arbitrary but consistent units per bin.
+    ``n_fft`` (default): Welch's average of periodic-Hann frames of ``n_fft`` samples, 50 %
+    overlap. Frames never run past the signal (zero padding would add truncation leakage), so
+    ``n_fft`` shrinks to the largest power of two within the signal; signals shorter than 16
+    samples are zero-padded. ``n_fft=None``: one symmetric Hann window over the whole signal (a
+    periodogram: the finest resolution, for band levels of short signals).
     """
     a = _as_2d(x)
     n = a.shape[1]
-    # Frames never run past the signal (zero padding would add truncation leakage); signals
-    # shorter than 16 samples are zero-padded.
+    if n_fft is None:
+        power = np.sum(np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2, axis=0)
+        return np.fft.rfftfreq(n, 1.0 / sample_rate), power
     n_fft = int(min(n_fft, 2 ** math.floor(math.log2(max(n, 16)))))
     if n < n_fft:
         a = np.pad(a, ((0, 0), (0, n_fft - n)))
@@ -69,7 +77,7 @@ def spectral_centroid_hz(x: np.ndarray, sample_rate: float) -> float:
     between FFT bins and less sensitive to a low noise floor. A sine at f → f; two equal sines
     → the mean of their frequencies. Returns 0.0 for silence.
     """
-    freqs, power = _power_spectrum(x, sample_rate)
+    freqs, power = power_spectrum(x, sample_rate)
     total = power.sum()
     return float((freqs * power).sum() / total) if total > 0 else 0.0
 
@@ -80,7 +88,7 @@ def band_energy_ratios(x: np.ndarray, sample_rate: float) -> dict[str, float]:
     Returns ``{"low", "low_mid", "high_mid", "high"}`` → fractions that sum to 1 (all 0.0 for
     silence). Bands above Nyquist get 0.
     """
-    freqs, power = _power_spectrum(x, sample_rate)
+    freqs, power = power_spectrum(x, sample_rate)
     total = power.sum()
     out = {}
     for name, (lo, hi) in BAND_EDGES_HZ.items():
@@ -98,7 +106,7 @@ def spectral_tilt_db_per_octave(
     and the band levels (dB) are fitted by least squares against log2 of the band centres.
     White noise → 0 dB/oct, pink noise → −3.01 dB/oct, brown noise → −6 dB/oct.
     """
-    freqs, power = _power_spectrum(x, sample_rate, n_fft=16384)
+    freqs, power = power_spectrum(x, sample_rate, n_fft=16384)
     fmax_hz = min(fmax_hz, 0.9 * sample_rate / 2)
     if fmax_hz <= fmin_hz * 2:
         raise ValueError(f"sample rate {sample_rate} Hz too low to measure a tilt from {fmin_hz} Hz")

@@ -246,6 +246,27 @@ def effect(name: str) -> Effect:
         raise KeyError(f"unknown effect {name!r}; known: {', '.join(EFFECT_ORDER)}") from None
 
 
+@dataclass(frozen=True)
+class EqBand:
+    """One band of the EQ: its type (one of :data:`EQ_BAND_TYPES`), frequency (Hz), gain (dB;
+    unused by the low- and high-pass types) and Q."""
+
+    type: str
+    freq_hz: float
+    gain_db: float
+    q: float
+
+
+def eq_bands(values: Mapping[str, Any]) -> list[EqBand]:
+    """The EQ settings ``values`` (a Preset's ``eq`` values: ``band1_type``, ``band1_freq_hz``, …)
+    as one :class:`EqBand` per band, band 1 first."""
+    return [
+        EqBand(str(values[f"band{i}_type"]),
+               *(float(values[f"band{i}_{name}"]) for name in ("freq_hz", "gain_db", "q")))
+        for i in range(1, effect("eq").bands + 1)
+    ]
+
+
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
 

@@ -56,16 +56,6 @@ def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.
     return 20.0 * np.log10(np.maximum(mag, 1e-12))
 
 
-def spectrum_db(audio: np.ndarray, sample_rate: float, n_fft: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Welch power spectrum of the mono mix of ``audio`` [C, T]: (freqs_hz [F], level dB [F])."""
-    from scipy.signal import welch
-
-    mono = np.mean(np.atleast_2d(audio), axis=0)
-    nper = int(min(n_fft, max(256, mono.size)))
-    freqs, psd = welch(mono, fs=sample_rate, nperseg=nper)
-    return freqs, 10.0 * np.log10(np.maximum(psd, 1e-20))
-
-
 def plot_preset(
     preset: Preset,
     png_path: str | Path,
@@ -96,11 +86,14 @@ def plot_preset(
     ax.set_title(title or "EQ response" + ("" if preset.enabled["eq"] else " (EQ off)"), parse_math=False)
     ax.grid(True, which="both", alpha=0.3)
     if spectra:
+        from audiomanip.features import power_spectrum
+
         ax2 = axes[1][0]
         for audio, label, color in ((input_audio, "input", "0.5"), (output_audio, "output", "tab:orange")):
             if audio is None or np.size(audio) == 0:
                 continue
-            f, db = spectrum_db(audio, sample_rate)
+            f, power = power_spectrum(np.mean(np.atleast_2d(audio), axis=0), sample_rate)  # mono mix
+            db = 10.0 * np.log10(np.maximum(power, 1e-20))
             keep = f >= 20.0
             ax2.semilogx(f[keep], db[keep], label=label, color=color, lw=1.2)
         ax2.set_xlim(freqs[0], freqs[-1])

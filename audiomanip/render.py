@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomanip.dsp.iir import SosFilter
-from audiomanip.params import EFFECT_ORDER, EQ_BAND_TYPES, Preset, effect
+from audiomanip.params import EFFECT_ORDER, EQ_BAND_TYPES, Preset, eq_bands
 
 #: Peak safety ceiling in dBFS.
 PEAK_CEILING_DBFS = -0.1
@@ -127,13 +127,10 @@ def eq_sos(values: dict, sample_rate: float) -> np.ndarray:
     """SOS matrix [bands, 6] (float64) of the EQ settings ``values`` (a Preset's ``eq`` values)."""
     from audiomanip.dsp.eq import biquad_coefficients
 
-    eq = effect("eq")
-    bands = range(eq.bands)
-    band_type = np.array([EQ_BAND_TYPES.index(values[f"band{i + 1}_type"]) for i in bands])
-    freq, gain, q = (
-        np.array([float(values[f"band{i + 1}_{name}"]) for i in bands], dtype=np.float64)
-        for name in ("freq_hz", "gain_db", "q")
-    )
+    bands = eq_bands(values)
+    band_type = np.array([EQ_BAND_TYPES.index(band.type) for band in bands])
+    freq, gain, q = (np.array([getattr(band, name) for band in bands], dtype=np.float64)
+                     for name in ("freq_hz", "gain_db", "q"))
     b, a = biquad_coefficients(band_type, freq, gain, q, float(sample_rate))
     return np.concatenate([b, a], axis=-1)
 

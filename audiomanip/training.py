@@ -46,11 +46,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from audiomanip.audio_io import AUDIO_SUFFIXES
 from audiomanip.errors import CheckpointError, DependencyError, InputNotFoundError, UsageError
 from audiomanip.model.preset_model import OPTIMIZER_PREFIX
 
 Progress = Callable[[dict], None]
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 
 
 @dataclass

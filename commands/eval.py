@@ -210,6 +210,7 @@ def print_report(report: dict) -> None:
         console.print(_table(f"direction suite ({data['n_prompts']} prompts, {data['n_cases']} prompt × source "
                              f"cases, {data['n_renders']} renders)", rows, data["figures"], data["ratios"],
                              predictors))
+        console.print(f"[dim]direction {escape(printable(data.get('sources_note', '')))}[/]")
     if "paraphrase" in suites:
         data = suites["paraphrase"]
         rows = [

@@ -528,3 +528,61 @@ def test_cli_eval_writes_report_and_plot(tmp_path, monkeypatch):
     assert (tmp_path / "r.png").exists()
     bad = runner.invoke(app, ["eval", "--suite", "everything"])
     assert bad.exit_code == 2 and "--suite must be one of" in bad.output
+
+
+# ------------------------------------------------------------------ without espeak-ng
+def _hide_espeak(tmp_path, monkeypatch) -> None:
+    """A PATH without espeak-ng, as on a machine where only `pip install` ran."""
+    import shutil
+
+    empty = tmp_path / "bin"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(empty))
+    assert shutil.which("espeak-ng") is None
+
+
+def test_speech_source_without_espeak_is_the_shipped_recording(tmp_path, monkeypatch):
+    _hide_espeak(tmp_path, monkeypatch)
+    src = S.speech_source(S.EVAL_SAMPLE_RATE, 2.0)
+    assert src.name == "speech" and src.roles == frozenset({S.MATERIAL, S.PITCHED})
+    assert "shipped with the package" in src.description
+    assert src.audio.shape == (1, 2 * S.EVAL_SAMPLE_RATE) and src.audio.dtype == np.float32
+    assert 20 * math.log10(np.abs(src.audio).max()) == pytest.approx(S.SOURCE_PEAK_DBFS, abs=0.01)
+    f0 = S.pitch_track(src.audio[0], S.EVAL_SAMPLE_RATE)
+    voiced = f0[np.isfinite(f0)]
+    assert voiced.size >= 4 * S.MIN_PITCH_FRAMES  # enough voiced frames for the f0 checks
+    assert 70.0 < float(np.median(voiced)) < 300.0  # a speaking voice's f0
+    assert S.SHIPPED_SPEECH.stat().st_size < 300_000
+
+
+def test_speech_source_prefers_espeak_when_installed():
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    assert S.speech_source(16000, 1.0).description == "espeak-ng speech"
+
+
+def test_cli_eval_direction_runs_without_espeak_and_says_which_sources(tmp_path, monkeypatch):
+    from audiomanip.commands.app import app
+    from typer.testing import CliRunner
+
+    import audiomanip.eval_baselines
+
+    dsuite, _ = _tiny_suites(tmp_path)
+    _hide_espeak(tmp_path, monkeypatch)
+    monkeypatch.setattr(audiomanip.eval_baselines, "load_model_for_eval", lambda **kw: tiny_model())
+    monkeypatch.setattr(E, "default_dataset", tiny_dataset)
+    monkeypatch.setattr(E, "load_direction_suite", lambda: dsuite)
+    res = CliRunner().invoke(app, ["eval", "--suite", "direction", "--device", "cpu", "--report",
+                                   str(tmp_path / "r.json"), "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    output = " ".join(res.output.split())
+    assert "direction sources: speech (recorded speech shipped with the package" in output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["baselines"] == ["corpus_mean", "random", "nearest_neighbour"]
+    direction = report["suites"]["direction"]
+    assert set(direction["figures"]) == set(report["predictors"])
+    assert [s["name"] for s in direction["sources"]] == ["speech", "instrument", "drums", "sine", "dynamics"]
+    assert direction["sources_note"].startswith("sources: speech (recorded speech shipped")
+    assert direction["figures"]["model"]["per_source"]["speech"] is not None

@@ -33,6 +33,22 @@ def test_spectral_centroid_of_sines(rate):
     assert features.spectral_centroid_hz(np.zeros((2, 4800)), rate) == 0.0
 
 
+@pytest.mark.parametrize("n_fft", [8192, None])
+def test_power_spectrum_of_a_sine_peaks_at_its_frequency_and_sums_channels(n_fft):
+    x = sources.sine(1000.0, 1.0, SR)  # [1, T]
+    freqs, power = features.power_spectrum(x, SR, n_fft=n_fft)
+    assert freqs.shape == power.shape
+    assert freqs[1] == pytest.approx(SR / (8192 if n_fft else x.shape[1]))
+    assert freqs[int(np.argmax(power))] == pytest.approx(1000.0, abs=freqs[1])
+    # Two identical channels: the powers add (twice the power of one).
+    _, both = features.power_spectrum(np.concatenate([x, x]), SR, n_fft=n_fft)
+    np.testing.assert_allclose(both, 2 * power, rtol=1e-12)
+    # Welch frames never run past the signal: a 0.1 s signal gets 4096-sample frames.
+    if n_fft:
+        short, _ = features.power_spectrum(x[:, : SR // 10], SR, n_fft=n_fft)
+        assert short[1] == pytest.approx(SR / 4096)
+
+
 def test_band_energy_ratios_of_known_mixture():
     amps = {"low": 0.4, "low_mid": 0.2, "high_mid": 0.1, "high": 0.3}
     freqs = {"low": 100.0, "low_mid": 1000.0, "high_mid": 4000.0, "high": 10000.0}

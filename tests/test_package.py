@@ -92,3 +92,58 @@ def test_readme_first_command_installs_no_torch_and_ci_pins_torch_first():
     torch_line = next(i for i, line in enumerate(ci) if "install -q torch==2.13.0" in line)
     dev_line = next(i for i, line in enumerate(ci) if ".[dev]" in line)
     assert torch_line < dev_line
+
+
+def _layout_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"^## Layout\n(.*?)(?=^## )", readme, re.S | re.M)
+    assert m, "README.md lacks its '## Layout' section"
+    return m.group(1)
+
+
+def _tree_paths() -> list[str]:
+    """Files of the checkout (tracked, and untracked ones git does not ignore) relative to ROOT;
+    every file below ROOT when git cannot tell."""
+    git = ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    proc = subprocess.run(git, capture_output=True, text=True, check=False)
+    if proc.returncode == 0 and proc.stdout:
+        return [p for p in proc.stdout.split("\0") if p and (ROOT / p).exists()]
+    skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
+    return [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*")
+            if p.is_file() and not skip.intersection(p.relative_to(ROOT).parts)
+            and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)]
+
+
+def test_readme_layout_names_every_top_level_folder_and_package_module():
+    """README's Layout section has a line for each top-level folder of the repository and each
+    module and subpackage of audiomanip/, and its entries exist."""
+    layout = _layout_section()
+    wanted: dict[str, str] = {}  # what the section must show → the path it stands for
+    for path in _tree_paths():
+        parts = path.split("/")
+        if len(parts) > 1:
+            wanted[parts[0] + "/"] = parts[0] + "/"
+        if parts[0] == "audiomanip" and len(parts) == 2 and parts[1].endswith(".py"):
+            wanted[parts[1]] = path
+        elif parts[0] == "audiomanip" and len(parts) > 2:
+            wanted[parts[1] + "/"] = f"audiomanip/{parts[1]}/"
+    missing = sorted(p for w, p in wanted.items()
+                     if not re.search(r"(?<![\w.])" + re.escape(w) + r"(?!\w)", layout))
+    block = re.search(r"```\n(.*?)```", layout, re.S)
+    assert block, "README.md's Layout section lacks its code block"
+    stale = []
+    for line in block.group(1).splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        entry = line.split()[0] if line.strip() else ""
+        if indent not in (0, 2) or not (entry.endswith("/") or "." in entry):
+            continue
+        path = ROOT / entry if indent == 0 else ROOT / "audiomanip" / entry
+        if not path.exists():
+            stale.append(path.relative_to(ROOT).as_posix())
+    problems = []
+    if missing:
+        problems.append("has no line for " + ", ".join(missing) + " (add one line each: top-level folders "
+                        "at the left, audiomanip/'s modules and subpackages indented two spaces)")
+    if stale:
+        problems.append("names what the tree lacks: " + ", ".join(stale))
+    assert not problems, "README.md's Layout section " + "; ".join(problems)

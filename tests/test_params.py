@@ -181,3 +181,13 @@ def test_params_imports_nothing_of_ours():
             assert not (node.module or "").startswith("audiomanip")
         if isinstance(node, ast.Import):
             assert not any(a.name.startswith("audiomanip") for a in node.names)
+
+
+def test_eq_bands_are_the_presets_eq_band_by_band():
+    p = random_preset(3)
+    bands = params.eq_bands(p["eq"])
+    assert len(bands) == params.effect("eq").bands
+    for i, band in enumerate(bands, start=1):
+        assert band.type == p["eq"][f"band{i}_type"] and band.type in params.EQ_BAND_TYPES
+        assert (band.freq_hz, band.gain_db, band.q) == tuple(
+            float(p["eq"][f"band{i}_{n}"]) for n in ("freq_hz", "gain_db", "q"))

@@ -65,3 +65,12 @@ def device(x):
 def scalar(x) -> float:
     """The value of a 0-d array (numpy or torch, also one that requires a gradient) or number."""
     return float(x.detach()) if hasattr(x, "detach") else float(x)
+
+
+def as_batch(value, ref):
+    """``value`` (a number, sequence or tensor; one entry per batch item, or one for all) as a
+    torch ``Tensor[B]`` (``[1]`` for a number, which broadcasts) on ``ref``'s device and dtype.
+    Torch only: the per-item settings of a batch while training."""
+    import torch
+
+    return torch.as_tensor(value, device=ref.device, dtype=ref.dtype).reshape(-1)

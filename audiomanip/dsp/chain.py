@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from audiomanip.dsp.arrays import as_batch
 from audiomanip.params import EFFECT_ORDER, SCHEMA, Effect, Param, Preset, effect
 
 #: Effects of the schema without a differentiable function (parameter loss only).
@@ -165,7 +166,7 @@ def run_chain(
     for name in EFFECT_ORDER:
         if name not in DSP_FUNCTIONS:
             continue
-        gate = torch.as_tensor(enabled[name], device=x.device, dtype=x.dtype).reshape(-1)
+        gate = as_batch(enabled[name], x)
         if not gate.requires_grad and not bool(torch.any(gate != 0)):
             continue
         fn = DSP_FUNCTIONS[name]

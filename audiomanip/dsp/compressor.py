@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from audiomanip.dsp.arrays import float_arrays, namespace
+from audiomanip.dsp.arrays import as_batch, float_arrays, namespace
 
 #: Width of the soft knee in dB (the renderer's pedalboard curve is a hard knee).
 KNEE_DB = 2.0
@@ -41,12 +41,6 @@ PEAK_ORDER = 128.0
 #: Floor of the level detector (amplitude), avoids log(0): −200 dBFS.
 _FLOOR = 1e-10
 _DB_PER_NEPER = 20.0 / math.log(10.0)
-
-
-def _as_batch(value, ref):
-    import torch
-
-    return torch.as_tensor(value, device=ref.device, dtype=ref.dtype).reshape(-1)
 
 
 def gain_reduction_db(level_db, threshold_db, ratio, knee_db: float = KNEE_DB):
@@ -103,8 +97,8 @@ def envelope_db(x, sample_rate: float, attack_ms, release_ms):
     import torch
 
     xd = x.to(torch.float64)
-    attack = _as_batch(attack_ms, xd)[:, None, None]
-    release = _as_batch(release_ms, xd)[:, None, None]
+    attack = as_batch(attack_ms, xd)[:, None, None]
+    release = as_batch(release_ms, xd)[:, None, None]
     log_abs = 0.5 * torch.log(xd * xd + _FLOOR * _FLOOR)
     # 1. soft peak-hold with release decay (power mean of order PEAK_ORDER)
     k_rel = PEAK_ORDER / _time_constant_samples(release, sample_rate)
@@ -132,9 +126,9 @@ def compressor(x, sample_rate: float, threshold_db, ratio, attack_ms, release_ms
         ``[B, C, T]`` in the dtype/device of ``x``; differentiable w.r.t. every argument.
     """
     env = envelope_db(x, sample_rate, attack_ms, release_ms)
-    thr = _as_batch(threshold_db, env)[:, None, None]
-    rat = _as_batch(ratio, env)[:, None, None]
-    makeup = _as_batch(makeup_db, env)[:, None, None]
+    thr = as_batch(threshold_db, env)[:, None, None]
+    rat = as_batch(ratio, env)[:, None, None]
+    makeup = as_batch(makeup_db, env)[:, None, None]
     gain_db = gain_reduction_db(env, thr, rat) + makeup
     gain = 10.0 ** (gain_db / 20.0)
     return (x.double() * gain).to(x.dtype)
