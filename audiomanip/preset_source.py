@@ -22,7 +22,10 @@ class ResolvedPreset:
     ``kind`` is ``"prompt"``, ``"named"`` or ``"file"``; ``label`` is the prompt text, the
     preset name or the file path (used for the output slug); ``model`` is the model's
     ``info`` dict for prompts; ``explicit`` lists explicit values taken from the prompt;
-    ``notes`` holds messages for the user (clamped or defaulted values, model notes).
+    ``notes`` holds messages for the user (clamped or defaulted values, model notes);
+    ``explain`` (prompts with ``explain=True``) lists, per word the model never saw in training,
+    the nearest known words with weights and what they move (:mod:`audiomanip.explain`), or is
+    None when not asked for or the checkpoint has no known-words file.
     """
 
     preset: Preset
@@ -32,6 +35,7 @@ class ResolvedPreset:
     model: dict[str, Any] | None = None
     explicit: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    explain: list[dict[str, Any]] | None = None
 
 
 def check_one_source(prompt: str | None, preset_name: str | None, preset_file: Path | None) -> None:
@@ -111,7 +115,9 @@ class PromptPresetter:
         checkpoint_dir: Path | None = None,
         device: str = "cpu",
         seed: int | None = None,
+        explain: bool = False,
     ) -> None:
+        self.explain = explain
         self.checkpoint_path = checkpoint_path
         self.checkpoint_dir = checkpoint_dir
         self.device = device
@@ -143,6 +149,14 @@ class PromptPresetter:
         if not text:
             raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
+        explained = None
+        if self.explain:
+            words = self.model.explain(text)
+            if words is None:
+                prediction.notes.append("this checkpoint has no known-words file (known_words.safetensors): "
+                                        "nothing to explain")
+            else:
+                explained = [w.to_dict() for w in words]
         return ResolvedPreset(
             preset=prediction.preset,
             kind="prompt",
@@ -151,6 +165,7 @@ class PromptPresetter:
             model=dict(getattr(self.model, "info", {}) or {}),
             explicit=list(prediction.explicit),
             notes=list(prediction.notes),
+            explain=explained,
         )
 
 

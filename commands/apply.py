@@ -24,7 +24,8 @@ CONTEXT_SECONDS = 30.0
         "Examples:\n\n"
         '  audiomanip apply vocals.wav "warm vintage tape with a small room"\n\n'
         "  audiomanip apply drums.flac --preset telephone --strength 0.6 -o drums_phone.flac\n\n"
-        '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json'
+        '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json\n\n'
+        '  audiomanip apply voice.wav "a brigth glassy voice" --explain --dry-run'
     ),
 )
 @handle_errors
@@ -68,6 +69,9 @@ def apply(
         False, "--json", help="Print a machine-readable result on stdout (notes go to stderr)."
     ),
     plot: bool = typer.Option(False, "--plot", help="Also write a PNG: EQ curve and input/output spectra."),
+    explain: bool = typer.Option(
+        False, "--explain", help="With a prompt: for each word the model never saw in training, list the "
+        "nearest known words, their weights and the effects they move (also a field of --json)."),
     clamp: bool = out.CLAMP_OPT,
     no_peak_safety: bool = typer.Option(
         False, "--no-peak-safety", help="Let peaks exceed full scale (float outputs keep them)."
@@ -117,7 +121,8 @@ def apply(
 
     def presetter() -> PromptPresetter:
         return PromptPresetter(
-            checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device_used, seed=seed
+            checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device_used, seed=seed,
+            explain=explain,
         )
 
     if prompt is not None:
@@ -134,6 +139,10 @@ def apply(
     out.print_notes(source.notes, warning=source.kind == "file")
     for item in source.explicit:
         note(f"from the prompt: {item}")
+    if explain and source.kind != "prompt":
+        note("--explain explains prompts: a named preset or preset file has nothing to explain")
+    if source.explain is not None and not json_out:
+        out.print_explanation(source.explain)
     the_preset = source.preset.with_strength(strength) if strength != 1.0 else source.preset
 
     if dry_run:
@@ -146,6 +155,7 @@ def apply(
                     "prompt": source.prompt,
                     "strength": strength,
                     "model": source.model,
+                    **({"explain": source.explain} if explain else {}),
                     "preset": the_preset.to_dict(),
                 }
             )
@@ -247,6 +257,7 @@ def apply(
                 "model": source.model,
                 "seconds_taken": round(elapsed, 3),
                 "result": result.to_dict(),
+                **({"explain": source.explain} if explain else {}),
                 "preset": the_preset.to_dict(),
             }
         )

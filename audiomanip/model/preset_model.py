@@ -101,13 +101,14 @@ def check_config(config: dict[str, Any], source: str = "checkpoint") -> ModelCon
     # a config is untrusted input: building 10**5 layers would hang before any weight is compared
     limits = (("n_cross_layers", MAX_LAYERS), ("n_self_layers", MAX_LAYERS), ("d_model", MAX_WIDTH),
               ("text_dim", MAX_WIDTH), ("head_hidden", MAX_WIDTH), ("ff_mult", 16), ("n_heads", 64),
-              ("n_mels", 512), ("clap_dim", MAX_WIDTH))
+              ("n_mels", 512), ("clap_dim", MAX_WIDTH), ("text_adapter", MAX_WIDTH))
     for name, most in limits:
         value = getattr(mcfg, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
             raise CheckpointError(f"{source} has an invalid model config: {name} = {value!r} (0 … {most})")
     layers = 2 * mcfg.n_cross_layers + mcfg.n_self_layers
-    estimate = layers * (4 + 2 * mcfg.ff_mult) * mcfg.d_model ** 2 + (mcfg.text_dim + mcfg.clap_dim) * mcfg.d_model
+    estimate = layers * (4 + 2 * mcfg.ff_mult) * mcfg.d_model ** 2 + (mcfg.text_dim + mcfg.clap_dim) * mcfg.d_model \
+        + 2 * mcfg.text_dim * mcfg.text_adapter
     if estimate > MAX_PARAMETERS:
         raise CheckpointError(f"{source} has an invalid model config: it asks for about {estimate:,} parameters "
                               f"(at most {MAX_PARAMETERS:,})")
@@ -128,6 +129,7 @@ class PresetModel(nn.Module):
         self.config = config
         self.path = Path(path) if path is not None else None
         object.__setattr__(self, "_encoder", encoder)
+        object.__setattr__(self, "_known_words", None)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -206,6 +208,21 @@ class PresetModel(nn.Module):
                             view), truncated
         finally:
             self.net.train(was_training)
+
+    def explain(self, prompt: str, top_k: int = 3) -> list[Any] | None:
+        """Per word of ``prompt`` that no training prompt held, the ``top_k`` nearest known words
+        (:func:`audiomanip.explain.explain_prompt`); None when the checkpoint has no
+        ``known_words.safetensors`` (see :mod:`audiomanip.explain`)."""
+        from audiomanip.explain import explain_prompt, load_known_words
+
+        if self._known_words is None:
+            found = load_known_words(self.path) if self.path is not None else None
+            object.__setattr__(self, "_known_words", found if found is not None else False)
+        if self._known_words is False:
+            return None
+        with torch.no_grad():
+            return explain_prompt(prompt, self._known_words,
+                                  lambda words: self.encoder.encode(words).pooled.cpu().float().numpy(), top_k=top_k)
 
     def predict(self, prompt: str, audio: np.ndarray | None = None, sample_rate: float | None = None) -> Prediction:
         """Preset for a description.
