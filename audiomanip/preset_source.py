@@ -148,6 +148,8 @@ class PromptPresetter:
         text = " ".join(str(prompt).split())
         if not text:
             raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
+        from audiomanip.data.unsupported import unsupported_notes
+
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
         explained = None
         if self.explain:
@@ -164,7 +166,7 @@ class PromptPresetter:
             prompt=text,
             model=dict(getattr(self.model, "info", {}) or {}),
             explicit=list(prediction.explicit),
-            notes=list(prediction.notes),
+            notes=unsupported_notes(text) + list(prediction.notes),
             explain=explained,
         )
 

@@ -155,6 +155,7 @@ def apply(
                     "prompt": source.prompt,
                     "strength": strength,
                     "model": source.model,
+                    "notes": list(source.notes),
                     **({"explain": source.explain} if explain else {}),
                     "preset": the_preset.to_dict(),
                 }
@@ -255,6 +256,7 @@ def apply(
                 "strength": strength,
                 "device": device_used,
                 "model": source.model,
+                "notes": list(source.notes),
                 "seconds_taken": round(elapsed, 3),
                 "result": result.to_dict(),
                 **({"explain": source.explain} if explain else {}),
