@@ -63,6 +63,9 @@ class TrainOptions:
     end of each epoch). ``model``: overrides of :class:`ModelConfig` fields (``d_model`` …).
     ``token_dropout``: chance that each text token is hidden from the network in a training
     step (the pooled sentence vector never is), so it cannot rely on single words.
+    ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
+    training folds (:func:`audiomanip.data.crowd_prompts.crowd_examples`), in this many
+    phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -91,6 +94,7 @@ class TrainOptions:
     clap_weight: float = 0.1
     audio_view_dropout: float = 0.5
     token_dropout: float = 0.0
+    crowd_per_word: int = 0
     resume: Path | None = None
     max_steps: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
@@ -402,6 +406,10 @@ def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]
         train_pairs.extend(ds.train)
         heldout = {"heldout_descriptors": list(ds.heldout_descriptors),
                    "heldout_phrasings": list(ds.heldout_phrasings)}
+        if options.crowd_per_word > 0:
+            from audiomanip.data.crowd_prompts import crowd_examples
+
+            train_pairs.extend(crowd_examples(options.seed, per_word=options.crowd_per_word))
     if options.dataset_path is not None:
         train_pairs.extend(load_pairs_file(options.dataset_path))
     if options.description_path is not None:
@@ -639,3 +647,24 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | Non
         config["name"] = name
     written = save_checkpoint(out_dir, weights, config)
     return Path(written) if written is not None else Path(out_dir)
+
+
+def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder: Any = None) -> Path:
+    """Write ``known_words.safetensors`` (see :mod:`audiomanip.explain`) into an exported model
+    folder: the training descriptors' surface forms and crowd words of ``options``' training
+    pairs, each with what the model in ``model_dir`` does for the word alone, and the vocabulary
+    of every training prompt. Returns the path written."""
+    from audiomanip.data.corpus import load_descriptors
+    from audiomanip.explain import build_known_words, save_known_words
+    from audiomanip.model.preset_model import load_model
+
+    model = load_model(model_dir, encoder=encoder)
+    train_pairs, _ = gather_pairs(options)
+    entries = [(form, "authored") for d in load_descriptors().values() if not d.heldout for form in d.forms]
+    if options.n_pairs > 0 and options.crowd_per_word > 0:
+        from audiomanip.data.crowd_prompts import crowd_training_words
+
+        entries += [(word, "crowd") for word in crowd_training_words()]
+    known = build_known_words(entries, (p.prompt for p in train_pairs), model.encoder,
+                              lambda words: [p.preset for p in model.predict_many(words)])
+    return save_known_words(known, model_dir)
