@@ -63,7 +63,9 @@ class TrainOptions:
     end of each epoch). ``model``: overrides of :class:`ModelConfig` fields (``d_model`` …).
     ``token_dropout``: chance that each text token is hidden from the network in a training
     step (the pooled sentence vector never is), so it cannot rely on single words.
-    ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
+    ``init_from``: start from the weights of this checkpoint (a fine-tuning run: same sizes;
+    modules the checkpoint lacks, such as a new text adapter, keep their initialisation; the
+    optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
     training folds (:func:`audiomanip.data.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
@@ -95,6 +97,7 @@ class TrainOptions:
     audio_view_dropout: float = 0.5
     token_dropout: float = 0.0
     crowd_per_word: int = 0
+    init_from: Path | None = None
     resume: Path | None = None
     max_steps: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
@@ -419,6 +422,22 @@ def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]
     return train_pairs, {k: v for k, v in heldout.items() if v}
 
 
+def _init_weights(net: Any, checkpoint: str | Path) -> None:
+    """Load a checkpoint's weights into ``net`` for fine-tuning. Every weight must fit; only
+    modules the checkpoint lacks (a new text adapter) may be missing. UsageError otherwise."""
+    from audiomanip.checkpoint import find_checkpoint, load_checkpoint
+
+    state, _ = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
+    weights, _ = split_state(state)
+    own = net.state_dict()
+    bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
+    missing = [k for k in own if k not in weights and not k.startswith("adapter.")]
+    if bad or missing:
+        raise UsageError(f"--init-from {checkpoint}: its weights do not fit this model "
+                         f"({', '.join((bad + missing)[:3])} …); give the same --d-model and --layers")
+    net.load_state_dict(weights, strict=False)
+
+
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     """Linear warm-up then cosine decay to 10 % of ``base``."""
     if step < warmup:
@@ -508,6 +527,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         net.load_state_dict(weights)
     else:
         net = build_network(options, encoder.dim)
+        if options.init_from is not None:
+            _init_weights(net, options.init_from)
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)

@@ -40,6 +40,9 @@ def train(
     crowd_per_word: int = typer.Option(0, "--crowd-per-word", min=0, metavar="N",
                                        help="Also train on the SocialFX crowd words of the training folds, "
                                             "N phrasings each (+1 per 0.25 confidence); 0: none."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="CHECKPOINT",
+                                             help="Start from this checkpoint's weights (fine-tuning; "
+                                                  "a new --text-adapter starts as the identity)."),
     text_adapter: int = typer.Option(0, "--text-adapter", min=0, metavar="WIDTH",
                                      help="Hidden width of a residual adapter on the frozen encoder's "
                                           "vectors (0: none)."),
@@ -87,7 +90,7 @@ def train(
         device=device, n_pairs=pairs, dataset_path=dataset_path, description_path=description_path,
         audio_dir=audio_dir, encoder=encoder, cache_dir=cache_dir, save_checkpoint_every=save_checkpoint_every,
         stft_every=stft_every, stft_batch=stft_batch, clap_checkpoint=clap_checkpoint, resume=resume,
-        max_steps=max_steps, crowd_per_word=crowd_per_word,
+        max_steps=max_steps, crowd_per_word=crowd_per_word, init_from=init_from,
         model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view, "text_adapter": text_adapter},
     )
     if dry_run:

@@ -265,3 +265,23 @@ def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
     assert {w for line in lines for w in json.loads(line)["prompt"].lower().split() if w.isalpha()} <= known.vocabulary
     (entry,) = model.explain("brightt")
     assert entry.word == "brightt" and entry.neighbours[0].word.startswith("bright")
+
+
+def test_init_from_loads_every_weight_and_keeps_a_new_adapter_as_identity(tiny_model):
+    import torch
+
+    from audiomanip.checkpoint import load_checkpoint
+    from audiomanip.errors import UsageError
+    from audiomanip.model.network import ModelConfig, PresetNet
+    from audiomanip.training import _init_weights
+
+    state, config = load_checkpoint(tiny_model)
+    cfg = dict(config["model"], text_adapter=16)
+    net = PresetNet(ModelConfig.from_dict(cfg))
+    _init_weights(net, tiny_model)
+    own = net.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in state.items())
+    x = torch.randn(2, 3, cfg["text_dim"])
+    assert torch.equal(net.adapter(x), x)  # the new adapter starts as the identity
+    with pytest.raises(UsageError, match="do not fit"):
+        _init_weights(PresetNet(ModelConfig.from_dict(dict(cfg, d_model=64))), tiny_model)
