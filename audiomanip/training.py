@@ -422,12 +422,22 @@ def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]
     return train_pairs, {k: v for k, v in heldout.items() if v}
 
 
-def _init_weights(net: Any, checkpoint: str | Path) -> None:
-    """Load a checkpoint's weights into ``net`` for fine-tuning. Every weight must fit; only
-    modules the checkpoint lacks (a new text adapter) may be missing. UsageError otherwise."""
+def init_record(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """What a fine-tuned checkpoint records of the model it started from (``trained.init_from``):
+    its path, weights' SHA-256 and its own training facts and recipe."""
+    trained = config.get("trained", {})
+    return {"path": str(path), "weights_sha256": config.get("checkpoint", {}).get("weights_sha256"),
+            "trained": {k: trained.get(k) for k in ("steps", "epochs", "pairs", "seconds", "recipe", "init_from")
+                        if trained.get(k) is not None}}
+
+
+def _init_weights(net: Any, checkpoint: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's weights into ``net`` for fine-tuning; returns its :func:`init_record`.
+    Every weight must fit; only modules the checkpoint lacks (a new text adapter) may be
+    missing. UsageError otherwise."""
     from audiomanip.checkpoint import find_checkpoint, load_checkpoint
 
-    state, _ = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
+    state, config = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
     weights, _ = split_state(state)
     own = net.state_dict()
     bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
@@ -436,6 +446,7 @@ def _init_weights(net: Any, checkpoint: str | Path) -> None:
         raise UsageError(f"--init-from {checkpoint}: its weights do not fit this model "
                          f"({', '.join((bad + missing)[:3])} …); give the same --d-model and --layers")
     net.load_state_dict(weights, strict=False)
+    return init_record(config, checkpoint)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -487,6 +498,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     torch.manual_seed(options.seed)
 
     resume_state = resume_config = None
+    init_from: dict[str, Any] | None = None
     if options.resume is not None:
         from audiomanip.checkpoint import find_checkpoint
 
@@ -523,12 +535,13 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         if mcfg.text_dim != encoder.dim:
             raise CheckpointError(f"the checkpoint expects {mcfg.text_dim}-d text tokens, encoder gives {encoder.dim}-d")
         net = PresetNet(mcfg)
+        init_from = resume_config.get("trained", {}).get("init_from")
         weights, _ = split_state(resume_state)
         net.load_state_dict(weights)
     else:
         net = build_network(options, encoder.dim)
         if options.init_from is not None:
-            _init_weights(net, options.init_from)
+            init_from = _init_weights(net, options.init_from)
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
@@ -562,7 +575,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     def trained_info(epoch_done: float) -> dict[str, Any]:
         return {"steps": step, "epochs": round(epoch_done, 3), "pairs": len(train_ds),
                 "seconds": round(time.monotonic() - t0, 1), "recipe": options.recipe(),
-                "heldout": history[-1].get("heldout", {}) if history else {}}
+                "heldout": history[-1].get("heldout", {}) if history else {},
+                **({"init_from": init_from} if init_from is not None else {})}
 
     def save(path: Path, epoch_done: float) -> Path:
         return save_training_checkpoint(
