@@ -527,7 +527,7 @@ def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     suites = report.get("suites", {})
-    panels = [s for s in ("param", "direction", "paraphrase") if s in suites]
+    panels = [s for s in ("param", "direction", "paraphrase", "crowd") if s in suites]
     if not panels:
         raise ValueError("the report holds no suite to plot")
     preds = list(report.get("predictors", []))
@@ -557,9 +557,22 @@ def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
             bars(ax, fams, lambda p, g, f=figs: f[p]["accuracy"] if g == "overall" else f[p]["per_family"].get(g),
                  "direction accuracy (higher is better)", "accuracy")
             ax.set_ylim(0, 1)
-        else:
+        elif s == "paraphrase":
             figs = data["figures"]
             bars(ax, ["margin", "separation"], lambda p, g, f=figs: f[p][g], "paraphrase (higher is better)", "value")
+        else:
+            figs = data["figures"]
+            bars(ax, ["eq_r", "reverb_rho", "compressor_direction"], lambda p, g, f=figs: f[g].get(p),
+                 "crowd words (higher is better)", "r / rho / share")
+            # the crowd references as horizontal marks over each group
+            for ref, style in (("mean_curve", ":"), ("ceiling", "--")):
+                label = ref.replace("_", " ")
+                for j, key in enumerate(("eq_r", "reverb_rho", "compressor_direction")):
+                    v = figs[key].get(ref)
+                    if v is not None:
+                        ax.hlines(v, j - 0.4, j + 0.4, colors="k", linestyles=style, label=label)
+                        label = None
+            ax.legend(fontsize=7)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"audiomanip eval: {report.get('model', {}).get('name', 'model')}")
     fig.tight_layout()

@@ -10,8 +10,10 @@ from rich.table import Table
 
 presets_app = typer.Typer(
     name="presets",
-    help="List the named presets (name, tags, description).\n\n"
-    "Examples:  audiomanip presets  |  audiomanip presets --tag space  |  audiomanip presets show telephone",
+    help="List the named presets (name, tags, description); `presets words` lists the words with a "
+    "grounded target.\n\n"
+    "Examples:  audiomanip presets  |  audiomanip presets --tag space  |  audiomanip presets show telephone  |  "
+    "audiomanip presets words warm",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -93,7 +95,7 @@ def show(
 )
 @handle_errors
 def words(
-    query: str = typer.Argument(None, help="Only words or phrases that contain this text."),
+    query: str = typer.Argument(None, help="Only words or phrases with a word that starts with this text."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable list on stdout."),
     limit: int = typer.Option(50, "--limit", "-n", metavar="N",
                               help="Rows of the table (the JSON list is always complete; 0 = all)."),

@@ -234,6 +234,13 @@ def test_soft_follows_the_crowd_and_warm_keeps_its_recipe():
     warm, source = crowd.grounded_recipe("warm")
     assert source == "authored" and warm == load_descriptors()["warm"].recipe
     assert words["warm"].authored["agreement"]["eq"] > 0
+    # "far away": the crowd replaces only the decay it was compared on; the recipe's wet stays
+    far, source = crowd.grounded_recipe("far away")
+    distant = load_descriptors()["distant"].recipe.values["reverb"]
+    assert source == "authored+crowd"
+    assert far.values["reverb"]["room_size"] == words["far away"].effects["reverb"].values["room_size"]
+    assert far.values["reverb"]["room_size"] < distant["room_size"]
+    assert far.values["reverb"]["wet"] == distant["wet"] and far.values["eq"] == load_descriptors()["distant"].recipe.values["eq"]
     recipe, source = crowd.grounded_recipe("haunting")
     assert source == "crowd" and "reverb" in recipe.values
     with pytest.raises(KeyError):
@@ -265,7 +272,9 @@ def test_presets_words_query_and_table():
 
 # ------------------------------------------------------------------------------ unsupported requests
 def test_unsupported_matcher():
-    from audiomanip.data.unsupported import unsupported_notes
+    from audiomanip.data.unsupported import unsupported_notes, validate_unsupported
+
+    assert validate_unsupported() >= 20
 
     for prompt, word in [("less reverb", "reverb"), ("remove the echo", "reverb"), ("Remove the noise", "noise"),
                          ("denoise", "noise"), ("de-ess the vocal", "de-esser"), ("too much reverb", "reverb"),
@@ -325,7 +334,7 @@ class _TablePredictor:
         return [words[p].recipe().to_preset() for p in prompts]
 
 
-def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset():
+def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset(tmp_path):
     flat = Preset.default()
     flat.enabled["eq"] = True
     rep = run_crowd_suite([_TablePredictor("model"), _TablePredictor("corpus_mean", flat)], fold=1)
@@ -340,3 +349,12 @@ def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset():
     assert not set(rep["words"]["eq"]) & held  # fold 1 never scores held-out words
     with pytest.raises(ValueError, match="fold"):
         run_crowd_suite([_TablePredictor("model")], fold=7)
+    from audiomanip.evaluation import plot_report
+
+    plot_report({"predictors": ["model", "corpus_mean"], "suites": {"crowd": rep}}, tmp_path / "crowd.png")
+    assert (tmp_path / "crowd.png").stat().st_size > 5000
+
+
+def test_eval_crowd_fold_is_checked():
+    res = invoke("eval", "--suite", "crowd", "--crowd-fold", "9")
+    assert res.exit_code == 2 and "--crowd-fold" in res.stderr

@@ -9,7 +9,8 @@ reads the table (json, no torch) and answers:
 * :func:`heldout_words` / :func:`training_words` / :func:`fold_words`: the fixed, seeded split
   (fold 0 of 5 word-level folds, about 20 %); keep held-out words out of training and tuning;
 * :func:`grounded_recipe`: the target of a word after the crowd-vs-authored rule
-  (:func:`crowd_wins`);
+  (:func:`crowd_wins`); :func:`grounded_targets`: every training word's target with a weight
+  (pass ``exclude_folds=(0, K)`` to train for ``eval --suite crowd --crowd-fold K``);
 * :func:`vocabulary`: authored descriptor forms and crowd words with counts and source tags
   (``audiomanip presets words``).
 """
@@ -112,6 +113,13 @@ def typical_effects(counts: Mapping[str, int], totals: Mapping[str, int]) -> tup
     return tuple(e for e in CROWD_EFFECTS if e in shares and shares[e] >= top)
 
 
+#: What the crowd replaces in an authored recipe when it wins an effect: what it was compared on
+#: (:func:`crowd_wins`). None: the whole effect (the EQ curve); otherwise only these parameters
+#: (the reverb's decay, the compressor's ratio), the recipe's others stay.
+COMPARED_PARAMS: dict[str, tuple[str, ...] | None] = {"eq": None, "reverb": ("room_size",),
+                                                      "compressor": ("ratio",)}
+
+
 def crowd_wins(confidence: float, agreement: float) -> bool:
     """The crowd-vs-authored rule for one effect of a word that is both.
 
@@ -194,9 +202,9 @@ def training_words(exclude_folds: tuple[int, ...] = (0,)) -> frozenset[str]:
 
 def grounded_recipe(word: str) -> tuple[Recipe, str]:
     """The target of ``word`` and its source tag: ``authored``, ``crowd`` or
-    ``authored+crowd`` (an authored form where the crowd overrode some effect by
-    :func:`crowd_wins`; the decision was made when the table was derived and is stored with the
-    word). KeyError for a word that is neither."""
+    ``authored+crowd`` (an authored form where the crowd overrode what it was compared on,
+    :data:`COMPARED_PARAMS`, by :func:`crowd_wins`; the decision was made when the table was
+    derived and is stored with the word). KeyError for a word that is neither."""
     key = normalize_text(word)
     owner = _authored_forms().get(key)
     cw = load_crowd_words().get(key)
@@ -209,10 +217,14 @@ def grounded_recipe(word: str) -> tuple[Recipe, str]:
     crowd_effects = [e for e, who in winners.items() if who == "crowd"]
     if not crowd_effects:
         return recipe, "authored"
-    values = {e: v for e, v in recipe.values.items() if e not in crowd_effects}
-    enabled = {e: v for e, v in recipe.enabled.items() if e not in crowd_effects}
+    values = {e: dict(v) for e, v in recipe.values.items()}
+    enabled = dict(recipe.enabled)
     for e in crowd_effects:
-        values[e] = dict(cw.effects[e].values)
+        crowd_values = cw.effects[e].values
+        keys = COMPARED_PARAMS[e] or tuple(crowd_values)
+        if COMPARED_PARAMS[e] is None:
+            values[e] = {}
+        values[e].update({k: crowd_values[k] for k in keys})
         enabled[e] = True
     return Recipe(values, enabled), "authored+crowd"
 

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 from audiomanip.errors import PresetFileError
 
@@ -26,22 +26,39 @@ def _fail(where: str, message: str) -> PresetFileError:
 
 @dataclass(frozen=True)
 class UnsupportedRequest:
-    """One kind of request: its name, compiled patterns and the note shown for it."""
+    """One kind of request: its name, trigger substrings, patterns and the note shown for it.
+
+    The patterns are compiled on first use, and only tried on a prompt that contains one of the
+    triggers, so that the common prompt costs a few substring tests."""
 
     name: str
-    patterns: tuple[re.Pattern[str], ...]
+    triggers: tuple[str, ...]
+    patterns: tuple[str, ...]
     note: str
 
+    @functools.cached_property
+    def compiled(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for p in self.patterns)
+
     def matches(self, prompt: str) -> bool:
-        return any(p.search(prompt) for p in self.patterns)
+        low = prompt.lower()
+        if not any(t in low for t in self.triggers):
+            return False
+        return any(p.search(prompt) for p in self.compiled)
+
+
+def _path() -> Path:
+    import audiomanip.presets
+
+    return Path(audiomanip.presets.__file__).parent / FILE
 
 
 @functools.cache
 def load_unsupported() -> tuple[UnsupportedRequest, ...]:
-    """The validated requests of ``presets/unsupported.json`` (PresetFileError naming the entry)."""
-    path = resources.files("audiomanip.presets") / FILE
+    """The requests of ``presets/unsupported.json`` (PresetFileError naming a malformed entry;
+    :func:`validate_unsupported` also compiles every pattern)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_path().read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise _fail(FILE, f"cannot be read: {exc}") from None
     raw = data.get("requests") if isinstance(data, Mapping) else None
@@ -50,20 +67,31 @@ def load_unsupported() -> tuple[UnsupportedRequest, ...]:
     out = []
     for name, entry in raw.items():
         where = f"{FILE}: request {name!r}"
-        if not isinstance(entry, Mapping) or set(entry) != {"patterns", "note"}:
-            raise _fail(where, "needs exactly the keys 'patterns' and 'note'")
+        if not isinstance(entry, Mapping) or set(entry) != {"triggers", "patterns", "note"}:
+            raise _fail(where, "needs exactly the keys 'triggers', 'patterns' and 'note'")
         note = " ".join(str(entry["note"]).split())
-        pats = entry["patterns"]
-        if not note or not isinstance(pats, list) or not pats:
-            raise _fail(where, "needs a note and a non-empty list of patterns")
-        compiled = []
-        for p in pats:
+        pats, trig = entry["patterns"], entry["triggers"]
+        if not note or not isinstance(pats, list) or not pats or not isinstance(trig, list) or not trig:
+            raise _fail(where, "needs a note and non-empty lists of triggers and patterns")
+        out.append(UnsupportedRequest(str(name), tuple(str(t).lower() for t in trig), tuple(map(str, pats)), note))
+    return tuple(out)
+
+
+def validate_unsupported() -> int:
+    """Compile every pattern and check that each names one of its request's triggers (a pattern
+    without one could never be tried). Returns the number of patterns; PresetFileError otherwise."""
+    n = 0
+    for r in load_unsupported():
+        where = f"{FILE}: request {r.name!r}"
+        for p in r.patterns:
             try:
-                compiled.append(re.compile(rf"\b(?:{p})\b", re.IGNORECASE))
+                re.compile(p)
             except re.error as exc:
                 raise _fail(where, f"pattern {p!r} is not a regular expression: {exc}") from None
-        out.append(UnsupportedRequest(str(name), tuple(compiled), note))
-    return tuple(out)
+            if not any(t in p.lower() for t in r.triggers):
+                raise _fail(where, f"pattern {p!r} contains none of the triggers {list(r.triggers)}")
+            n += 1
+    return n
 
 
 def unsupported_notes(prompt: str) -> list[str]:
