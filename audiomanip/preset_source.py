@@ -27,7 +27,10 @@ class ResolvedPreset:
     the edit prompt for an edit (used for the output slug); ``edits`` is the chain of edits,
     ``[{"prompt", "from"}, …]``, that made the preset (recorded in the written preset); ``model`` is the model's
     ``info`` dict for prompts; ``explicit`` lists explicit values taken from the prompt;
-    ``notes`` holds messages for the user (clamped or defaulted values, model notes).
+    ``notes`` holds messages for the user (clamped or defaulted values, model notes);
+    ``explain`` (prompts with ``explain=True``) lists, per word the model never saw in training,
+    the nearest known words with weights and what they move (:mod:`audiomanip.explain`), or is
+    None when not asked for or the checkpoint has no known-words file.
     """
 
     preset: Preset
@@ -38,6 +41,7 @@ class ResolvedPreset:
     explicit: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     edits: list[dict[str, str]] = field(default_factory=list)
+    explain: list[dict[str, Any]] | None = None
 
 
 def check_one_source(prompt: str | None, preset_name: str | None, preset_file: Path | None) -> None:
@@ -141,7 +145,8 @@ class PromptPresetter:
     ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``note`` receives the CPU fall-back
     message of ``auto``); ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
     :mod:`audiomanip.inference.loader`: ONNX Runtime unless the checkpoint needs torch);
-    ``many``: many prompts will follow (the runtime then optimises its graphs at load).
+    ``many``: many prompts will follow (the runtime then optimises its graphs at load);
+    ``explain``: also fill :attr:`ResolvedPreset.explain` (the model's ``explain``).
     """
 
     def __init__(
@@ -154,7 +159,9 @@ class PromptPresetter:
         backend: str = "auto",
         note: Callable[[str], None] | None = None,
         many: bool = False,
+        explain: bool = False,
     ) -> None:
+        self.explain = explain
         self.checkpoint_path = checkpoint_path
         self.checkpoint_dir = checkpoint_dir
         self.device = device
@@ -196,6 +203,14 @@ class PromptPresetter:
         from audiomanip.data.unsupported import unsupported_notes
 
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
+        explained = None
+        if self.explain:
+            words = self.model.explain(text)
+            if words is None:
+                prediction.notes.append("this checkpoint has no known-words file (known_words.safetensors): "
+                                        "nothing to explain")
+            else:
+                explained = [w.to_dict() for w in words]
         return ResolvedPreset(
             preset=prediction.preset,
             kind="prompt",
@@ -204,6 +219,7 @@ class PromptPresetter:
             model=dict(getattr(self.model, "info", {}) or {}),
             explicit=list(prediction.explicit),
             notes=notes + unsupported_notes(text) + list(prediction.notes),
+            explain=explained,
         )
 
 

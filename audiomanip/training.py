@@ -63,6 +63,11 @@ class TrainOptions:
     end of each epoch). ``model``: overrides of :class:`ModelConfig` fields (``d_model`` …).
     ``token_dropout``: chance that each text token is hidden from the network in a training
     step (the pooled sentence vector never is), so it cannot rely on single words.
+    ``init_from``: start from the weights of this checkpoint (a fine-tuning run: same sizes;
+    modules the checkpoint lacks, such as a new text adapter, keep their initialisation; the
+    optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
+    training folds (:func:`audiomanip.data.crowd_prompts.crowd_examples`), in this many
+    phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -91,6 +96,8 @@ class TrainOptions:
     clap_weight: float = 0.1
     audio_view_dropout: float = 0.5
     token_dropout: float = 0.0
+    crowd_per_word: int = 0
+    init_from: Path | None = None
     resume: Path | None = None
     max_steps: int | None = None
     model: dict[str, Any] = field(default_factory=dict)
@@ -402,6 +409,10 @@ def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]
         train_pairs.extend(ds.train)
         heldout = {"heldout_descriptors": list(ds.heldout_descriptors),
                    "heldout_phrasings": list(ds.heldout_phrasings)}
+        if options.crowd_per_word > 0:
+            from audiomanip.data.crowd_prompts import crowd_examples
+
+            train_pairs.extend(crowd_examples(options.seed, per_word=options.crowd_per_word))
     if options.dataset_path is not None:
         train_pairs.extend(load_pairs_file(options.dataset_path))
     if options.description_path is not None:
@@ -409,6 +420,33 @@ def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]
     if not train_pairs:
         raise UsageError("nothing to train on: --pairs is 0 and neither --dataset-path nor --description-path was given")
     return train_pairs, {k: v for k, v in heldout.items() if v}
+
+
+def init_record(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """What a fine-tuned checkpoint records of the model it started from (``trained.init_from``):
+    its path, weights' SHA-256 and its own training facts and recipe."""
+    trained = config.get("trained", {})
+    return {"path": str(path), "weights_sha256": config.get("checkpoint", {}).get("weights_sha256"),
+            "trained": {k: trained.get(k) for k in ("steps", "epochs", "pairs", "seconds", "recipe", "init_from")
+                        if trained.get(k) is not None}}
+
+
+def _init_weights(net: Any, checkpoint: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's weights into ``net`` for fine-tuning; returns its :func:`init_record`.
+    Every weight must fit; only modules the checkpoint lacks (a new text adapter) may be
+    missing. UsageError otherwise."""
+    from audiomanip.checkpoint import find_checkpoint, load_checkpoint
+
+    state, config = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
+    weights, _ = split_state(state)
+    own = net.state_dict()
+    bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
+    missing = [k for k in own if k not in weights and not k.startswith("adapter.")]
+    if bad or missing:
+        raise UsageError(f"--init-from {checkpoint}: its weights do not fit this model "
+                         f"({', '.join((bad + missing)[:3])} …); give the same --d-model and --layers")
+    net.load_state_dict(weights, strict=False)
+    return init_record(config, checkpoint)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -467,6 +505,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     torch.manual_seed(options.seed)
 
     resume_state = resume_config = None
+    init_from: dict[str, Any] | None = None
     if options.resume is not None:
         from audiomanip.checkpoint import find_checkpoint
 
@@ -504,10 +543,13 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         if mcfg.text_dim != encoder.dim:
             raise CheckpointError(f"the checkpoint expects {mcfg.text_dim}-d text tokens, encoder gives {encoder.dim}-d")
         net = PresetNet(mcfg)
+        init_from = resume_config.get("trained", {}).get("init_from")
         weights, _ = split_state(resume_state)
         net.load_state_dict(weights)
     else:
         net = build_network(options, encoder.dim)
+        if options.init_from is not None:
+            init_from = _init_weights(net, options.init_from)
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
@@ -543,7 +585,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     def trained_info(epoch_done: float) -> dict[str, Any]:
         return {"steps": step, "epochs": round(epoch_done, 3), "pairs": len(train_ds),
                 "seconds": round(time.monotonic() - t0, 1), "recipe": options.recipe(),
-                "heldout": history[-1].get("heldout", {}) if history else {}}
+                "heldout": history[-1].get("heldout", {}) if history else {},
+                **({"init_from": init_from} if init_from is not None else {})}
 
     def save(path: Path, epoch_done: float) -> Path:
         if not ranks.is_main:
@@ -660,3 +703,24 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | Non
 
         export_preset_net(written)
     return written
+
+
+def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder: Any = None) -> Path:
+    """Write ``known_words.safetensors`` (see :mod:`audiomanip.explain`) into an exported model
+    folder: the training descriptors' surface forms and crowd words of ``options``' training
+    pairs, each with what the model in ``model_dir`` does for the word alone, and the vocabulary
+    of every training prompt. Returns the path written."""
+    from audiomanip.data.corpus import load_descriptors
+    from audiomanip.explain import build_known_words, save_known_words
+    from audiomanip.model.preset_model import load_model
+
+    model = load_model(model_dir, encoder=encoder)
+    train_pairs, _ = gather_pairs(options)
+    entries = [(form, "authored") for d in load_descriptors().values() if not d.heldout for form in d.forms]
+    if options.n_pairs > 0 and options.crowd_per_word > 0:
+        from audiomanip.data.crowd_prompts import crowd_training_words
+
+        entries += [(word, "crowd") for word in crowd_training_words()]
+    known = build_known_words(entries, (p.prompt for p in train_pairs), model.encoder,
+                              lambda words: [p.preset for p in model.predict_many(words)])
+    return save_known_words(known, model_dir)

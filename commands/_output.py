@@ -191,3 +191,20 @@ __all__ = [
     "print_summary",
     "Optional",
 ]
+
+
+def print_explanation(words: list[dict[str, Any]]) -> None:
+    """`--explain`: per word the model never saw in training, its nearest known words (weight,
+    cosine, source) and what each moves."""
+    if not words:
+        note("explain: every word of the prompt occurs in the training prompts")
+        return
+    table = Table(title="words the model never saw, read as their nearest known words", show_header=True,
+                  header_style="bold", box=None, pad_edge=False)
+    for col in ("unknown", "known word", "weight", "cosine", "source", "moves"):
+        table.add_column(col)
+    for entry in words:
+        for i, n in enumerate(entry["neighbours"]):
+            table.add_row(Text(entry["word"] if i == 0 else ""), Text(n["word"]), f"{n['weight']:.2f}",
+                          f"{n['similarity']:.2f}", n["source"], Text("; ".join(n["moves"]) or "-"))
+    console.print(table)

@@ -26,7 +26,8 @@ CONTEXT_SECONDS = 30.0
         '  audiomanip apply vocals.wav "warm vintage tape with a small room"\n\n'
         "  audiomanip apply drums.flac --preset telephone --strength 0.6 -o drums_phone.flac\n\n"
         '  audiomanip apply take3.wav --preset cathedral "a bit less reverb, brighter"\n\n'
-        '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json'
+        '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json\n\n'
+        '  audiomanip apply voice.wav "a brigth glassy voice" --explain --dry-run'
     ),
 )
 @handle_errors
@@ -70,6 +71,9 @@ def apply(
         False, "--json", help="Print a machine-readable result on stdout (notes go to stderr)."
     ),
     plot: bool = typer.Option(False, "--plot", help="Also write a PNG: EQ curve and input/output spectra."),
+    explain: bool = typer.Option(
+        False, "--explain", help="With a prompt: for each word the model never saw in training, list the "
+        "nearest known words, their weights and the effects they move (also a field of --json)."),
     clamp: bool = out.CLAMP_OPT,
     no_peak_safety: bool = typer.Option(
         False, "--no-peak-safety", help="Let peaks exceed full scale (float outputs keep them)."
@@ -123,7 +127,7 @@ def apply(
     editing = preset is not None or preset_file is not None  # a PROMPT then edits that preset
     if prompt is not None and not editing:
         prompter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
-                                   seed=seed, note=device_notes.append)
+                                   seed=seed, note=device_notes.append, explain=explain)
         excerpt, excerpt_sr = None, None
         if prompter.wants_audio:  # a model with an audio view also listens to the input
             excerpt, excerpt_sr = audio_io.read(
@@ -137,6 +141,11 @@ def apply(
     out.print_notes(source.notes, warning=source.kind == "file")
     for item in source.explicit:
         note(f"from the prompt: {item}")
+    if explain and source.kind != "prompt":
+        note("--explain explains the model's reading of a prompt: a named preset, a preset file or an edit "
+             "with words (read by the edit vocabulary, not the model) has nothing to explain")
+    if source.explain is not None and not json_out:
+        out.print_explanation(source.explain)
     the_preset = source.preset.with_strength(strength) if strength != 1.0 else source.preset
 
     if dry_run:
@@ -150,6 +159,7 @@ def apply(
                     "strength": strength,
                     "model": source.model,
                     "notes": list(source.notes),
+                    **({"explain": source.explain} if explain else {}),
                     "preset": the_preset.to_dict(),
                 }
             )
@@ -259,6 +269,7 @@ def apply(
                 "notes": list(source.notes),
                 "seconds_taken": round(elapsed, 3),
                 "result": result.to_dict(),
+                **({"explain": source.explain} if explain else {}),
                 "preset": the_preset.to_dict(),
             }
         )

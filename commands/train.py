@@ -51,6 +51,15 @@ def train(
         None, "--description-path", metavar="FILE",
         help="Extra descriptions for existing presets, one 'description => preset name or preset file' "
              "per line (# comments). Added to the training pairs."),
+    crowd_per_word: int = typer.Option(0, "--crowd-per-word", min=0, metavar="N",
+                                       help="Also train on the SocialFX crowd words of the training folds, "
+                                            "N phrasings each (+1 per 0.25 confidence); 0: none."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", metavar="CHECKPOINT",
+                                             help="Start from this checkpoint's weights (fine-tuning; "
+                                                  "a new --text-adapter starts as the identity)."),
+    text_adapter: int = typer.Option(0, "--text-adapter", min=0, metavar="WIDTH",
+                                     help="Hidden width of a residual adapter on the frozen encoder's "
+                                          "vectors (0: none)."),
     audio_dir: Optional[Path] = typer.Option(None, "--audio-dir", metavar="DIR",
                                              help="Audio files whose short clips join the STFT-loss clips."),
     save_checkpoint_every: int = typer.Option(0, "--save-checkpoint-every", min=0, metavar="STEPS",
@@ -101,7 +110,8 @@ def train(
         device=device, n_pairs=pairs, dataset_path=dataset_path, description_path=description_path,
         audio_dir=audio_dir, encoder=encoder, cache_dir=cache_dir, save_checkpoint_every=save_checkpoint_every,
         stft_every=stft_every, stft_batch=stft_batch, clap_checkpoint=clap_checkpoint, resume=resume,
-        max_steps=max_steps, model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view},
+        max_steps=max_steps, crowd_per_word=crowd_per_word, init_from=init_from,
+        model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view, "text_adapter": text_adapter},
     )
     if dry_run:
         _dry_run(options, build_network)
@@ -155,10 +165,11 @@ def train(
         return  # rank 0 reports and exports
     console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {printable(result.checkpoint)}", markup=False)
     if export is not None:
-        from audiomanip.training import export_model
+        from audiomanip.training import export_known_words, export_model
 
         path = export_model(result.checkpoint, export)
-        console.print(f"exported to {printable(path)}", markup=False)
+        words = export_known_words(export, options)
+        console.print(f"exported to {printable(path)} (known words for --explain: {words.name})", markup=False)
 
 
 def _launch(ctx: Any, nproc: int) -> None:

@@ -17,7 +17,7 @@ from audiomanip.errors import CheckpointError, DependencyError, DeviceError
 from audiomanip.inference.heads import enabled_probability
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "sentence_transformers", "transformers", "matplotlib")
+HEAVY = ("torch", "sentence_transformers", "transformers", "matplotlib", "safetensors")
 
 
 def corpus_texts() -> list[str]:
@@ -249,6 +249,7 @@ def test_model_commands_import_no_torch(short_wav, tmp_path):
         ["apply", str(short_wav), "warm vintage tape with a small room", "--dry-run", "--device", "cpu"],
         ["apply", str(short_wav), "--preset", "warm-tape", "--dry-run"],
         ["apply", str(short_wav), "a bit darker", "--preset", "warm-tape", "--dry-run"],  # an edit in words
+        ["apply", str(short_wav), "a luminous voice in a cathedrale", "--explain", "--dry-run"],
         ["presets", "--tag", "voice"],
         ["presets", "show", "cathedral"],
         ["export-preset", "big cathedral reverb", "--format", "json", "-o", str(tmp_path / "p.json")],
@@ -265,6 +266,23 @@ def test_apply_imports_no_torch(short_wav, tmp_path):
                  ["apply", str(short_wav), "--preset", "warm-tape", "-o", str(tmp_path / "b.wav")]):
         heavy = _imported(args, tmp_path) & set(HEAVY)
         assert not heavy, (args, heavy)
+
+
+def test_explain_on_onnx_runtime_equals_torch():
+    """``explain`` of the shipped model: the same nearest known words and weights on both
+    backends (the ONNX Runtime encoder's sentence vectors, the known words read with numpy)."""
+    from audiomanip.inference.loader import load_model
+
+    prompt = "a luminous voice in a cathedrale, quite sparkly and distortd"
+    onnx_words = load_model(backend="onnx").explain(prompt)
+    torch_words = load_model(backend="torch").explain(prompt)
+    assert [w.word for w in onnx_words] == ["luminous", "cathedrale", "distortd"]
+    assert [w.word for w in onnx_words] == [w.word for w in torch_words]
+    for a, b in zip(onnx_words, torch_words):
+        assert [n.word for n in a.neighbours] == [n.word for n in b.neighbours]
+        assert [n.moves for n in a.neighbours] == [n.moves for n in b.neighbours]
+        assert np.allclose([n.weight for n in a.neighbours], [n.weight for n in b.neighbours], atol=1e-4)
+    assert onnx_words[1].neighbours[0].word == "cathedral" and onnx_words[1].neighbours[0].weight > 0.5
 
 
 def test_batch_worker_pool_starts_without_torch(tmp_path):

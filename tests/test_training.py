@@ -246,10 +246,43 @@ def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
     result = CliRunner().invoke(app, [
         "train", "--pairs", "0", "--dataset-path", str(tmp_path / "pairs.jsonl"), "--epochs", "2",
         "--batch-size", "16", "--d-model", "16", "--layers", "0", "--stft-every", "0", "--device", "cpu",
-        "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "run"),
+        "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "run"), "--text-adapter", "8",
         "--export", str(tmp_path / "exported")])
     assert result.exit_code == 0, result.output
     model = load_model(checkpoint_path=tmp_path / "exported")
     assert model.info["trained"]["steps"] == 8 and model.info["parameters"] > 0
+    assert model.net.config.text_adapter == 8
     assert "training_state" not in model.config  # the export carries no optimizer state
     assert model.predict("pitch down 3 semitones").preset.values["pitch"]["semitones"] == -3.0
+    # the export carries the known words of --explain: the training descriptors' forms, the words of
+    # the training prompts, and what the model does for each word
+    from audiomanip.data.corpus import load_descriptors
+    from audiomanip.explain import load_known_words
+
+    known = load_known_words(tmp_path / "exported")
+    assert known is not None and "bright" in known.words and set(known.sources) == {"authored"}
+    assert not {f for d in load_descriptors().values() if d.heldout for f in d.forms} & set(known.words)
+    assert {w for line in lines for w in json.loads(line)["prompt"].lower().split() if w.isalpha()} <= known.vocabulary
+    (entry,) = model.explain("brightt")
+    assert entry.word == "brightt" and entry.neighbours[0].word.startswith("bright")
+
+
+def test_init_from_loads_every_weight_and_keeps_a_new_adapter_as_identity(tiny_model):
+    import torch
+
+    from audiomanip.checkpoint import load_checkpoint
+    from audiomanip.errors import UsageError
+    from audiomanip.model.network import ModelConfig, PresetNet
+    from audiomanip.training import _init_weights
+
+    state, config = load_checkpoint(tiny_model)
+    cfg = dict(config["model"], text_adapter=16)
+    net = PresetNet(ModelConfig.from_dict(cfg))
+    record = _init_weights(net, tiny_model)
+    assert record["weights_sha256"] == config["checkpoint"]["weights_sha256"] and record["path"] == str(tiny_model)
+    own = net.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in state.items())
+    x = torch.randn(2, 3, cfg["text_dim"])
+    assert torch.equal(net.adapter(x), x)  # the new adapter starts as the identity
+    with pytest.raises(UsageError, match="do not fit"):
+        _init_weights(PresetNet(ModelConfig.from_dict(dict(cfg, d_model=64))), tiny_model)

@@ -1,7 +1,7 @@
 """What every preset model offers, whichever runtime computes its network: ``predict``.
 
 :class:`PresetPredictor` holds the steps that do not depend on the runtime (checking prompts,
-batching, explicit values read from the prompt, notes); a runtime supplies
+batching, explicit values read from the prompt, notes, :meth:`PresetPredictor.explain`); a runtime supplies
 :meth:`PresetPredictor.head_outputs` (prompts -> head outputs) and, for models with an audio
 view, :meth:`PresetPredictor.audio_view`. The ONNX Runtime model
 (:class:`audiomanip.inference.model.OnnxPresetModel`) and the torch model
@@ -44,9 +44,24 @@ def explicit_lines(explicit: Any) -> list[str]:
 class PresetPredictor:
     """Base of the preset models: ``predict``/``predict_many`` over a runtime's head outputs.
 
-    Subclasses provide ``encoder`` (with ``max_tokens``), :meth:`head_outputs` and, when they
-    read audio, :meth:`audio_view`.
+    Subclasses provide ``encoder`` (with ``max_tokens``), ``path`` (the checkpoint, or None),
+    :meth:`head_outputs` and, when they read audio, :meth:`audio_view`.
     """
+
+    def explain(self, prompt: str, top_k: int = 3) -> list[Any] | None:
+        """Per word of ``prompt`` that no training prompt held, the ``top_k`` nearest known words
+        (:func:`audiomanip.explain.explain_prompt`, sentence vectors from this model's own text
+        encoder); None when the checkpoint has no ``known_words.safetensors`` (read once, see
+        :mod:`audiomanip.explain`). :class:`CheckpointError` when that file is damaged."""
+        from audiomanip.explain import explain_prompt, load_known_words, sentence_vectors
+
+        if "_known_words" not in self.__dict__:  # plain __dict__: the torch model is an nn.Module
+            path = getattr(self, "path", None)
+            self.__dict__["_known_words"] = load_known_words(path) if path is not None else None
+        known = self.__dict__["_known_words"]
+        if known is None:
+            return None
+        return explain_prompt(prompt, known, lambda words: sentence_vectors(self.encoder, words), top_k=top_k)
 
     def audio_view(self, audio: Any, sample_rate: float | None, notes: list[str]) -> Any:
         """The network's audio input for ``audio`` float32 [C, T] at ``sample_rate`` Hz, or None

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,11 +42,13 @@ _MAX_HEADER = 100 * 1024 * 1024
 @dataclass(frozen=True)
 class SafetensorsHeader:
     """The header of a safetensors file: ``tensors`` {name: {"dtype", "shape", "data_offsets"}}
-    (offsets relative to ``data_start``), ``data_start`` (bytes) and ``sha256`` of the header."""
+    (offsets relative to ``data_start``), ``data_start`` (bytes), ``sha256`` of the header and
+    the file's string ``metadata``."""
 
     tensors: dict[str, dict[str, Any]]
     data_start: int
     sha256: str
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def read_header(path: str | Path) -> SafetensorsHeader:
@@ -65,8 +67,37 @@ def read_header(path: str | Path) -> SafetensorsHeader:
             raise ValueError("truncated header")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
-    header.pop("__metadata__", None)
-    return SafetensorsHeader(header, 8 + size, hashlib.sha256(raw).hexdigest())
+    metadata = header.pop("__metadata__", None) or {}
+    return SafetensorsHeader(header, 8 + size, hashlib.sha256(raw).hexdigest(),
+                             metadata if isinstance(metadata, dict) else {})
+
+
+#: numpy dtypes of the safetensors dtypes :func:`read_tensors` reads.
+NUMPY_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8"}
+
+
+def read_tensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """All tensors of a (small) safetensors file as numpy arrays {name: array}, and its string
+    metadata. :class:`CheckpointError` when the file is not safetensors or a tensor does not fit
+    its header (bfloat16 and other dtypes outside :data:`NUMPY_DTYPES` are refused)."""
+    import numpy as np
+
+    path = Path(path)
+    header = read_header(path)
+    data = path.read_bytes()
+    out = {}
+    for name, entry in header.tensors.items():
+        try:
+            dtype = np.dtype(NUMPY_DTYPES[entry["dtype"]])
+            start, end = (header.data_start + int(x) for x in entry["data_offsets"])
+            shape = tuple(int(n) for n in entry["shape"])
+            if not header.data_start <= start <= end <= len(data):
+                raise ValueError("data offsets outside the file")
+            out[name] = np.frombuffer(data, dtype, count=(end - start) // dtype.itemsize, offset=start).reshape(shape)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: tensor {name!r} does not fit its header ({type(exc).__name__}: {exc})") \
+                from None
+    return out, header.metadata
 
 
 def nonfinite_tensors(data: bytes) -> list[str]:

@@ -2,11 +2,17 @@
 
 ::
 
-    text tokens [B, L, D_text] ─ Linear ─► [B, L, d]  (+ pooled sentence vector as token 0)
+    text tokens [B, L, D_text] ─ adapter ─ Linear ─► [B, L, d]  (+ pooled sentence vector as token 0)
     audio view (optional)      ─ context encoder ─► [B, F, d]
         └─► n_cross × BidirectionalCrossAttention(text, audio)        (skipped when absent)
         └─► n_self  × SelfAttentionBlock([text; audio])
         └─► GatedAttentionPooling ─► [B, d] ─► PresetHeads (one MLP per schema effect)
+
+The adapter (``text_adapter`` > 0) is a residual bottleneck MLP on the frozen encoder's token
+and sentence vectors, ``x + W2·GELU(W1·LN(x))`` in the encoder's own space (W2 starts at zero, so
+training starts from the identity): the encoder stays frozen and its embedding cache stays valid,
+while the adapter learns how encoder space maps onto effect space. It is part of the network
+(and of any export of it), not of the encoder.
 
 The audio view is ``"none"`` (text only), ``"mel"`` (log-mel frames of the input audio through
 :class:`AudioContextEncoder`) or ``"clap"`` (a CLAP embedding as one token). A model with an
@@ -44,6 +50,7 @@ class ModelConfig:
     n_mels: int = 64
     analysis_rate: float = 16000.0
     clap_dim: int = 512
+    text_adapter: int = 0
 
     def __post_init__(self) -> None:
         if self.audio_view not in AUDIO_VIEWS:
@@ -63,6 +70,20 @@ class ModelConfig:
         return cls(**data)
 
 
+class TextAdapter(nn.Module):
+    """Residual bottleneck MLP on encoder vectors: [..., D] -> [..., D], identity at initialisation."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, dim))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
 class PresetNet(nn.Module):
     """Text tokens (+ optional audio view) -> HeadOutputs (see :mod:`audiomanip.model.heads`)."""
 
@@ -70,6 +91,8 @@ class PresetNet(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
+        self.adapter: nn.Module = (TextAdapter(config.text_dim, config.text_adapter, config.dropout)
+                                   if config.text_adapter > 0 else nn.Identity())
         self.text_proj = nn.Sequential(nn.LayerNorm(config.text_dim), nn.Linear(config.text_dim, d))
         self.pooled_proj = nn.Sequential(nn.LayerNorm(config.text_dim), nn.Linear(config.text_dim, d))
         self.type_embed = nn.Parameter(torch.zeros(3, d))  # 0: pooled token, 1: text, 2: audio
@@ -102,8 +125,8 @@ class PresetNet(nn.Module):
                 view: torch.Tensor | None = None) -> torch.Tensor:
         """The pooled state [B, d_model] the heads read (inputs as :meth:`forward`)."""
         B = text_tokens.shape[0]
-        t = self.text_proj(text_tokens) + self.type_embed[1]
-        p = (self.pooled_proj(pooled) + self.type_embed[0])[:, None, :]
+        t = self.text_proj(self.adapter(text_tokens)) + self.type_embed[1]
+        p = (self.pooled_proj(self.adapter(pooled)) + self.type_embed[0])[:, None, :]
         t = torch.cat([p, t], dim=1)
         t_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=t.device), text_mask.bool()], dim=1)
         if view is not None:
@@ -129,8 +152,11 @@ def count_parameters(module: nn.Module) -> int:
 
 def parameter_table(net: PresetNet) -> list[tuple[str, int]]:
     """``(component, parameters)`` rows for a model summary."""
-    rows = [("text projection", count_parameters(net.text_proj) + count_parameters(net.pooled_proj)
-             + net.type_embed.numel())]
+    rows = []
+    if net.config.text_adapter > 0:
+        rows.append((f"text adapter (hidden {net.config.text_adapter})", count_parameters(net.adapter)))
+    rows.append(("text projection", count_parameters(net.text_proj) + count_parameters(net.pooled_proj)
+                 + net.type_embed.numel()))
     if net.context is not None:
         rows.append((f"audio context ({net.config.audio_view})", count_parameters(net.context)))
     if len(net.cross):

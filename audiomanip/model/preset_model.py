@@ -74,13 +74,14 @@ def check_config(config: dict[str, Any], source: str = "checkpoint") -> ModelCon
     # a config is untrusted input: building 10**5 layers would hang before any weight is compared
     limits = (("n_cross_layers", MAX_LAYERS), ("n_self_layers", MAX_LAYERS), ("d_model", MAX_WIDTH),
               ("text_dim", MAX_WIDTH), ("head_hidden", MAX_WIDTH), ("ff_mult", 16), ("n_heads", 64),
-              ("n_mels", 512), ("clap_dim", MAX_WIDTH))
+              ("n_mels", 512), ("clap_dim", MAX_WIDTH), ("text_adapter", MAX_WIDTH))
     for name, most in limits:
         value = getattr(mcfg, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
             raise CheckpointError(f"{source} has an invalid model config: {name} = {value!r} (0 … {most})")
     layers = 2 * mcfg.n_cross_layers + mcfg.n_self_layers
-    estimate = layers * (4 + 2 * mcfg.ff_mult) * mcfg.d_model ** 2 + (mcfg.text_dim + mcfg.clap_dim) * mcfg.d_model
+    estimate = layers * (4 + 2 * mcfg.ff_mult) * mcfg.d_model ** 2 + (mcfg.text_dim + mcfg.clap_dim) * mcfg.d_model \
+        + 2 * mcfg.text_dim * mcfg.text_adapter
     if estimate > MAX_PARAMETERS:
         raise CheckpointError(f"{source} has an invalid model config: it asks for about {estimate:,} parameters "
                               f"(at most {MAX_PARAMETERS:,})")
