@@ -128,6 +128,9 @@ def test_cli_apply_explain_json_and_table(tiny_model, known, tmp_path, tmp_wav):
     # a checkpoint without the file says so instead of failing
     res = invoke("apply", wav, "make it luminous", "--checkpoint-path", tiny_model, "--dry-run", "--explain")
     assert res.exit_code == 0 and "no known-words file" in res.output
+    # a word edit of a named preset is read by the edit vocabulary, not the model: a note, no table
+    res = invoke("apply", wav, "--preset", "cathedral", "a bit less reverb", "--dry-run", "--explain")
+    assert res.exit_code == 0 and "nothing to explain" in res.output and "never saw" not in res.output
 
 
 def test_text_adapter_starts_as_identity_and_learns():
