@@ -38,12 +38,19 @@ def _outcome(job: BatchJob, status: str, error: str | None = None) -> JobOutcome
     from audiomanip.batch import JobOutcome
 
     return JobOutcome(
-        in_path=job.in_path, out_path=job.out_path, label=job.label, status=status, error=error, preset=job.preset
+        in_path=job.in_path,
+        out_path=job.out_path,
+        label=job.label,
+        status=status,
+        error=error,
+        preset=job.preset,
     )
 
 
 def _not_ours(job: BatchJob) -> str:
-    return f"{job.out_path} exists and was not made by a batch from this input (use --overwrite to replace it)"
+    return (
+        f"{job.out_path} exists and was not made by a batch from this input (use --overwrite to replace it)"
+    )
 
 
 def precheck(job: BatchJob, options: BatchOptions) -> JobOutcome | None:
@@ -90,7 +97,7 @@ def _run(job: BatchJob, options: BatchOptions) -> JobOutcome:
         want = wanted(job, options, storage.sha256(str(local_in)))
         state = manifest.output_state(job.out_path, want)
         if state == "current" and not options.overwrite:
-            return _outcome(job, "skipped")
+            return _current(job, options)
         if state == "foreign" and not options.overwrite:
             return _outcome(job, "failed", _not_ours(job))
         out_dir = storage.parent(job.out_path)
@@ -100,7 +107,7 @@ def _run(job: BatchJob, options: BatchOptions) -> JobOutcome:
                 _sweep_parts(job.out_path)  # left by a worker that died holding this claim
             state = manifest.output_state(job.out_path, want)  # another run may have finished it
             if state == "current" and not options.overwrite:
-                return _outcome(job, "skipped")
+                return _current(job, options)
             part = _part_file(job.out_path)
             try:
                 result = process_file(
@@ -127,6 +134,16 @@ def _run(job: BatchJob, options: BatchOptions) -> JobOutcome:
     result_dict.update(in_path=job.in_path, out_path=job.out_path)
     outcome.result = result_dict
     return outcome
+
+
+def _current(job: BatchJob, options: BatchOptions) -> JobOutcome:
+    """A current output is ``skipped``, or ``done`` when this very run made it (an attempt whose
+    worker died after publishing it)."""
+    record = manifest.read_record(job.out_path) or {}
+    if options.run_id and record.get("run") == options.run_id:
+        manifest.release(job.out_path, options.run_id)  # the claim that attempt could not release
+        return _outcome(job, "done")
+    return _outcome(job, "skipped")
 
 
 def _part_file(out_location: str) -> Path:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import collections
 import logging
 import os
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from audiomanip.batch import BatchJob, BatchOptions, JobOutcome
 from audiomanip.errors import DependencyError
@@ -36,9 +37,7 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise DependencyError(
-            "--engine ray needs Ray: pip install 'audiomanip[cluster]'"
-        ) from None
+        raise DependencyError("--engine ray needs Ray: pip install 'audiomanip[cluster]'") from None
     return ray
 
 
@@ -47,7 +46,7 @@ class _Renderer:
 
     def __init__(self) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        import audiomanip.processing  # noqa: F401 - warm import, once per actor
+        import audiomanip.processing
         import audiomanip.render  # noqa: F401
 
     def run(self, job: BatchJob, options: BatchOptions) -> JobOutcome:
@@ -155,5 +154,10 @@ class RayRunner:
 
 def _failed(job: BatchJob, error: str) -> JobOutcome:
     return JobOutcome(
-        in_path=job.in_path, out_path=job.out_path, label=job.label, status="failed", error=error, preset=job.preset
+        in_path=job.in_path,
+        out_path=job.out_path,
+        label=job.label,
+        status="failed",
+        error=error,
+        preset=job.preset,
     )

@@ -32,8 +32,9 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from audiomanip import storage
 from audiomanip.errors import OutputError

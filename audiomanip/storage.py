@@ -21,8 +21,8 @@ import hashlib
 import os
 import posixpath
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from audiomanip.errors import DependencyError, InputNotFoundError, OutputError
 

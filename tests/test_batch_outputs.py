@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +50,22 @@ def test_plan_files_of_one_name_in_two_folders_both_get_their_own_output(tmp_pat
     (tmp_path / "plan.csv").write_text("file,prompt\nsong.wav,gain -6 dB\n../y/song.wav,gain -6 dB\n")
     # plan the jobs from the plan file with a fixed preset (a prompt would need the model)
     assignments = engine.read_plan(tmp_path / "plan.csv", tmp_path / "x")
-    jobs = engine.plan_jobs(assignments, {"gain -6 dB": gain_preset(-6.0)}, tmp_path / "x", tmp_path / "out",
-                            {"gain -6 dB": "gain_6_db"})
+    jobs = engine.plan_jobs(
+        assignments,
+        {"gain -6 dB": gain_preset(-6.0)},
+        tmp_path / "x",
+        tmp_path / "out",
+        {"gain -6 dB": "gain_6_db"},
+    )
     assert len({j.out_path for j in jobs}) == 2
     # the names depend on the job alone, not on the rows' order
-    again = engine.plan_jobs(assignments[::-1], {"gain -6 dB": gain_preset(-6.0)}, tmp_path / "x",
-                             tmp_path / "out", {"gain -6 dB": "gain_6_db"})
+    again = engine.plan_jobs(
+        assignments[::-1],
+        {"gain -6 dB": gain_preset(-6.0)},
+        tmp_path / "x",
+        tmp_path / "out",
+        {"gain -6 dB": "gain_6_db"},
+    )
     assert {(j.in_path, j.out_path) for j in again} == {(j.in_path, j.out_path) for j in jobs}
     outcomes = engine.run_batch(jobs, engine.BatchOptions(run_id="t"), workers=1)
     assert [o.status for o in outcomes] == ["done", "done"]
@@ -60,15 +73,27 @@ def test_plan_files_of_one_name_in_two_folders_both_get_their_own_output(tmp_pat
     assert abs(f0(by_input["x"]) - 220.0) < 5 and abs(f0(by_input["y"]) - 880.0) < 5
 
 
-def test_colliding_prompt_slugs_keep_their_folders_when_the_file_is_reordered(tmp_path, monkeypatch, tiny_model):
+def test_colliding_prompt_slugs_keep_their_folders_when_the_file_is_reordered(
+    tmp_path, monkeypatch, tiny_model
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in").mkdir()
     sf.write(tmp_path / "in" / "a.wav", sine(330.0, 0.3, SR, amplitude=0.3).T, SR)
 
     def run(lines: str):
         (tmp_path / "prompts.txt").write_text(lines)
-        res = invoke("batch", "in", "--prompts", "prompts.txt", "--checkpoint-path", tiny_model,
-                     "--workers", "1", "--output-dir", "o")
+        res = invoke(
+            "batch",
+            "in",
+            "--prompts",
+            "prompts.txt",
+            "--checkpoint-path",
+            tiny_model,
+            "--workers",
+            "1",
+            "--output-dir",
+            "o",
+        )
         assert res.exit_code == 0, res.output
         report = json.loads((tmp_path / "o" / "report.json").read_text())
         return res, {f["label"]: (f["out_path"], f["status"], f["preset"]) for f in report["files"]}
@@ -102,8 +127,13 @@ def test_an_output_replacing_an_input_is_refused(tmp_path):
     sf.write(root / "a.wav", sine(330.0, 0.2, SR).T, SR)
     sf.write(root / "out" / "a.wav", sine(330.0, 0.2, SR).T, SR)
     with pytest.raises(Exception, match="would replace an input"):
-        engine.plan_jobs([(root / "out" / "a.wav", "p"), (root / "a.wav", "p")], {"p": gain_preset(0)},
-                         root / "out", root, {"p": "p"})
+        engine.plan_jobs(
+            [(root / "out" / "a.wav", "p"), (root / "a.wav", "p")],
+            {"p": gain_preset(0)},
+            root / "out",
+            root,
+            {"p": "p"},
+        )
 
 
 def test_resume_redoes_stale_outputs_and_refuses_ones_it_did_not_make(tmp_path, monkeypatch):
@@ -116,8 +146,12 @@ def test_resume_redoes_stale_outputs_and_refuses_ones_it_did_not_make(tmp_path, 
     out = tmp_path / "out"
 
     def run(*extra):
-        res = invoke("batch", "in", "--preset-file", "q.yaml", "--output-dir", "out", "--workers", "1", *extra)
-        return res, {Path(f["in_path"]).name: f for f in json.loads((out / "report.json").read_text())["files"]}
+        res = invoke(
+            "batch", "in", "--preset-file", "q.yaml", "--output-dir", "out", "--workers", "1", *extra
+        )
+        return res, {
+            Path(f["in_path"]).name: f for f in json.loads((out / "report.json").read_text())["files"]
+        }
 
     res, files = run()
     assert res.exit_code == 0 and {f["status"] for f in files.values()} == {"done"}
@@ -133,7 +167,11 @@ def test_resume_redoes_stale_outputs_and_refuses_ones_it_did_not_make(tmp_path, 
     # a changed input: only that one redone (and at its new pitch)
     sf.write(root / "t1.wav", sine(550.0, 0.3, SR, amplitude=0.5).T, SR)
     res, files = run()
-    assert {n: f["status"] for n, f in files.items()} == {"t0.wav": "skipped", "t1.wav": "done", "t2.wav": "skipped"}
+    assert {n: f["status"] for n, f in files.items()} == {
+        "t0.wav": "skipped",
+        "t1.wav": "done",
+        "t2.wav": "skipped",
+    }
     assert abs(f0(out / "t1.wav") - 550.0) < 5
     # a changed option (--audio-length) redoes every output
     res, files = run("--audio-length", "0.1")
@@ -153,17 +191,29 @@ def test_a_claim_held_by_another_live_run_is_respected(tmp_path):
     root = tmp_path / "in"
     root.mkdir()
     sf.write(root / "a.wav", sine(330.0, 0.2, SR).T, SR)
-    job = engine.plan_jobs([(root / "a.wav", "p")], {"p": gain_preset(-6)}, root, tmp_path / "o", {"p": "p"})[0]
+    job = engine.plan_jobs([(root / "a.wav", "p")], {"p": gain_preset(-6)}, root, tmp_path / "o", {"p": "p"})[
+        0
+    ]
     (tmp_path / "o").mkdir()
     with manifest.claim(job.out_path, "other-run"):  # this process is alive: a live claim
         outcome = engine.run_job(job, engine.BatchOptions(run_id="me"))
     assert outcome.status == "failed" and "another batch run" in outcome.error
     assert not Path(job.out_path).exists()
     # a claim left by a process that is gone is taken over
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     claim_file = Path(manifest.claim_location(job.out_path))
-    claim_file.write_text(json.dumps({"run": "dead", "host": __import__("socket").gethostname(),
-                                      "pid": int(dead.stdout), "time": 0 + __import__("time").time()}))
+    claim_file.write_text(
+        json.dumps(
+            {
+                "run": "dead",
+                "host": socket.gethostname(),
+                "pid": int(dead.stdout),
+                "time": time.time(),
+            }
+        )
+    )
     assert engine.run_job(job, engine.BatchOptions(run_id="me")).status == "done"
     assert not claim_file.exists()
 
@@ -183,9 +233,18 @@ def test_two_batches_into_one_folder_write_each_file_once_and_both_keep_their_re
     for i in range(n):
         sf.write(root / f"t{i:02d}.wav", sine(200.0 + 40 * i, 0.4, SR, amplitude=0.5).T, SR)
     gain_preset(-6.0).save(tmp_path / "q.yaml")
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     # per run: "done skipped failed" summary row
     done = 0
@@ -211,7 +270,10 @@ def test_report_of_another_batch_into_the_same_folder_is_kept(tmp_path, monkeypa
         sf.write(tmp_path / d / f"{d}.wav", sine(hz, 0.2, SR).T, SR)
     gain_preset(-6.0).save(tmp_path / "q.yaml")
     for d in ("a", "b"):
-        assert invoke("batch", d, "--preset-file", "q.yaml", "--output-dir", "out", "--workers", "1").exit_code == 0
+        assert (
+            invoke("batch", d, "--preset-file", "q.yaml", "--output-dir", "out", "--workers", "1").exit_code
+            == 0
+        )
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert sorted(Path(f["out_path"]).name for f in report["files"]) == ["a.wav", "b.wav"]
     assert report["counts"] == {"done": 2, "skipped": 0, "failed": 0}
