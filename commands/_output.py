@@ -156,7 +156,10 @@ def render_progress(
 
 
 def show_path(path: Path | str) -> str:
-    """A path as the user will want to read it: relative to the working folder when inside it."""
+    """A path as the user will want to read it: relative to the working folder when inside it;
+    a URL (s3://…) as it is."""
+    if "://" in str(path):
+        return str(path)
     p = Path(path)
     try:
         return str(p.resolve().relative_to(Path.cwd().resolve()))

@@ -80,7 +80,8 @@ class Namespace:
         return ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", *map(str, args)]
 
     def run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
-        return subprocess.run(self.argv(args), check=False, **kw)
+        kw.setdefault("check", False)
+        return subprocess.run(self.argv(args), **kw)
 
     def popen(self, args: list[str], **kw) -> subprocess.Popen:
         proc = subprocess.Popen(self.argv(args), start_new_session=True, **kw)

@@ -277,3 +277,60 @@ def test_report_of_another_batch_into_the_same_folder_is_kept(tmp_path, monkeypa
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert sorted(Path(f["out_path"]).name for f in report["files"]) == ["a.wav", "b.wav"]
     assert report["counts"] == {"done": 2, "skipped": 0, "failed": 0}
+
+
+def test_file_urls_work_for_the_folders_and_the_plan(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", sine(440.0, 0.3, SR, amplitude=0.5).T, SR)
+    (tmp_path / "plan.csv").write_text("file,prompt\na.wav,quiet\n")
+    assert engine.read_plan(f"file://{tmp_path}/plan.csv", f"file://{tmp_path}/in") == [
+        (f"file://{tmp_path}/in/a.wav", "quiet")
+    ]
+    gain_preset(-6.0).save(tmp_path / "q.yaml")
+    res = invoke(
+        "batch", f"file://{tmp_path}/in", "--preset-file", "q.yaml", "--output-dir", f"file://{tmp_path}/o"
+    )
+    assert res.exit_code == 0, res.output
+    assert abs(f0(tmp_path / "o" / "a.wav") - 440.0) < 5
+    assert rms_db(tmp_path / "o" / "a.wav") == pytest.approx(
+        rms_db(tmp_path / "in" / "a.wav") - 6.0, abs=0.05
+    )
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["counts"]["done"] == 1
+    # the same folder through a URL and a path is one folder: refused as the output of itself
+    assert_user_error(
+        invoke("batch", "in", "--preset-file", "q.yaml", "--output-dir", f"file://{tmp_path}/in"), 2
+    )
+
+
+def test_a_run_that_died_between_publishing_and_recording_is_redone(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    sf.write(root / "a.wav", sine(330.0, 0.3, SR, amplitude=0.5).T, SR)
+    out = tmp_path / "o"
+    job = engine.plan_jobs([(root / "a.wav", "p")], {"p": gain_preset(-6)}, root, out, {"p": "p"})[0]
+    out.mkdir()
+    # what a killed worker leaves: its output published, no record, its claim, a part file
+    sf.write(out / "a.wav", sine(330.0, 0.1, SR).T, SR)
+    part = out / ".a.wav.x1y2.part.wav"
+    part.write_bytes(b"partial")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    claim = {"run": "old", "host": socket.gethostname(), "pid": int(dead.stdout), "time": time.time()}
+    Path(manifest.claim_location(job.out_path)).write_text(json.dumps(claim))
+    assert engine.run_job(job, engine.BatchOptions(run_id="new")).status == "done"
+    assert sf.info(out / "a.wav").frames == int(0.3 * SR)
+    assert not part.exists() and not Path(manifest.claim_location(job.out_path)).exists()
+    assert manifest.read_record(job.out_path)["run"] == "new"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [(["--engine", "spark"], "--engine"), (["--address", "auto"], "--engine ray")],
+)
+def test_engine_options_are_checked(tmp_path, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    gain_preset(-6.0).save(tmp_path / "q.yaml")
+    assert_user_error(invoke("batch", "in", "--preset-file", "q.yaml", *args), 2, words)
