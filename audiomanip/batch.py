@@ -16,16 +16,14 @@ import contextlib
 import csv
 import datetime as _dt
 import fnmatch
-import json
 import os
 import signal
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from audiomanip.errors import AudiomanipError, InputNotFoundError, OutputError, PromptError, UsageError
-from audiomanip.params import Preset, PresetError
+from audiomanip.errors import InputNotFoundError, PromptError, UsageError
+from audiomanip.params import Preset
 
 #: File suffixes taken as audio when no --pattern is given.
 AUDIO_SUFFIXES = (

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from audiomanip.batch import BatchJob, BatchOptions, JobOutcome
-from audiomanip.errors import DependencyError
+from audiomanip.errors import ClusterError, DependencyError
 
 #: Attempts per job before it is reported failed because its workers kept dying.
 MAX_ATTEMPTS = 3
@@ -67,6 +67,7 @@ class RayRunner:
         """Join the cluster (or start Ray here); returns the number of actors to use:
         ``workers``, or one per CPU of the cluster when ``workers`` is 0."""
         ray = _ray()
+        _check_reachable(self.address)
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
         env["OMP_NUM_THREADS"] = "1"
         try:
@@ -79,7 +80,7 @@ class RayRunner:
                 configure_logging=True,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise DependencyError(
+            raise ClusterError(
                 f"cannot reach the Ray cluster at {self.address or 'a new local instance'}: "
                 f"{' '.join(str(exc).split())[:300]}"
             ) from None
@@ -150,6 +151,22 @@ class RayRunner:
                 ray.kill(actor, no_restart=True)
             for _, job, _ in inflight.values():  # interrupted: free what this run had claimed
                 release(job.out_path, options.run_id)
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """ClusterError at once when ``host:port`` does not answer (Ray itself retries for minutes)."""
+    import socket
+
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc} "
+            "(start it with `ray start --head`, or leave out --address to run Ray here)"
+        ) from None
 
 
 def _failed(job: BatchJob, error: str) -> JobOutcome:

@@ -6,9 +6,10 @@ that has only loopback (root; see tests/cluster_env.py), writes ``--files`` ster
 benchmarks/batch_workers.py:
 
 * local pool, 1 worker (in-process) and 2 workers: files/s and the 2-vs-1 speed-up;
-* ``--engine ray`` on the 2-node cluster (one actor per node): files/s;
-* Ray's per-file overhead: 1 actor against in-process on ``--short-files`` files of 0.5 s,
-  (t_ray - t_local) / files, actor start-up included.
+* ``--engine ray`` on the 2-node cluster: 1 actor and 2 actors (one per node), files/s;
+* Ray's per-file overhead: 1 actor against in-process on files of 0.5 s, from the slope
+  between ``--short-files`` files and a quarter of them (the actor's start-up cancels out),
+  and the start-up itself.
 
 Outputs go to fresh folders per run (nothing skipped). Other processes competing for the
 machine's cores flatten every speed-up: the load average is printed.
@@ -77,6 +78,8 @@ def measure(args) -> None:
         tmp = Path(tmp)
         _write_files(tmp / "long", args.files, args.seconds)
         _write_files(tmp / "short", args.short_files, 0.5)
+        few = max(1, args.short_files // 4)
+        _write_files(tmp / "few", few, 0.5)
         print(
             f"{args.files} files × {args.seconds:g} s stereo 44.1 kHz; {os.cpu_count()} CPU cores, "
             f"load average {os.getloadavg()[0]:.1f} before the run (other processes share the cores)"
@@ -87,20 +90,28 @@ def measure(args) -> None:
         runner = RayRunner(args.address)
         actors = runner.connect(0)
         try:
+            ray1 = _timed(tmp / "long", tmp / "ray1", 1, runner)
             ray2 = _timed(tmp / "long", tmp / "ray2", actors, runner)
             short_local = _timed(tmp / "short", tmp / "short_local", 1)
             short_ray = _timed(tmp / "short", tmp / "short_ray", 1, runner)
+            few_local = _timed(tmp / "few", tmp / "few_local", 1)
+            few_ray = _timed(tmp / "few", tmp / "few_ray", 1, runner)
         finally:
             runner.close()
         print(f"local pool, 1 worker : {local1:6.2f} s  {n / local1:5.2f} files/s")
         print(f"local pool, 2 workers: {local2:6.2f} s  {n / local2:5.2f} files/s")
+        print(f"ray, 1 actor         : {ray1:6.2f} s  {n / ray1:5.2f} files/s")
         print(f"ray, 2 nodes × 1 CPU : {ray2:6.2f} s  {n / ray2:5.2f} files/s  ({actors} actors)")
         print(f"speed-up 2 vs 1 local worker: {local1 / local2:.2f}x (target >= 1.7x)")
+        print(f"speed-up 2 vs 1 ray actor   : {ray1 / ray2:.2f}x (target >= 1.7x)")
         print(f"ray 2 nodes vs local pool of 2: {local2 / ray2:.2f}x")
-        m = args.short_files
+        m = args.short_files - few
+        per_file = ((short_ray - few_ray) - (short_local - few_local)) / m
+        start_up = few_ray - few_local - per_file * few
         print(
-            f"ray per-file overhead: {(short_ray - short_local) / m * 1000:.0f} ms "
-            f"(1 actor {short_ray:.2f} s vs in-process {short_local:.2f} s on {m} files of 0.5 s, actor start included)"
+            f"ray per-file overhead: {per_file * 1000:.0f} ms per file, plus {start_up:.2f} s to start "
+            f"(1 actor vs in-process: {short_ray:.2f} / {short_local:.2f} s on {args.short_files} files, "
+            f"{few_ray:.2f} / {few_local:.2f} s on {few} files, 0.5 s each)"
         )
 
 

@@ -81,7 +81,7 @@ class Namespace:
 
     def run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
         kw.setdefault("check", False)
-        return subprocess.run(self.argv(args), **kw)
+        return subprocess.run(self.argv(args), **kw)  # noqa: PLW1510 - check is in kw
 
     def popen(self, args: list[str], **kw) -> subprocess.Popen:
         proc = subprocess.Popen(self.argv(args), start_new_session=True, **kw)

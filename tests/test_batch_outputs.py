@@ -334,3 +334,14 @@ def test_engine_options_are_checked(tmp_path, monkeypatch, args, words):
     (tmp_path / "in").mkdir()
     gain_preset(-6.0).save(tmp_path / "q.yaml")
     assert_user_error(invoke("batch", "in", "--preset-file", "q.yaml", *args), 2, words)
+
+
+def test_an_unreachable_cluster_is_a_one_line_error(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", sine(330.0, 0.2, SR).T, SR)
+    gain_preset(-6.0).save(tmp_path / "q.yaml")
+    res = invoke("batch", "in", "--preset-file", "q.yaml", "--engine", "ray", "--address", "127.0.0.1:1")
+    assert_user_error(res, 11, "cannot reach the Ray cluster at 127.0.0.1:1")
+    assert not (tmp_path / "output").exists()
