@@ -86,49 +86,66 @@ def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
 
 
 def _run(job: BatchJob, options: BatchOptions) -> JobOutcome:
-    from audiomanip.processing import process_file
-
     preset = Preset.from_dict(job.preset)
     if storage.identity(job.in_path) == storage.identity(job.out_path):
         raise OutputError(f"refusing to write over the input file {job.in_path}")
     if storage.is_local(job.in_path) and not storage.local_path(job.in_path).is_file():
         raise InputNotFoundError(f"input file not found: {job.in_path}")
     with storage.local_copy(job.in_path) as local_in:
-        want = wanted(job, options, storage.sha256(str(local_in)))
-        state = manifest.output_state(job.out_path, want)
+        try:
+            return _render(job, options, preset, local_in)
+        except AudiomanipError as exc:
+            if str(local_in) == job.in_path:
+                raise
+            # name the input as the user gave it, not its temporary download
+            raise type(exc)(str(exc).replace(str(local_in), job.in_path)) from None
+
+
+def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path) -> JobOutcome:
+    from audiomanip.processing import process_file
+
+    want = wanted(job, options, storage.sha256(str(local_in)))
+    state = manifest.output_state(job.out_path, want)
+    if state == "current" and not options.overwrite:
+        return _current(job, options)
+    if state == "foreign" and not options.overwrite:
+        return _outcome(job, "failed", _not_ours(job))
+    out_dir = storage.parent(job.out_path)
+    storage.make_dirs(out_dir)
+    with manifest.claim(job.out_path, options.run_id or f"pid{os.getpid()}") as took_over:
+        if took_over and storage.is_local(job.out_path):
+            _sweep_parts(job.out_path)  # left by a worker that died holding this claim
+        state = manifest.output_state(job.out_path, want)  # another run may have finished it
         if state == "current" and not options.overwrite:
             return _current(job, options)
-        if state == "foreign" and not options.overwrite:
-            return _outcome(job, "failed", _not_ours(job))
-        out_dir = storage.parent(job.out_path)
-        storage.make_dirs(out_dir)
-        with manifest.claim(job.out_path, options.run_id or f"pid{os.getpid()}") as took_over:
-            if took_over and storage.is_local(job.out_path):
-                _sweep_parts(job.out_path)  # left by a worker that died holding this claim
-            state = manifest.output_state(job.out_path, want)  # another run may have finished it
-            if state == "current" and not options.overwrite:
-                return _current(job, options)
-            part = _part_file(job.out_path)
+        part = _part_file(job.out_path)
+        try:
+            result = process_file(
+                preset,
+                local_in,
+                part,
+                audio_length_s=options.audio_length_s,
+                match_loudness=options.match_loudness,
+                peak_safety=options.peak_safety,
+                overwrite=True,
+                measure_loudness=False,
+            )
             try:
-                result = process_file(
-                    preset,
-                    local_in,
-                    part,
-                    audio_length_s=options.audio_length_s,
-                    match_loudness=options.match_loudness,
-                    peak_safety=options.peak_safety,
-                    overwrite=True,
-                    measure_loudness=False,
-                )
-                try:
+                if state == "absent" or storage.sha256(job.out_path) != storage.sha256(str(part)):
                     storage.publish(part, job.out_path, exclusive=state == "absent")
-                except FileExistsError:
+                # else: the output already holds exactly these bytes (an attempt of this job that
+                # died before its record): not written twice
+            except FileExistsError:
+                # under our claim, only an earlier attempt of this job (a worker of this run
+                # presumed dead whose upload still landed) can have written it: the same
+                # render of the same input, kept if its bytes are ours
+                if storage.sha256(job.out_path) != storage.sha256(str(part)):
                     raise OutputError(
                         f"{job.out_path} was written by another run meanwhile; left as it is"
                     ) from None
-            finally:
-                part.unlink(missing_ok=True)
-            manifest.write_record(job.out_path, job.in_path, want, options.run_id)
+        finally:
+            part.unlink(missing_ok=True)
+        manifest.write_record(job.out_path, job.in_path, want, options.run_id)
     outcome = _outcome(job, "done")
     result_dict: dict[str, Any] = result.to_dict()
     result_dict.update(in_path=job.in_path, out_path=job.out_path)

@@ -131,7 +131,9 @@ def batch(
         raise UsageError("--address needs --engine ray")
     in_dir = engine.check_input_dir(in_dir)  # before any slow work (the model)
     if output_dir is not None and storage.identity(str(output_dir)) == storage.identity(str(in_dir)):
-        raise UsageError("--output-dir is the input folder: outputs would replace inputs; choose another folder")
+        raise UsageError(
+            "--output-dir is the input folder: outputs would replace inputs; choose another folder"
+        )
 
     # ---- which files get which labels
     if plan is not None:
@@ -271,7 +273,8 @@ def _run_with_progress(engine, jobs, options, workers, runner=None):
         progress.update(task, completed=info["done"], failed=info["counts"]["failed"])
 
     with progress:
-        return engine.run_batch(jobs, options, workers=workers, progress=on_progress, runner=runner)
+        engine_kw = {"runner": runner} if runner is not None else {}
+        return engine.run_batch(jobs, options, workers=workers, progress=on_progress, **engine_kw)
 
 
 def _print_summary(outcomes, counts, elapsed, report_path) -> None:

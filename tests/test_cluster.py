@@ -19,10 +19,8 @@ from cluster_env import Namespace, RayCluster, S3Server, missing_requirements
 
 from audiomanip.data.sources import sine
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.skipif(missing_requirements() is not None, reason=str(missing_requirements())),
-]
+MISSING = missing_requirements()
+pytestmark = [pytest.mark.cluster, pytest.mark.skipif(MISSING is not None, reason=str(MISSING))]
 
 SR = 16000
 N_FILES = 20  # one of them corrupt: 5 %
@@ -76,20 +74,19 @@ def inputs(cluster, tmp_path_factory):
     return root, preset
 
 
-def run_batch(ns, s3, args, **kw):
+def start_batch(ns, s3, folder: Path, *args):
+    """`audiomanip batch ARGS` started in the namespace; (process, stdout file, stderr file)."""
+    out, err = folder / "stdout", folder / "stderr"
     cmd = [sys.executable, "-m", "audiomanip", "batch", *map(str, args)]
-    return ns.popen(cmd, env=s3.env(), stdout=kw.pop("stdout"), stderr=kw.pop("stderr"), **kw)
+    return ns.popen(cmd, env=s3.env(), stdout=out.open("w"), stderr=err.open("w")), out, err
 
 
 def test_s3_refusing_writes_gives_a_clear_error_and_no_object(cluster, inputs, tmp_path):
     ns, s3, ray, _ = cluster
     _, preset = inputs
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
-    proc = run_batch(
-        ns, s3,
-        ["s3://bucket1/in", "--preset-file", preset, "--output-dir", "s3://bucket1/denied", "--engine", "ray",
-         "--address", ray.address],
-        stdout=out.open("w"), stderr=err.open("w"),
+    proc, _, err = start_batch(
+        ns, s3, tmp_path, "s3://bucket1/in", "--preset-file", preset, "--output-dir", "s3://bucket1/denied",
+        "--engine", "ray", "--address", ray.address,
     )  # fmt: skip
     assert proc.wait(timeout=300) == 1, err.read_text()
     state = s3.tool("dump", {"bucket": "bucket1", "prefix": "denied/", "into": str(tmp_path / "dl")})
@@ -108,8 +105,7 @@ def test_two_nodes_over_s3_lose_a_node_and_still_write_every_file_once(cluster, 
     _, preset = inputs
     args = ["s3://bucket1/in", "--preset-file", preset, "--output-dir", "s3://bucket1/out", "--engine", "ray",
             "--address", ray.address]  # fmt: skip
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
-    proc = run_batch(ns, s3, args, stdout=out.open("w"), stderr=err.open("w"))
+    proc, out, err = start_batch(ns, s3, tmp_path, *args)
     # kill the second node once a few outputs exist, while the batch is running
     assert s3.tool("wait", {"bucket": "bucket1", "prefix": "out/", "suffix": ".wav", "n": 3, "timeout": 240})[
         "keys"
@@ -138,11 +134,12 @@ def test_two_nodes_over_s3_lose_a_node_and_still_write_every_file_once(cluster, 
     report = json.loads((tmp_path / "dl" / "out" / "report.json").read_text())
     assert report["counts"] == {"done": N_FILES - 1, "skipped": 0, "failed": 1}
     (failed,) = [f for f in report["files"] if f["status"] == "failed"]
-    assert failed["in_path"].endswith("take07.wav") and failed["error"]
+    assert failed["in_path"].endswith("take07.wav")
+    assert "s3://bucket1/in/take07.wav" in failed["error"] and "/tmp/" not in failed["error"]
     assert report["engine"] == "ray"
 
     # the same command again resumes: every output is current and skipped, nothing rewritten
-    proc = run_batch(ns, s3, args, stdout=out.open("w"), stderr=err.open("w"))
+    proc, out, err = start_batch(ns, s3, tmp_path, *args)
     assert proc.wait(timeout=300) == 1, err.read_text()
     again = s3.tool("dump", {"bucket": "bucket1", "prefix": "out/", "into": str(tmp_path / "dl2")})
     assert all(len(again["versions"][k]) == 1 for k in outputs)
@@ -153,12 +150,9 @@ def test_two_nodes_over_s3_lose_a_node_and_still_write_every_file_once(cluster, 
 def test_local_engine_reads_and_writes_s3_too(cluster, inputs, tmp_path):
     ns, s3, _, _ = cluster
     _, preset = inputs
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
-    proc = run_batch(
-        ns, s3,
-        ["s3://bucket1/in", "--preset-file", preset, "--pattern", "take0[1-3].wav", "--output-dir",
-         "s3://bucket1/local", "--workers", "2"],
-        stdout=out.open("w"), stderr=err.open("w"),
+    proc, _, err = start_batch(
+        ns, s3, tmp_path, "s3://bucket1/in", "--preset-file", preset, "--pattern", "take0[1-3].wav",
+        "--output-dir", "s3://bucket1/local", "--workers", "2",
     )  # fmt: skip
     assert proc.wait(timeout=300) == 0, err.read_text()
     state = s3.tool("dump", {"bucket": "bucket1", "prefix": "local/", "into": str(tmp_path / "dl")})
