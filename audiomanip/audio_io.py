@@ -39,9 +39,7 @@ import contextlib
 import dataclasses
 import errno
 import os
-import re
 import struct
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -49,6 +47,8 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
+from audiomanip import tempfiles
+from audiomanip.destination import check_destination, file_kind, replace_into
 from audiomanip.errors import AudioReadError, InputNotFoundError, OutputError
 
 #: File extension (lower case, without dot) → libsndfile major format.
@@ -61,10 +61,24 @@ EXTENSION_FORMATS: dict[str, str] = {
     "oga": "OGG",
     "aif": "AIFF",
     "aiff": "AIFF",
+    "aifc": "AIFF",
+    "au": "AU",
+    "snd": "AU",
+    "opus": "OGG",
     "w64": "W64",
     "rf64": "RF64",
     "caf": "CAF",
 }
+
+#: Sample rates (Hz) audiomanip reads and writes: inputs and --sample-rate outside are refused.
+MIN_SAMPLE_RATE_HZ = 1000
+MAX_SAMPLE_RATE_HZ = 768000
+
+#: Subtype a file extension implies within its format (an .opus file is Ogg holding Opus, not Vorbis).
+EXTENSION_SUBTYPES: dict[str, str] = {"opus": "OPUS"}
+
+#: Sample rates (Hz) an Opus stream can carry.
+OPUS_SAMPLE_RATES: tuple[int, ...] = (8000, 12000, 16000, 24000, 48000)
 
 #: Sample rates (Hz) an MPEG-1/2/2.5 Layer III stream can carry.
 MP3_SAMPLE_RATES: tuple[int, ...] = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -146,6 +160,9 @@ def _check_input_path(path: str | os.PathLike) -> Path:
         size = p.stat().st_size
     except OSError as e:
         raise InputNotFoundError(f"cannot access input file '{p}': {e.strerror or e}") from None
+    kind = file_kind(p)
+    if kind is not None:  # /dev/urandom, a FIFO: no audio file, and reading could block forever
+        raise AudioReadError(f"cannot read '{p}': it is {kind}, not an audio file")
     if not os.access(p, os.R_OK):
         raise AudioReadError(f"cannot read '{p}': permission denied")
     if size == 0:
@@ -283,6 +300,11 @@ def _validate(info: AudioInfo) -> None:
     p = info.path
     if info.sample_rate <= 0:
         raise AudioReadError(f"cannot read '{p}': invalid sample rate {info.sample_rate} Hz")
+    if not MIN_SAMPLE_RATE_HZ <= info.sample_rate <= MAX_SAMPLE_RATE_HZ:
+        raise AudioReadError(
+            f"cannot process '{p}': its sample rate {info.sample_rate} Hz is outside the "
+            f"{MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz audiomanip handles"
+        )
     if info.channels <= 0:
         raise AudioReadError(f"cannot read '{p}': the file has no audio channels")
     if info.frames <= 0:
@@ -577,15 +599,18 @@ def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
         return fmt
     ext = Path(path).suffix.lower().lstrip(".")
     if ext not in EXTENSION_FORMATS:
-        known = ", ".join(sorted({"." + e for e in ("wav", "flac", "mp3", "ogg", "aiff")}))
+        known = ", ".join(sorted("." + e for e in EXTENSION_FORMATS))
         raise OutputError(f"cannot tell the audio format of '{path}' from its extension (use {known})")
     return EXTENSION_FORMATS[ext]
 
 
-def output_subtype(out_format: str, in_subtype: str | None = None, requested: str | None = None) -> str:
+def output_subtype(
+    out_format: str, in_subtype: str | None = None, requested: str | None = None, path: str | os.PathLike = ""
+) -> str:
     """Subtype to write ``out_format`` with.
 
-    ``requested`` wins when given; otherwise the input's subtype is kept if the output format
+    ``requested`` wins when given; then the subtype ``path``'s extension implies
+    (:data:`EXTENSION_SUBTYPES`: .opus is Opus); otherwise the input's subtype is kept if the output format
     supports it (so a 24-bit WAV stays 24-bit, also as FLAC); otherwise the format's default
     (FLOAT input to FLAC → PCM_24, anything to MP3 → MPEG_LAYER_III, to OGG → VORBIS).
     """
@@ -596,6 +621,9 @@ def output_subtype(out_format: str, in_subtype: str | None = None, requested: st
             options = ", ".join(sf.available_subtypes(fmt))
             raise OutputError(f"{fmt} files cannot hold subtype {sub} (choose one of: {options})")
         return sub
+    implied = EXTENSION_SUBTYPES.get(Path(path).suffix.lower().lstrip("."))
+    if implied and fmt == EXTENSION_FORMATS.get(Path(path).suffix.lower().lstrip(".")):
+        return implied
     if in_subtype and in_subtype.upper() not in LOSSY_SUBTYPES and sf.check_format(fmt, in_subtype.upper()):
         return in_subtype.upper()
     if fmt == "FLAC" and in_subtype and in_subtype.upper() in FLOAT_SUBTYPES | {"PCM_32"}:
@@ -625,6 +653,9 @@ def check_writable(
             f"cannot write{where}: MP3 does not support {sample_rate} Hz (supported: {rates}); "
             "resample or choose another format"
         )
+    if subtype.upper() == "OPUS" and sample_rate not in OPUS_SAMPLE_RATES:
+        rates = ", ".join(str(r) for r in OPUS_SAMPLE_RATES)
+        raise OutputError(f"cannot write{where}: Opus does not support {sample_rate} Hz (supported: {rates})")
     if fmt == "FLAC" and sample_rate > 655350:
         raise OutputError(f"cannot write{where}: FLAC does not support {sample_rate} Hz")
     if not sf.check_format(fmt, subtype.upper()):
@@ -632,6 +663,48 @@ def check_writable(
         raise OutputError(
             f"cannot write{where}: {fmt} files cannot hold subtype {subtype} (choose one of: {options})"
         )
+
+
+def writable_output_path(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    in_subtype: str | None = None,
+) -> tuple[Path, str | None]:
+    """For an output name made from an input's (never one the user chose): ``(path, None)`` when
+    its extension names a format that can hold audio of this rate (Hz) and channel count (not
+    checked when None), else ``(path with .wav, note saying why)``. Formats libsndfile reads but
+    cannot write, or cannot write at this rate (Opus at 44.1 kHz, MP3 at 96 kHz), fall back to WAV."""
+    path = Path(path)
+    try:
+        fmt = format_for_path(path)
+        subtype = output_subtype(fmt, in_subtype, path=path)
+        check_writable(fmt, subtype, sample_rate or 48000, channels or 1)
+        return path, None
+    except OutputError as exc:
+        reason = str(exc).removeprefix("cannot write: ")
+        if str(exc).startswith("cannot tell"):
+            reason = f"no writable audio format has the extension '{path.suffix}'"
+        wav = path.with_suffix(".wav")
+        return wav, f"{path.suffix or 'this'} output cannot be written ({reason}): written as WAV, {wav.name}"
+
+
+def check_output(
+    path: str | os.PathLike,
+    sample_rate: int,
+    channels: int,
+    *,
+    in_subtype: str | None = None,
+    overwrite: bool = False,
+    protect: str | os.PathLike | None = None,
+) -> None:
+    """Raise OutputError now if ``path`` could not be written with audio of this rate (Hz) and
+    channel count: unknown extension, a format that cannot hold it, not a regular file
+    (:func:`audiomanip.destination.check_destination`), exists without ``overwrite``, missing or
+    unwritable folder, the input itself. Creates nothing (the checks of :class:`AtomicWriter`)."""
+    fmt = format_for_path(path)
+    AtomicWriter(path, sample_rate, channels, format=fmt, subtype=output_subtype(fmt, in_subtype, path=path),
+                 overwrite=overwrite, protect=protect)
 
 
 def _os_error_message(path: Path, e: BaseException) -> str:
@@ -664,52 +737,10 @@ def _free_bytes(folder: Path) -> int:
     return blocks * st.f_frsize
 
 
-#: Temporary files of this process's unfinished :class:`AtomicWriter` objects. A name enters the
-#: set before the file is created and leaves it once the file is renamed or removed, so
-#: :func:`remove_temporary_files` can clean up after an interrupt that struck where a writer
-#: could not (between creating its file and taking charge of it, say).
-_LIVE_TEMPORARY_FILES: set[Path] = set()
-
-
-def remove_temporary_files() -> int:
-    """Remove the temporary files of every unfinished :class:`AtomicWriter` of this process (for
-    a process that is being stopped); returns how many existed."""
-    removed = 0
-    for tmp in list(_LIVE_TEMPORARY_FILES):
-        _LIVE_TEMPORARY_FILES.discard(tmp)
-        try:
-            tmp.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def _temporary_path(path: Path) -> Path:
-    """A fresh name for :class:`AtomicWriter`'s temporary file of ``path``: hidden, in the same
-    folder, ``.<name>.<12 hex digits>.partial``."""
-    return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
-
-
-def remove_partial_files(path: str | os.PathLike) -> int:
-    """Remove the temporary files that writers of ``path`` (in any process) left behind, for a
-    caller that knows those writers are gone (a batch whose workers were stopped); returns how
-    many there were. Other files are never touched."""
-    path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.partial")
-    removed = 0
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return 0
-    for name in names:
-        if pattern.fullmatch(name):
-            try:
-                (path.parent / name).unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
+#: Temporary files are made and swept by :mod:`audiomanip.tempfiles`; these two are its
+#: clean-up calls, re-exported for the callers that stop processes.
+remove_temporary_files = tempfiles.remove_temporary_files
+remove_partial_files = tempfiles.remove_partial_files
 
 
 class AtomicWriter:
@@ -717,9 +748,10 @@ class AtomicWriter:
 
     ``with AtomicWriter(path, sample_rate, channels) as w: w.write(block)`` with blocks float32
     ``[channels, n]``. Samples go to a uniquely named hidden temporary file in the destination
-    folder (``.<name>.<random>.partial``); on success it is renamed over ``path`` (``os.replace``,
-    atomic on one file system). On any exception, KeyboardInterrupt included, the temporary file
-    is removed and the exception propagates; the destination is then untouched.
+    folder (``.<name>.<pid>.<random>.partial``, see :mod:`audiomanip.tempfiles`); on success it
+    is renamed over ``path`` (``os.replace``, atomic on one file system). On any exception,
+    KeyboardInterrupt included, the temporary file is removed and the exception propagates; the
+    destination is then untouched.
 
     Checks happen in the constructor, before any work: an existing ``path`` without
     ``overwrite=True`` (or a directory there), a missing or unwritable folder, a format/subtype/
@@ -755,8 +787,8 @@ class AtomicWriter:
             # WAVE_FORMAT_EXTENSIBLE carries the channel mask (5.1: L R C LFE Ls Rs) that plain
             # WAV lacks; other tools then know the layout.
             self.format = "WAVEX"
-        self.subtype = (
-            output_subtype(self.format, requested=subtype) if subtype else sf.default_subtype(self.format)
+        self.subtype = output_subtype(self.format, requested=subtype, path=self.path) if subtype else (
+            output_subtype(self.format, path=self.path)
         )
         self.frames_written = 0
         self._tmp: Path | None = None
@@ -770,12 +802,9 @@ class AtomicWriter:
         self.compression_level = compression_level
 
         check_writable(self.format, self.subtype, self.sample_rate, self.channels, self.path)
-        if self.path.is_dir():
-            raise OutputError(f"cannot write '{self.path}': it is a directory")
         if protect is not None and _same_file(self.path, Path(protect)):
             raise OutputError(f"refusing to write '{self.path}': it is the input file")
-        if self.path.exists() and not overwrite:
-            raise OutputError(f"output '{self.path}' already exists (use --overwrite to replace it)")
+        check_destination(self.path, overwrite=overwrite)  # only regular files (destination.py)
         folder = self.path.parent
         if not folder.is_dir():
             raise OutputError(f"cannot write '{self.path}': folder '{folder}' does not exist")
@@ -804,30 +833,12 @@ class AtomicWriter:
         """Create the temporary file (called by ``with``)."""
         if self._file is not None:
             return
-        folder = self.path.parent
         try:
-            for _ in range(100):
-                tmp = _temporary_path(self.path)
-                # in charge of the name before the file exists: an interrupt at any point after
-                # this leaves nothing behind (abort, or remove_temporary_files, removes it)
-                self._tmp = tmp
-                _LIVE_TEMPORARY_FILES.add(tmp)
-                try:
-                    # O_EXCL: never clobber anything; 0o666 & ~umask like any new file.
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                except FileExistsError:  # somebody else's file: not ours to remove
-                    _LIVE_TEMPORARY_FILES.discard(tmp)
-                    self._tmp = None
-                    continue
-                os.close(fd)
-                break
-            else:  # pragma: no cover - 100 uuid collisions
-                raise OutputError(f"cannot create a temporary file in '{folder}'")
-        except BaseException as e:
-            self.abort()
-            if isinstance(e, OSError):
-                raise OutputError(_os_error_message(self.path, e)) from None
-            raise
+            # registered before the file exists: an interrupt at any point after this leaves
+            # nothing behind (abort, or remove_temporary_files, removes it)
+            self._tmp = tempfiles.create(self.path)
+        except OSError as e:
+            raise OutputError(_os_error_message(self.path, e)) from None
         try:
             self._file = sf.SoundFile(
                 _sf_name(self._tmp),
@@ -883,8 +894,8 @@ class AtomicWriter:
                 f.close()
             if self.frames_written == 0:
                 raise OutputError(f"cannot write '{self.path}': no audio samples to write")
-            os.replace(self._tmp, self.path)
-            _LIVE_TEMPORARY_FILES.discard(self._tmp)
+            replace_into(self._tmp, self.path)  # never over a device, FIFO or folder
+            tempfiles.release(self._tmp)
             self._tmp = None
         except BaseException as e:
             self.abort()
@@ -903,11 +914,7 @@ class AtomicWriter:
         finally:
             tmp, self._tmp = self._tmp, None
             if tmp is not None:
-                try:
-                    tmp.unlink()
-                except FileNotFoundError:
-                    pass
-                _LIVE_TEMPORARY_FILES.discard(tmp)
+                tempfiles.discard(tmp)
 
 
 def _same_file(a: Path, b: Path) -> bool:

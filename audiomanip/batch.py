@@ -68,6 +68,10 @@ class JobOutcome:
     seconds: float = 0.0
     preset: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] | None = None
+    #: Times the job was started; > 1 when a worker died under it (see ``worker_deaths``).
+    attempts: int = 1
+    #: Why each worker that held this job died, e.g. "killed by signal 9 (SIGKILL)".
+    worker_deaths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -227,10 +231,12 @@ def plan_jobs(
     Outputs mirror the input tree under ``output_dir`` (see :func:`output_rel`); when some file
     is assigned more than one label, every label gets its own subfolder
     ``output_dir/<slugs[label]>/``. Each output name depends on its input and label only,
-    never on the order of the assignments; a pair given twice is one job. UsageError when an
-    output would replace an input.
+    never on the order of the assignments; a pair given twice is one job. An input whose format
+    can be read but not written gets a ``.wav`` output
+    (:func:`audiomanip.audio_io.writable_output_path`). UsageError when an output would replace
+    an input.
     """
-    from audiomanip import storage
+    from audiomanip import audio_io, storage
 
     per_file: dict[str, int] = {}
     for f, _ in dict.fromkeys((storage.identity(str(f)), lab) for f, lab in assignments):
@@ -241,6 +247,7 @@ def plan_jobs(
     made_by: dict[str, tuple[str, str]] = {}
     for f, label in assignments:
         rel = output_rel(f, root)
+        rel = audio_io.writable_output_path(rel)[0].as_posix()  # a format read but not written: WAV
         out = storage.join(str(output_dir), slugs[label], rel) if by_label else storage.join(str(output_dir), rel)
         key, source = storage.identity(out), (storage.identity(str(f)), label)
         if key in made_by:
@@ -260,21 +267,21 @@ STOP_GRACE_S = 5
 
 
 def _stop_worker(signum: int, frame: Any) -> None:
-    """A batch worker's SIGTERM handler: raise KeyboardInterrupt, so atomic writers remove their
-    temporary files as it unwinds. Python drops an exception raised where it cannot propagate (in
-    a ``__del__``, a C callback); the worker would then return to the task queue, whose lock
-    the stopping parent holds, and the parent would wait for it forever. So a deadline is armed
-    first: SIGALRM (default action: end the process) after :data:`STOP_GRACE_S` seconds."""
+    """A batch worker's SIGTERM handler (sent by the parent that stops it, or by the kernel when
+    the parent is gone): raise KeyboardInterrupt, so atomic writers remove their temporary files
+    as it unwinds. Python drops an exception raised where it cannot propagate (in a ``__del__``,
+    a C callback); the worker would then go on working, with no parent left to end it. So a
+    deadline is armed first: SIGALRM (default action: end the process) after
+    :data:`STOP_GRACE_S` seconds."""
     if hasattr(signal, "alarm"):
         signal.alarm(STOP_GRACE_S)
     raise KeyboardInterrupt
 
 
 def _init_worker() -> None:
-    """Worker set-up: Ctrl-C is the parent's business; SIGTERM (sent by the parent when it is
-    interrupted) stops the worker through :func:`_stop_worker`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
+    """Worker set-up (the pool already ignores Ctrl-C in workers, the parent's business):
+    SIGTERM (from the parent stopping it, or the kernel when the parent is gone) stops the
+    worker through :func:`_stop_worker`."""
     signal.signal(signal.SIGTERM, _stop_worker)
     # one compute thread per worker (torch reads this when it is first imported, in the job)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -336,9 +343,12 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
 
     ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: the
     parent's threads and any loaded model are not inherited); 1 runs in this process. Jobs
-    whose output already exists are skipped without touching a worker. On KeyboardInterrupt the workers are
-    terminated (their temporary files are removed; what a worker ended by its deadline could not
-    remove, this process removes) and the interrupt propagates.
+    whose output already exists are skipped without touching a worker. The pool is supervised
+    (:mod:`audiomanip.worker_pool`): a job whose worker dies is retried once on a fresh worker,
+    then fails with the reason (``attempts``, ``worker_deaths``); the temporary files of a dead
+    worker are removed. On KeyboardInterrupt the workers are stopped (their temporary files are
+    removed; what a worker ended by its deadline could not remove, this process removes) and
+    the interrupt propagates.
     """
     from audiomanip.batch_job import precheck
 
@@ -354,23 +364,30 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         for job in pending:
             yield run_job(job, options)
         return
-    pool = _worker_context().Pool(workers, initializer=_init_worker)
-    finished: set[str] = set()
-    try:
-        for outcome in pool.imap_unordered(_run_job_star, [(j, options) for j in pending], chunksize=1):
-            finished.add(outcome.out_path)
-            yield outcome
-        pool.close()
-    except BaseException:
-        pool.terminate()  # returns once every worker has ended
-        from audiomanip.audio_io import remove_partial_files
+    from audiomanip.worker_pool import run_supervised
 
-        for job in pending:
-            if job.out_path not in finished:
-                remove_partial_files(job.out_path)
-        raise
-    finally:
-        pool.join()
+    def remove_leftovers(args: tuple[BatchJob, BatchOptions], pid: int) -> None:
+        from audiomanip.tempfiles import remove_partial_files
+
+        remove_partial_files(args[0].out_path, {pid})
+
+    for res in run_supervised(
+        [(j, options) for j in pending],
+        _run_job_star,
+        workers=workers,
+        context=_worker_context(),
+        initializer=_init_worker,
+        on_death=remove_leftovers,
+        stop_grace_s=STOP_GRACE_S + 1,
+    ):
+        job = pending[res.index]
+        outcome = res.value or JobOutcome(
+            in_path=job.in_path, out_path=job.out_path, label=job.label, status="failed", preset=job.preset
+        )
+        if res.error:
+            outcome.error = res.error
+        outcome.attempts, outcome.worker_deaths = res.attempts, res.deaths
+        yield outcome
 
 
 def run_batch(

@@ -9,9 +9,11 @@ output's claim, followed by its record (:mod:`audiomanip.manifest`). Inputs are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,8 +120,7 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
         state = manifest.output_state(job.out_path, want)  # another run may have finished it
         if state == "current" and not options.overwrite:
             return _current(job, options)
-        part = _part_file(job.out_path)
-        try:
+        with _part_file(job.out_path) as part:
             result = process_file(
                 preset,
                 local_in,
@@ -143,8 +144,6 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                     raise OutputError(
                         f"{job.out_path} was written by another run meanwhile; left as it is"
                     ) from None
-        finally:
-            part.unlink(missing_ok=True)
         manifest.write_record(job.out_path, job.in_path, want, options.run_id)
     outcome = _outcome(job, "done")
     result_dict: dict[str, Any] = result.to_dict()
@@ -163,18 +162,30 @@ def _current(job: BatchJob, options: BatchOptions) -> JobOutcome:
     return _outcome(job, "skipped")
 
 
-def _part_file(out_location: str) -> Path:
-    """A fresh, hidden file name to render into: beside a local output (so publishing is a
-    rename), in the temporary folder for a remote one. Keeps the output's suffix (its format)."""
-    name = storage.name(out_location)
-    suffix = Path(name).suffix
-    folder = storage.local_path(storage.parent(out_location)) if storage.is_local(out_location) else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".part{suffix}", dir=folder)
+@contextlib.contextmanager
+def _part_file(out_location: str) -> Iterator[Path]:
+    """A fresh file to render into, removed afterwards unless it was published: beside a local
+    output (a temporary file of :mod:`audiomanip.tempfiles`, so publishing is a rename and an
+    interrupted worker's file is swept like any other), in the temporary folder for a remote
+    one. Keeps the output's suffix (its format)."""
+    suffix = Path(storage.name(out_location)).suffix.lower()
+    if storage.is_local(out_location):
+        from audiomanip import tempfiles
+
+        with tempfiles.scratch_file(storage.local_path(out_location), suffix=suffix) as tmp:
+            yield tmp
+        return
+    fd, tmp = tempfile.mkstemp(prefix="audiomanip-out-", suffix=suffix)
     os.close(fd)
-    return Path(tmp)
+    try:
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _sweep_parts(out_location: str) -> None:
-    path = storage.local_path(out_location)
-    for leftover in path.parent.glob(f".{path.name}.*.part{path.suffix}"):
-        leftover.unlink(missing_ok=True)
+    """Remove the temporary files of ``out_location``'s writers that died (any process: the
+    caller holds the output's claim, so no live batch writes it)."""
+    from audiomanip import tempfiles
+
+    tempfiles.remove_partial_files(storage.local_path(out_location))

@@ -35,6 +35,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from audiomanip.destination import replace_into
 from audiomanip.errors import CheckpointError
 from audiomanip.params import SCHEMA_VERSION
 
@@ -131,6 +132,9 @@ def find_checkpoint(checkpoint_path: str | Path | None = None,
         return path
     if checkpoint_dir is not None:
         folder = Path(checkpoint_dir).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(
+                f"--checkpoint-dir {folder} is a file, not a folder (use --checkpoint-path for one checkpoint file)")
         if not folder.is_dir():
             raise CheckpointError(f"checkpoint folder {folder} does not exist")
         found = list_checkpoints(folder)
@@ -155,7 +159,7 @@ def _write_atomic(target: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        replace_into(tmp, target)  # never over a device, FIFO or folder (destination.py)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -12,6 +12,8 @@ JSON-ready report; every figure is also given as a ratio to each baseline.
   Accuracy overall, per family and per source (:func:`direction_summary`).
 - **paraphrase**: groups of prompts of ``presets/suite_paraphrase.yaml``; distances between the
   predicted presets within and between groups (:func:`paraphrase_metrics`).
+- **crowd**: the held-out crowd words of ``presets/crowd_words.json`` against what listeners
+  chose (:mod:`audiomanip.eval_crowd`): EQ r on noise, reverb T60 rho, compressor direction.
 
 The library never prints: long work reports through ``progress(dict)`` with keys ``stage``
 (``"setup"``, ``"param"``, ``"direction"``, ``"paraphrase"``), ``label`` (what is being done),
@@ -55,6 +57,9 @@ from audiomanip.eval_suites import (
 from audiomanip.params import SCHEMA, Preset
 
 SUITES = ("param", "direction", "paraphrase")
+#: Every suite, the crowd suite included (``eval --suite all``); :func:`evaluate`'s default stays
+#: :data:`SUITES`, which need no crowd table.
+ALL_SUITES = SUITES + ("crowd",)
 Progress = Callable[[dict], None]
 
 
@@ -428,6 +433,7 @@ def evaluate(
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
     render: Callable[..., np.ndarray] | None = None,
+    crowd_fold: int | str = 0,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (anything with ``predict(prompt) -> Prediction``) on ``suites``.
 
@@ -438,18 +444,20 @@ def evaluate(
     suite's material (default: synthetic speech, instrument, drums at ``sample_rate`` Hz,
     ``source_seconds`` s long), plus the probes. ``cache_dir``: on-disk embedding cache for the
     nearest neighbour when the encoder is not already a :class:`MemoEncoder` (see
-    :func:`~audiomanip.eval_baselines.load_model_for_eval`). Returns the report.
+    :func:`~audiomanip.eval_baselines.load_model_for_eval`). ``crowd_fold``: the crowd suite's
+    word fold (0, the held-out split; 1-4 for word-level cross-validation while developing) or
+    ``"cv"`` (all five folds pooled: only for a model trained on no crowd word). Returns the report.
     """
-    unknown = [s for s in suites if s not in SUITES]
+    unknown = [s for s in suites if s not in ALL_SUITES]
     if unknown:
-        raise ValueError(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+        raise ValueError(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(ALL_SUITES)}")
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     if dataset is None and (baselines is None or "param" in suites):
         _emit(progress, "setup", "generating the corpus", 0, 1)
         dataset = default_dataset()
+    enc = encoder if encoder is not None else getattr(model, "encoder", None)
     if baselines is None:
-        enc = encoder if encoder is not None else getattr(model, "encoder", None)
         if enc is None:
             raise ValueError("the nearest-neighbour baseline needs the model's text encoder: pass encoder=")
         if not isinstance(enc, MemoEncoder):
@@ -462,7 +470,7 @@ def evaluate(
         "model": dict(info) if isinstance(info, Mapping) else {"name": type(model).__name__},
         "predictors": [p.name for p in predictors],
         "baselines": [p.name for p in baselines],
-        "settings": {"suites": list(suites), "seed": seed, "sample_rate": sample_rate,
+        "settings": {"suites": list(suites), "seed": seed, "sample_rate": sample_rate, "crowd_fold": crowd_fold,
                      "source_seconds": source_seconds, "audio_dir": str(audio_dir) if audio_dir else None},
         "suites": {},
     }
@@ -487,6 +495,16 @@ def evaluate(
         report["suites"]["paraphrase"] = run_paraphrase_suite(predictors, psuite, progress=progress)
         report["suites"]["paraphrase"]["suite_file"] = psuite.path
         seconds["paraphrase"] = time.perf_counter() - t
+    if "crowd" in suites:
+        from audiomanip.eval_crowd import run_crowd_cv, run_crowd_suite
+
+        t = time.perf_counter()
+        if crowd_fold == "cv":
+            report["suites"]["crowd"] = run_crowd_cv(predictors, encoder=enc, progress=progress)
+        else:
+            report["suites"]["crowd"] = run_crowd_suite(predictors, encoder=enc, fold=int(crowd_fold),
+                                                        progress=progress)
+        seconds["crowd"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     report["seconds"] = seconds
     return report
@@ -494,10 +512,9 @@ def evaluate(
 
 def save_report(report: Mapping[str, Any], path: str | Path) -> None:
     """Write the report as JSON (atomically: a temp file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from audiomanip.destination import write_atomic  # regular files only
+
+    write_atomic(path, (json.dumps(report, indent=2, allow_nan=False) + "\n").encode("utf-8"), overwrite=True)
 
 
 def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
@@ -509,7 +526,7 @@ def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     suites = report.get("suites", {})
-    panels = [s for s in ("param", "direction", "paraphrase") if s in suites]
+    panels = [s for s in ("param", "direction", "paraphrase", "crowd") if s in suites]
     if not panels:
         raise ValueError("the report holds no suite to plot")
     preds = list(report.get("predictors", []))
@@ -539,11 +556,25 @@ def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
             bars(ax, fams, lambda p, g, f=figs: f[p]["accuracy"] if g == "overall" else f[p]["per_family"].get(g),
                  "direction accuracy (higher is better)", "accuracy")
             ax.set_ylim(0, 1)
-        else:
+        elif s == "paraphrase":
             figs = data["figures"]
             bars(ax, ["margin", "separation"], lambda p, g, f=figs: f[p][g], "paraphrase (higher is better)", "value")
+        else:
+            figs = data["figures"]
+            bars(ax, ["eq_r", "reverb_rho", "compressor_direction"], lambda p, g, f=figs: f[g].get(p),
+                 "crowd words (higher is better)", "r / rho / share")
+            # the crowd references as horizontal marks over each group
+            for ref, style in (("mean_curve", ":"), ("ceiling", "--")):
+                label = ref.replace("_", " ")
+                for j, key in enumerate(("eq_r", "reverb_rho", "compressor_direction")):
+                    v = figs[key].get(ref)
+                    if v is not None:
+                        ax.hlines(v, j - 0.4, j + 0.4, colors="k", linestyles=style, label=label)
+                        label = None
+            ax.legend(fontsize=7)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"audiomanip eval: {report.get('model', {}).get('name', 'model')}")
     fig.tight_layout()
-    fig.savefig(str(path), dpi=110)
-    plt.close(fig)
+    from audiomanip.plot import save_figure
+
+    save_figure(fig, path, overwrite=True)

@@ -273,14 +273,15 @@ def write_ffmpeg_chain(
 
     Use it as ``ffmpeg -i in.wav -af "$(cat chain.txt)" out.wav``.
     """
+    from audiomanip.destination import check_destination
     from audiomanip.outputs import write_text_atomic
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists (use --overwrite to replace it)")
+    check_destination(path, overwrite=overwrite)
     ir_path = None
     if preset.enabled["reverb"]:
         ir_path = path.with_name(f"{path.stem}_ir.wav")
+        check_destination(ir_path, overwrite=overwrite)
         write_ir(preset, ir_path, sample_rate, overwrite=overwrite)
     chain = ffmpeg_filter_chain(
         preset,

@@ -270,6 +270,16 @@ def _power_mean_lufs(levels: np.ndarray) -> float:
     return -0.691 + 10 * math.log10(float(np.mean(10 ** ((levels + 0.691) / 10))))
 
 
+#: Lowest sample rate (Hz) at which loudness is measured: BS.1770's K-weighting shelf sits at
+#: 1.68 kHz and must lie below the Nyquist frequency (its filters are unstable at 1 or 2 kHz).
+LOUDNESS_MIN_SAMPLE_RATE_HZ = 4000
+
+
+def loudness_measurable(sample_rate: float) -> bool:
+    """Whether :func:`integrated_loudness_lufs` can measure audio at ``sample_rate`` Hz."""
+    return sample_rate >= LOUDNESS_MIN_SAMPLE_RATE_HZ
+
+
 def integrated_loudness_lufs(x: np.ndarray, sample_rate: float) -> float:
     """Integrated loudness (LUFS) per ITU-R BS.1770-4.
 
@@ -277,8 +287,11 @@ def integrated_loudness_lufs(x: np.ndarray, sample_rate: float) -> float:
     −70 LUFS, relative gate 10 LU below the absolute-gated loudness, channel weights from
     :func:`channel_weights`. A 997 Hz sine at −20 dBFS gives −23.0 LUFS; a full-scale 1 kHz
     sine in one channel −3.01 LUFS. Signals shorter than 400 ms are measured as one block;
-    returns −inf when every block is below the absolute gate.
+    returns −inf when every block is below the absolute gate. ValueError below
+    :data:`LOUDNESS_MIN_SAMPLE_RATE_HZ`.
     """
+    if not loudness_measurable(sample_rate):
+        raise ValueError(f"loudness is not measurable below {LOUDNESS_MIN_SAMPLE_RATE_HZ} Hz, got {sample_rate:g} Hz")
     levels = _block_loudness(x, sample_rate, 0.4, 0.1)
     gated = levels[levels > -70.0]
     if gated.size == 0:

@@ -160,21 +160,14 @@ def preset_document(
 
 
 def write_text_atomic(path: Path, text: str, *, overwrite: bool = False) -> None:
-    """Write a text file through a temporary file and a rename; OutputError on failure."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} exists (use --overwrite to replace it)")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        # backslashreplace: a file name that is not valid UTF-8 (lone surrogates) is written as
-        # \udcXX, which is also how JSON escapes it
-        tmp.write_text(
-            text if text.endswith("\n") else text + "\n", encoding="utf-8", errors="backslashreplace"
-        )
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write a text file through a temporary file and a rename (:func:`audiomanip.destination.write_atomic`:
+    regular files only); OutputError on failure."""
+    from audiomanip.destination import write_atomic
+
+    # backslashreplace: a file name that is not valid UTF-8 (lone surrogates) is written as
+    # \udcXX, which is also how JSON escapes it
+    data = (text if text.endswith("\n") else text + "\n").encode("utf-8", errors="backslashreplace")
+    write_atomic(path, data, overwrite=overwrite)
 
 
 def write_preset_document(path: Path, doc: Mapping[str, Any], *, overwrite: bool = False) -> None:
@@ -182,6 +175,10 @@ def write_preset_document(path: Path, doc: Mapping[str, Any], *, overwrite: bool
 
 
 def metadata_text(rows: Mapping[str, Any]) -> str:
-    """``metadata.txt``: one ``key: value`` line per entry, keys aligned."""
+    """``metadata.txt``: one ``key: value`` line per entry, keys aligned. Values (file names,
+    prompts) go through :func:`audiomanip.safe_text.printable`: a newline or an escape sequence
+    in a file name is written as a visible escape and can never forge a line."""
+    from audiomanip.safe_text import printable
+
     width = max((len(k) for k in rows), default=0)
-    return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows.items()) + "\n"
+    return "\n".join(f"{printable(k) + ':':<{width + 1}} {printable(v)}" for k, v in rows.items()) + "\n"

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -393,7 +395,9 @@ class Preset:
     @classmethod
     def from_json(cls, text: str, **kw: Any) -> Preset:
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys_dict)
+        except PresetError:
+            raise
         except json.JSONDecodeError as exc:
             raise PresetError(f"not valid JSON: {exc}") from None
         except RecursionError:
@@ -407,7 +411,9 @@ class Preset:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_unique_keys_yaml_loader())  # noqa: S506 - a SafeLoader
+        except PresetError:
+            raise
         except yaml.YAMLError as exc:
             raise PresetError(f"not valid YAML (only plain YAML is read, no object tags): {exc}") from None
         except RecursionError:
@@ -435,12 +441,38 @@ class Preset:
         return cls.from_yaml(text, **kw)
 
     def save(self, path: str | Path) -> None:
-        """Write as JSON or YAML by the file's suffix (atomically)."""
+        """Write as JSON or YAML by the file's suffix (atomically), only to a regular file.
+
+        The rule of ``audiomanip.destination`` (which this base module may not import): a
+        destination that exists and is not a regular file (device, FIFO, socket, folder) is
+        refused with PresetError and never renamed over."""
+        import stat
+
         path = Path(path)
         text = self.to_json() if path.suffix.lower() == ".json" else self.to_yaml()
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
-        tmp.replace(path)
+
+        def check() -> None:
+            if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+                raise PresetError(f"refusing to write '{path}': it is not a regular file")
+
+        check()
+        # a fresh temporary name, created exclusively, named as audiomanip.tempfiles names them
+        # (params imports nothing of ours, so the few lines are here)
+        while True:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.partial")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                break
+            except FileExistsError:
+                continue
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text + ("" if text.endswith("\n") else "\n"))
+            check()  # again, just before the rename
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     # ---------------------------------------------------------------- normalised space
     def to_normalized(self) -> dict[str, dict[str, Any]]:
@@ -501,6 +533,41 @@ class Preset:
             vals = self.values[e.name]
             parts.append(f"{e.name}(" + ", ".join(f"{k}={_fmt(v)}" for k, v in vals.items()) + ")")
         return "; ".join(parts) if parts else "bypass"
+
+
+def _unique_keys_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; PresetError naming a key that occurs twice (JSON would keep the
+    last one silently, and the user would not know which value counts)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise PresetError(f"duplicate key {key!r}: each key may appear once")
+        out[key] = value
+    return out
+
+
+def _unique_keys_yaml_loader() -> type:
+    """yaml.SafeLoader that refuses a mapping holding the same key twice (PresetError naming the
+    key and its line)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                try:
+                    key = self.construct_object(key_node, deep=deep)
+                    duplicate = key in seen and key != "<<"
+                    seen.add(key)
+                except TypeError:  # an unhashable key: SafeLoader reports it itself
+                    continue
+                if duplicate:
+                    raise PresetError(
+                        f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): each key may appear once"
+                    )
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _unwrap(data: Any) -> Any:

@@ -6,10 +6,10 @@ matplotlib (Agg backend, no display needed) is imported only when a plot is draw
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from audiomanip.errors import OutputError
 from audiomanip.params import EQ_BAND_TYPES, Preset, effect
 
 #: Seconds of audio read from each file for the spectra.
@@ -62,6 +62,7 @@ def plot_preset(
     input_audio: np.ndarray | None = None,
     output_audio: np.ndarray | None = None,
     title: str | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write a PNG: the EQ curve (dB over a log frequency axis, 20 Hz to Nyquist) and, when
     audio [C, T] is given, the input and output spectra beneath. Returns the path."""
@@ -102,10 +103,21 @@ def plot_preset(
     else:
         ax.set_xlabel("frequency (Hz)")
     fig.tight_layout()
+    return save_figure(fig, png_path, overwrite=overwrite)
+
+
+def save_figure(fig: Any, path: str | Path, *, overwrite: bool = True) -> Path:
+    """Write a matplotlib figure as PNG (110 dpi) through :func:`audiomanip.destination.write_atomic`
+    (regular files only, no half-written file), and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from audiomanip.destination import write_atomic
+
+    buffer = io.BytesIO()
     try:
-        fig.savefig(png_path, dpi=110)
-    except OSError as exc:
-        raise OutputError(f"cannot write plot {png_path}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format="png", dpi=110)
     finally:
         plt.close(fig)
-    return png_path
+    return write_atomic(path, buffer.getvalue(), overwrite=overwrite)

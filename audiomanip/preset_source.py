@@ -7,6 +7,7 @@ The model is loaded lazily, once, and only when a prompt is given, so ``--preset
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -139,9 +140,11 @@ class PromptPresetter:
         return str(info.get("audio_view", "none")) != "none"
 
     def __call__(self, prompt: str, audio: Any = None, sample_rate: int | None = None) -> ResolvedPreset:
-        text = " ".join(str(prompt).split())
+        text, notes = clean_prompt(prompt)
         if not text:
             raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
+        from audiomanip.data.unsupported import unsupported_notes
+
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
         return ResolvedPreset(
             preset=prediction.preset,
@@ -150,8 +153,24 @@ class PromptPresetter:
             prompt=text,
             model=dict(getattr(self.model, "info", {}) or {}),
             explicit=list(prediction.explicit),
-            notes=list(prediction.notes),
+            notes=notes + unsupported_notes(text) + list(prediction.notes),
         )
+
+
+def clean_prompt(prompt: str) -> tuple[str, list[str]]:
+    """``prompt`` on one line (runs of whitespace become one space) and valid Unicode, plus notes.
+
+    Bytes of a command-line argument that are not UTF-8 reach Python as lone surrogates
+    (surrogateescape); they are decoded with replacement (U+FFFD) and a note says so.
+    """
+    text = " ".join(str(prompt).split())
+    if not re.search("[\ud800-\udfff]", text):
+        return text, []
+    try:
+        fixed = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        fixed = re.sub("[\ud800-\udfff]", "\ufffd", text)
+    return fixed, ["the prompt holds bytes that are not UTF-8 text; they were read as U+FFFD (\ufffd)"]
 
 
 def resolve(
@@ -189,8 +208,10 @@ def read_prompt_file(path: Path) -> list[str]:
         ) from None
     prompts: list[str] = []
     for line in lines:
-        text = " ".join(line.split())
-        if text and not text.startswith("#") and text not in prompts:
+        # a "#" at the start or after a space begins a comment ("warm tape  # for the vocals");
+        # one inside a word ("C#") does not
+        text = " ".join(re.sub(r"(?:^|\s)#.*", "", line).split())
+        if text and text not in prompts:
             prompts.append(text)
     if not prompts:
         raise PromptError(f"prompt file {path} holds no prompts (one per line, # for comments)")
@@ -205,5 +226,6 @@ __all__ = [
     "load_file",
     "resolve",
     "read_prompt_file",
+    "clean_prompt",
     "PresetError",
 ]

@@ -24,8 +24,27 @@ from typing import Any, Callable
 
 import numpy as np
 
-from audiomanip.errors import OutputError
+from audiomanip.errors import OutputError, UsageError
 from audiomanip.params import Preset
+
+
+def check_options(
+    *, audio_length_s: float | None = None, sample_rate: int | None = None, strength: float | None = None
+) -> None:
+    """UsageError for processing options no run can use, before anything is loaded or created:
+    ``audio_length_s`` (seconds) must be a finite number above 0 (not inf, nan or negative),
+    ``sample_rate`` (Hz) within the range audiomanip handles, ``strength`` within 0..1. The one
+    check of ``apply``, ``batch`` and ``export-preset``."""
+    from audiomanip.audio_io import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
+
+    if audio_length_s is not None and not (math.isfinite(audio_length_s) and audio_length_s > 0):
+        raise UsageError(f"--audio-length must be a positive, finite number of seconds, got {audio_length_s:g}")
+    if sample_rate is not None and not MIN_SAMPLE_RATE_HZ <= sample_rate <= MAX_SAMPLE_RATE_HZ:
+        raise UsageError(
+            f"--sample-rate must be between {MIN_SAMPLE_RATE_HZ} and {MAX_SAMPLE_RATE_HZ} Hz, got {sample_rate}"
+        )
+    if strength is not None and not 0.0 <= strength <= 1.0:
+        raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
 
 
 @dataclass
@@ -55,12 +74,32 @@ class ProcessResult:
         }
 
 
-def _loudness(path: Path, max_frames: int | None = None) -> float:
+def _loudness(path: Path, max_frames: int | None = None) -> float | None:
+    """Integrated loudness (LUFS) of ``path``; None where it is not measurable (low rates)."""
     from audiomanip import audio_io
-    from audiomanip.features import integrated_loudness_lufs
+    from audiomanip.features import integrated_loudness_lufs, loudness_measurable
 
     audio, sr = audio_io.read(path, frames=max_frames)
+    if not loudness_measurable(sr):
+        return None
     return float(integrated_loudness_lufs(audio, sr))
+
+
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells whether ``path`` was replaced: (device, inode, mtime ns), or None when absent."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
+def remove_if_written(path: Path, before: tuple[int, int, int] | None) -> None:
+    """Remove ``path`` when it is a file this run wrote (its identity differs from ``before``,
+    taken by :func:`file_identity` before the run): the rollback of a failed run."""
+    now = file_identity(path)
+    if now is not None and now != before and path.is_file():
+        path.unlink(missing_ok=True)
 
 
 def _peak_dbfs(path: Path) -> float:
@@ -96,24 +135,60 @@ def process_file(
     ``match_loudness`` makes the output's integrated loudness equal the input's (see the
     module docstring). ``measure_loudness`` measures loudness before/after for the report
     (reads both files once more). ``progress`` receives the renderer's progress dicts.
-    Raises InputNotFoundError, AudioReadError, OutputError.
+    Any failure once writing began (a measurement included) removes the output it wrote.
+    Loudness is not measured below ``features.LOUDNESS_MIN_SAMPLE_RATE_HZ`` (a warning says so;
+    ``match_loudness`` there is a UsageError). Raises InputNotFoundError, AudioReadError,
+    OutputError, UsageError.
     """
     from audiomanip import audio_io
-    from audiomanip.render import render_file
+    from audiomanip.destination import check_destination
+    from audiomanip.features import LOUDNESS_MIN_SAMPLE_RATE_HZ
 
     in_path, out_path = Path(in_path), Path(out_path)
-    start = time.perf_counter()
+    check_options(audio_length_s=audio_length_s, sample_rate=sample_rate)
     info = audio_io.info(in_path)
     if out_path.resolve() == in_path.resolve():
         raise OutputError(f"refusing to write over the input file {in_path}")
-    if out_path.exists() and not overwrite:
-        raise OutputError(f"{out_path} exists (use --overwrite to replace it)")
+    check_destination(out_path, overwrite=overwrite)
+    rate_out = sample_rate or info.sample_rate
+    if match_loudness and min(rate_out, info.sample_rate) < LOUDNESS_MIN_SAMPLE_RATE_HZ:
+        raise UsageError(
+            f"cannot match loudness at {min(rate_out, info.sample_rate)} Hz: loudness (BS.1770) is "
+            f"not measurable below {LOUDNESS_MIN_SAMPLE_RATE_HZ} Hz"
+        )
+    before = file_identity(out_path)
+    try:
+        result = _process(preset, in_path, out_path, info, audio_length_s=audio_length_s,
+                          match_loudness=match_loudness, peak_safety=peak_safety, overwrite=overwrite,
+                          sample_rate=sample_rate, subtype=subtype, measure_loudness=measure_loudness,
+                          progress=progress)
+    except BaseException:
+        # every step after writing begins (measurements included) is part of the run: a failure
+        # leaves no output behind
+        remove_if_written(out_path, before)
+        raise
+    if measure_loudness and None in (result.loudness_in_lufs, result.loudness_out_lufs):
+        result.warnings.append(
+            f"loudness not measured: BS.1770 loudness is not measurable below {LOUDNESS_MIN_SAMPLE_RATE_HZ} Hz"
+        )
+    return result
+
+
+def _process(preset: Preset, in_path: Path, out_path: Path, info: Any, *, audio_length_s: float | None,
+             match_loudness: bool, peak_safety: bool, overwrite: bool, sample_rate: int | None,
+             subtype: str | None, measure_loudness: bool, progress: Callable[[dict], None] | None,
+             ) -> ProcessResult:
+    """:func:`process_file` once its checks passed (``info``: the input's ``AudioInfo``)."""
+    from audiomanip import audio_io
+    from audiomanip.render import render_file
+
+    start = time.perf_counter()
     max_frames = None
     if audio_length_s is not None:
         max_frames = max(1, int(round(audio_length_s * info.sample_rate)))
     if subtype is None:
         # keep the input's sample format where the output format can hold it (24-bit stays 24-bit)
-        subtype = audio_io.output_subtype(audio_io.format_for_path(out_path), in_subtype=info.subtype)
+        subtype = audio_io.output_subtype(audio_io.format_for_path(out_path), in_subtype=info.subtype, path=out_path)
 
     loud_in = loud_out = gain_db = shortfall = None
     if not match_loudness:
@@ -134,9 +209,11 @@ def process_file(
             loud_out = _loudness(out_path)
     else:
         from audiomanip.render import ChainRenderer
+        from audiomanip.tempfiles import scratch_file
 
-        tmp = out_path.with_name(f".{out_path.stem}.render.tmp.wav")
-        try:
+        # this job's own scratch file beside the output (a fresh name, created exclusively,
+        # removed however the block ends): never another job's file, nor the user's
+        with scratch_file(out_path, ".wav") as tmp:
             # pass 1: the chain without peak safety into a float file (nothing clips)
             res = render_file(
                 preset,
@@ -151,6 +228,7 @@ def process_file(
             )
             loud_in = _loudness(in_path, max_frames)
             rendered = _loudness(tmp)
+            assert loud_in is not None and rendered is not None  # rates checked by process_file
             # silence on either side: nothing to match
             gain_db = loud_in - rendered if math.isfinite(loud_in) and math.isfinite(rendered) else 0.0
             scale = 10.0 ** (gain_db / 20.0)
@@ -169,12 +247,10 @@ def process_file(
                     writer.write(limiter.process(y) if limiter else y)
                 if limiter:
                     writer.write(limiter.flush())
-        finally:
-            tmp.unlink(missing_ok=True)
         out_sr, out_ch, out_frames = res.sample_rate, res.channels, res.out_frames
         peak = _peak_dbfs(out_path)
         loud_out = _loudness(out_path)
-        if math.isfinite(loud_in) and math.isfinite(loud_out) and loud_in - loud_out > 0.05:
+        if loud_out is not None and math.isfinite(loud_in) and math.isfinite(loud_out) and loud_in - loud_out > 0.05:
             shortfall = loud_in - loud_out
     return ProcessResult(
         in_path=str(in_path),

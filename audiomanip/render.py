@@ -566,7 +566,7 @@ def render_file(preset: Preset, in_path: str | os.PathLike, out_path: str | os.P
     max_frames = None if audio_length_s is None else max(1, round(audio_length_s * sr_in))
     total = info.frames if max_frames is None else min(info.frames, max_frames)
     fmt = audio_io.format_for_path(out_path)
-    out_subtype = audio_io.output_subtype(fmt, info.subtype, subtype)
+    out_subtype = audio_io.output_subtype(fmt, info.subtype, subtype, path=out_path)
     resampler = _StreamingResampler(info.channels, sr_in, sr_out) if sr_out != sr_in else None
     renderer = ChainRenderer(preset, sr_out, info.channels, peak_safety=peak_safety)
     peak = 0.0

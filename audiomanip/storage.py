@@ -201,22 +201,24 @@ def create_exclusive(location: str, data: bytes) -> bool:
 def publish(local_file: Path, location: str, *, exclusive: bool) -> None:
     """Move the finished ``local_file`` to ``location`` in one step.
 
-    Local: ``local_file`` must be on the same file system (a hidden part file beside the
-    target); it is renamed into place (``exclusive``: hard-linked, failing if the target
-    exists) and is gone afterwards. Remote: one PUT (``exclusive``: ``If-None-Match: *``);
+    Local: ``local_file`` must be on the same file system (a temporary file beside the target,
+    :mod:`audiomanip.tempfiles`); it is renamed into place (``exclusive``: hard-linked, failing
+    if the target exists) and is gone afterwards; only regular files are ever replaced
+    (:mod:`audiomanip.destination`). Remote: one PUT (``exclusive``: ``If-None-Match: *``);
     ``local_file`` is left for the caller to remove. FileExistsError when ``exclusive`` and
     the target appeared meanwhile; OutputError when the write fails (nothing is then visible).
     """
     try:
         if is_local(location):
+            from audiomanip.destination import check_destination, replace_into
+
             target = local_path(location)
-            if target.exists() and not target.is_file():
-                raise OutputError(f"refusing to replace {target}: it is not a regular file")
             if exclusive:
+                check_destination(target, overwrite=False)  # FileExistsError below if it appears
                 os.link(local_file, target)
                 os.unlink(local_file)
             else:
-                os.replace(local_file, target)
+                replace_into(local_file, target)  # never over a device, FIFO, socket or folder
         else:
             fs, path = _fs(location)
             fs.put_file(str(local_file), path, mode="create" if exclusive else "overwrite")
@@ -230,15 +232,10 @@ def write_bytes(location: str, data: bytes) -> None:
     """Replace ``location`` with ``data`` in one step (temporary file and rename locally, one PUT
     remotely). OutputError on failure."""
     if is_local(location):
-        path = local_path(location)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise OutputError(f"cannot write {location}: {exc.strerror or exc}") from None
+        from audiomanip.destination import write_atomic  # regular files only
+
+        make_dirs(str(local_path(location).parent))
+        write_atomic(local_path(location), data, overwrite=True)
         return
     try:
         fs, path = _fs(location)

@@ -440,17 +440,24 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     the interrupt propagates. Checkpoints: ``output_dir/step-<n>`` (every
     ``save_checkpoint_every`` steps), ``output_dir/last`` (end of each epoch) and
     ``output_dir/final``; all are resumable (weights + optimizer + step).
+
+    Inside :func:`audiomanip.distributed.worker` (several ranks) each step's batch is split
+    among the ranks, gradients are averaged, rank 0 alone fills the embedding cache, evaluates
+    and writes checkpoints, and a stop signal ends all ranks after the same step (see
+    :mod:`audiomanip.distributed`).
     """
     import torch
 
     from audiomanip.checkpoint import load_checkpoint
     from audiomanip.data.dataset import EmbeddingCache, PairDataset
     from audiomanip.device import resolve_device
+    from audiomanip.distributed import current
     from audiomanip.model.heads import chain_inputs_from_outputs
     from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
     from audiomanip.model.network import count_parameters
 
     emit = progress or (lambda event: None)
+    ranks = current()
     t0 = time.monotonic()
     if options.batch_size < 1 or options.epochs < 1 or options.learning_rate <= 0:
         raise UsageError("--batch-size and --epochs must be at least 1 and --learning-rate positive")
@@ -481,9 +488,10 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     else:
         train_pairs, heldout_pairs = list(pairs), {k: list(v) for k, v in (heldout or {}).items()}
 
-    cache = EmbeddingCache(encoder, options.cache_dir if options.cache_dir is not None else default_cache_dir())
     all_prompts = [p.prompt for p in train_pairs] + [p.prompt for v in heldout_pairs.values() for p in v]
-    cache.ensure(all_prompts, progress=emit)
+    with ranks.main_first():  # rank 0 fills the shared on-disk cache; the others then read it
+        cache = EmbeddingCache(encoder, options.cache_dir if options.cache_dir is not None else default_cache_dir())
+        cache.ensure(all_prompts, progress=emit)
     train_ds = PairDataset(train_pairs, cache)
     heldout_ds = {k: PairDataset(v, cache) for k, v in heldout_pairs.items()}
     constant = constant_predictor(train_ds)
@@ -503,6 +511,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
+    # averages gradients over ranks (net itself in one process)
+    model = ranks.wrap(net, unused_parameters=net.config.audio_view != "none")
     step = 0
     history: list[dict] = []
     if resume_config is not None:
@@ -536,6 +546,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 "heldout": history[-1].get("heldout", {}) if history else {}}
 
     def save(path: Path, epoch_done: float) -> Path:
+        if not ranks.is_main:
+            return path  # rank 0 writes it
         return save_training_checkpoint(
             path, net, encoder.name, optimizer=optimizer,
             training_state={"step": step, "epoch": epoch_done, "history": history},
@@ -553,7 +565,9 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
             for b_idx in range(step % steps_per_epoch, steps_per_epoch):
                 if step >= total_steps:
                     break
-                idx = perm[b_idx * options.batch_size:(b_idx + 1) * options.batch_size].tolist()
+                if ranks.stop_requested():
+                    raise KeyboardInterrupt
+                idx = ranks.shard(perm[b_idx * options.batch_size:(b_idx + 1) * options.batch_size].tolist())
                 batch = train_ds.batch(idx)
                 view = None
                 if net.config.audio_view == "mel" and clips is not None and \
@@ -568,12 +582,12 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 if options.token_dropout > 0:
                     keep = torch.rand(mask.shape, generator=clip_rng) >= options.token_dropout
                     mask = mask & keep
-                out = net(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view)
+                out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view)
                 p_loss, parts = parameter_loss(out, targets)
                 loss = p_loss
                 stft_val = clap_val = None
                 if use_stft and step % options.stft_every == 0:
-                    nb = min(options.stft_batch, len(idx))
+                    nb = min(ranks.share(options.stft_batch), len(idx))
                     pick = torch.randint(0, clips.shape[0], (nb,), generator=clip_rng)
                     x = clips[pick].to(device)
                     with torch.no_grad():
@@ -609,7 +623,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     emit({"event": "checkpoint", "path": str(path), "step": step})
             record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
                                       "train_loss": float(np.mean(epoch_losses)) if epoch_losses else None}
-            if heldout_ds:
+            if heldout_ds and ranks.is_main:
                 record["heldout"] = {k: evaluate(net, ds, constant, device=device) for k, ds in heldout_ds.items()}
             history.append(record)
             emit({"event": "epoch", **record})
@@ -620,6 +634,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         emit({"event": "interrupted", "path": str(path), "step": step})
         raise
     final = save(out_dir / "final", step / steps_per_epoch)
+    ranks.barrier()  # no rank returns before rank 0 has written the final checkpoint
     seconds = time.monotonic() - t0
     emit({"event": "done", "path": str(final), "seconds": seconds, "step": step, "loss": last_loss})
     return TrainResult(checkpoint=final, steps=step, epochs=math.ceil(step / steps_per_epoch), seconds=seconds,

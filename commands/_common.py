@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from audiomanip.errors import AudiomanipError, PRESET_ERROR_EXIT_CODE, PresetError
+from audiomanip.safe_text import printable
 
 #: Normal output (tables, summaries). Machine output (--json) goes to plain stdout instead.
 console = Console(highlight=False)
@@ -55,8 +56,9 @@ def is_debug() -> bool:
 
 def one_line(message: str) -> str:
     """Collapse a message to a single line for stderr, escaped for rich: paths and prompts with
-    ``[brackets]`` are shown as they are, never read as console markup."""
-    return escape(" ".join(str(message).split()))
+    ``[brackets]`` are shown as they are, never read as console markup, and control characters
+    and bidi overrides are shown as visible escapes (:func:`audiomanip.safe_text.printable`)."""
+    return escape(printable(" ".join(str(message).split())))
 
 
 def fail(message: str, code: int) -> typer.Exit:

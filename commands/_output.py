@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from audiomanip.params import SCHEMA, Preset
+from audiomanip.safe_text import printable
 
 # ------------------------------------------------------------------ shared option definitions
 PRESET_OPT = typer.Option(
@@ -56,7 +57,7 @@ def preset_table(preset: Preset, title: str | None = None) -> Table:
     The EQ shows one row per band (type, frequency, gain, Q)."""
     # Text, not a markup string: a label such as "[/x]" (a prompt, a preset's name) is shown as it is
     table = Table(
-        title=Text(title) if title else None, show_header=True, header_style="bold", box=None, pad_edge=False
+        title=Text(printable(title)) if title else None, show_header=True, header_style="bold", box=None, pad_edge=False
     )
     table.add_column("effect")
     table.add_column("on")
@@ -129,7 +130,7 @@ def render_progress(
         console=err_console,
         transient=True,
     )
-    task = progress.add_task(escape(description), total=1.0)
+    task = progress.add_task(escape(printable(description)), total=1.0)
     start = time.perf_counter()
     state = {"started": False}
 
@@ -156,15 +157,16 @@ def render_progress(
 
 
 def show_path(path: Path | str) -> str:
-    """A path as the user will want to read it: relative to the working folder when inside it;
-    a URL (s3://…) as it is."""
+    """A path as the user will want to read it: relative to the working folder when inside it,
+    with control characters escaped (:func:`audiomanip.safe_text.printable`); a URL (s3://…) as
+    it is, escaped the same way."""
     if "://" in str(path):
-        return str(path)
+        return printable(str(path))
     p = Path(path)
     try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
+        return printable(p.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(p)
+        return printable(p)
 
 
 def print_summary(rows: list[tuple[str, str]], *, to_stderr: bool = False) -> None:
@@ -172,7 +174,7 @@ def print_summary(rows: list[tuple[str, str]], *, to_stderr: bool = False) -> No
     table.add_column(style="bold")
     table.add_column()
     for k, v in rows:
-        table.add_row(Text(str(k)), Text(str(v)))  # values hold paths: never read as markup
+        table.add_row(Text(printable(k)), Text(printable(v)))  # values hold paths: never markup, never escapes
     (err_console if to_stderr else console).print(table)
 
 

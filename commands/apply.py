@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, handle_errors, note, warn
 from audiomanip.commands.app import app
 
-from audiomanip.errors import InputNotFoundError, OutputError, PromptError, UsageError
+from audiomanip.errors import InputNotFoundError, PromptError
 
 #: Seconds of the input a model with an audio view listens to.
 CONTEXT_SECONDS = 30.0
@@ -80,6 +81,7 @@ def apply(
     --preset-file) and metadata.txt.
     """
     from audiomanip import audio_io
+    from audiomanip.destination import check_destination
     from audiomanip.outputs import (
         make_folder,
         metadata_text,
@@ -90,22 +92,24 @@ def apply(
         write_text_atomic,
     )
     from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
+    from audiomanip.processing import check_options
 
     started = time.perf_counter()
     check_one_source(prompt, preset, preset_file)
     if prompt is not None and not prompt.split():  # before loading the model
         raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
-    if audio_length is not None and not audio_length > 0:
-        raise UsageError(f"--audio-length must be a positive number of seconds, got {audio_length:g}")
-    if sample_rate is not None and not 1000 <= sample_rate <= 768000:
-        raise UsageError(f"--sample-rate must be between 1000 and 768000 Hz, got {sample_rate}")
+    check_options(audio_length_s=audio_length, sample_rate=sample_rate, strength=strength)
     if not in_path.exists():
         raise InputNotFoundError(f"input file not found: {in_path}")
     if in_path.is_dir():
         raise InputNotFoundError(f"expected an audio file, got a folder: {in_path} (use `audiomanip batch`)")
     info = audio_io.info(in_path)
+    rate_out = sample_rate or info.sample_rate
+    if output_path is not None and not dry_run:  # an -o that cannot be written is refused up front
+        audio_io.check_output(output_path, rate_out, info.channels, in_subtype=info.subtype,
+                              overwrite=overwrite, protect=in_path)
+        if plot:
+            check_destination(output_path.with_suffix(".png"), overwrite=overwrite)
 
     device_used = "cpu"
     device_notes: list[str] = []
@@ -146,6 +150,7 @@ def apply(
                     "prompt": source.prompt,
                     "strength": strength,
                     "model": source.model,
+                    "notes": list(source.notes),
                     "preset": the_preset.to_dict(),
                 }
             )
@@ -156,17 +161,19 @@ def apply(
 
     slug = slugify(source.label)
     layout = plan_layout(in_path, slug, output_path=output_path, output_root=output_dir, plot=plot)
-    if output_path is not None:
-        if output_path.exists() and not overwrite:
-            raise OutputError(f"{output_path} exists (use --overwrite to replace it)")
-        if not output_path.parent.exists():
-            raise OutputError(f"output folder does not exist: {output_path.parent}")
+    if layout.folder is not None:
+        # a format that can be read but not written (or not at this rate) is written as WAV
+        audio, why = audio_io.writable_output_path(layout.audio, rate_out, info.channels, info.subtype)
+        if why:
+            note(why)
+            layout = dataclasses.replace(layout, audio=audio)
     created_folder = layout.folder is not None and not layout.folder.exists()
     if layout.folder is not None:
         make_folder(layout.folder)
 
-    from audiomanip.processing import process_file
+    from audiomanip.processing import file_identity, process_file, remove_if_written
 
+    before = {p: file_identity(p) for p in layout.all_paths()}
     try:
         with out.render_progress(f"rendering {in_path.name}", enabled=not json_out) as progress:
             result = process_file(
@@ -223,11 +230,15 @@ def apply(
             }
             write_text_atomic(layout.metadata, metadata_text(rows), overwrite=overwrite)
         if layout.plot is not None:
-            _write_plot(the_preset, in_path, layout.audio, layout.plot, source.label, audio_length)
+            _write_plot(the_preset, in_path, layout.audio, layout.plot, source.label, audio_length, overwrite)
     except BaseException:
-        # Never leave a half-filled run folder behind (Ctrl-C, disk full …).
+        # Every step after writing begins is part of the run: never leave a half-filled run
+        # folder or a lone -o file behind (Ctrl-C, disk full, a failed measurement …).
         if created_folder and layout.folder is not None:
             shutil.rmtree(layout.folder, ignore_errors=True)
+        else:
+            for p in layout.all_paths():
+                remove_if_written(p, before[p])
         raise
     elapsed = time.perf_counter() - started
 
@@ -245,6 +256,7 @@ def apply(
                 "strength": strength,
                 "device": device_used,
                 "model": source.model,
+                "notes": list(source.notes),
                 "seconds_taken": round(elapsed, 3),
                 "result": result.to_dict(),
                 "preset": the_preset.to_dict(),
@@ -266,13 +278,13 @@ def apply(
 
 
 def _lufs(value: float | None) -> str:
-    if value is None:
-        return "-"
+    if value is None:  # below features.LOUDNESS_MIN_SAMPLE_RATE_HZ
+        return "not measurable"
     return f"{value:.2f} LUFS" if value > -200 else "silence"
 
 
 def _write_plot(
-    preset, in_path: Path, audio_path: Path, png: Path, label: str, audio_length: float | None
+    preset, in_path: Path, audio_path: Path, png: Path, label: str, audio_length: float | None, overwrite: bool
 ) -> None:
     from audiomanip import audio_io
     from audiomanip.plot import SPECTRUM_SECONDS, plot_preset
@@ -284,4 +296,5 @@ def _write_plot(
     y, sr_out = audio_io.read(audio_path, frames=int(seconds * info_out.sample_rate))
     if sr_in != sr_out:
         x = audio_io.resample(x, sr_in, sr_out)
-    plot_preset(preset, png, sample_rate=sr_out, input_audio=x, output_audio=y, title=f"EQ: {label}")
+    plot_preset(preset, png, sample_rate=sr_out, input_audio=x, output_audio=y, title=f"EQ: {label}",
+                overwrite=overwrite)

@@ -9,12 +9,13 @@ from typing import Optional
 
 import typer
 from audiomanip.commands import _output as out
-from audiomanip.commands._common import console, err_console, handle_errors
+from audiomanip.commands._common import console, err_console, handle_errors, note
 from audiomanip.commands.app import app
 from rich.markup import escape
 from rich.text import Text
 
 from audiomanip.errors import UsageError
+from audiomanip.safe_text import printable
 
 
 @app.command(
@@ -120,10 +121,9 @@ def batch(
             "give exactly one of --prompt, --prompts, --plan, --preset, --preset-file"
             + (f" (got {', '.join(sources)})" if sources else "")
         )
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
-    if audio_length is not None and not audio_length > 0:
-        raise UsageError(f"--audio-length must be a positive number of seconds, got {audio_length:g}")
+    from audiomanip.processing import check_options
+
+    check_options(audio_length_s=audio_length, strength=strength)  # before any folder is made
 
     if engine_name not in ("local", "ray"):
         raise UsageError(f"--engine must be local or ray, got {engine_name!r}")
@@ -193,6 +193,11 @@ def batch(
             raise UsageError(f"no files {what} in {in_dir}" + ("" if recursive else " (add --recursive?)"))
         assignments = [(f, lab) for f in files for lab in labels]
     jobs = engine.plan_jobs(assignments, presets, in_dir, output_dir, slugs)
+    as_wav = {
+        Path(j.in_path).suffix.lower() for j in jobs if Path(j.in_path).suffix.lower() != Path(j.out_path).suffix
+    }
+    for suffix in sorted(as_wav):
+        note(f"{suffix or 'suffix-less'} files can be read but not written: their outputs are WAV")
     n_workers = workers or (0 if engine_name == "ray" else os.cpu_count() or 1)
 
     options = engine.BatchOptions(
@@ -286,7 +291,7 @@ def _print_summary(outcomes, counts, elapsed, report_path) -> None:
         table.add_column("file")
         table.add_column("error")
         for o in failed[:20]:
-            table.add_row(Text(out.show_path(o.in_path)), Text(o.error or ""))
+            table.add_row(Text(out.show_path(o.in_path)), Text(printable(o.error or "")))
         console.print(table)
         if len(failed) > 20:
             console.print(f"… and {len(failed) - 20} more (see the report)")

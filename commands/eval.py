@@ -14,9 +14,9 @@ from audiomanip.commands._common import console, err_console, handle_errors, not
 from audiomanip.commands.app import app
 from audiomanip.errors import UsageError
 
-SUITE_CHOICES = ("param", "direction", "paraphrase", "all")
+SUITE_CHOICES = ("param", "direction", "paraphrase", "crowd", "all")
 _STAGE_NAMES = {"setup": "setting up", "param": "param suite", "direction": "direction suite",
-                "paraphrase": "paraphrase suite"}
+                "paraphrase": "paraphrase suite", "crowd": "crowd suite"}
 
 
 @app.command(
@@ -26,14 +26,20 @@ _STAGE_NAMES = {"setup": "setting up", "param": "param suite", "direction": "dir
         "  audiomanip eval\n\n"
         "  audiomanip eval --suite direction --report eval.json --plot eval.png\n\n"
         "  audiomanip eval --checkpoint-dir runs/mine --suite param\n\n"
-        "  audiomanip eval --suite direction --audio-dir my_clips/"
+        "  audiomanip eval --suite direction --audio-dir my_clips/\n\n"
+        "  audiomanip eval --suite crowd --report crowd.json"
     ),
 )
 @handle_errors
 def eval_command(
     checkpoint_path: Optional[Path] = out.CHECKPOINT_PATH_OPT,
     checkpoint_dir: Optional[Path] = out.CHECKPOINT_DIR_OPT,
-    suite: str = typer.Option("all", "--suite", help="Which suite: param, direction, paraphrase or all."),
+    suite: str = typer.Option("all", "--suite", help="Which suite: param, direction, paraphrase, crowd or all."),
+    crowd_fold: str = typer.Option(
+        "0", "--crowd-fold", metavar="K|cv",
+        help="Crowd suite: the word fold to score: 0 = the held-out split (default); 1-4 = word-level "
+             "cross-validation while developing (a model trained without folds 0 and K); cv = all five "
+             "folds pooled, only for a model trained on no crowd word."),
     audio_dir: Optional[Path] = typer.Option(
         None, "--audio-dir", metavar="DIR",
         help="Render the direction suite on the first seconds of these audio files instead of the "
@@ -47,18 +53,22 @@ def eval_command(
         help="Embedding cache for the nearest-neighbour baseline (default ~/.cache/audiomanip/embeddings)."),
 ) -> None:
     """Evaluate a model: parameter error on held-out prompts, whether rendered audio moves the
-    way prompts ask, and whether paraphrases get similar presets; each next to three baselines
-    (corpus-mean preset, random preset, nearest-neighbour prompt lookup)."""
+    way prompts ask, whether paraphrases get similar presets, and whether held-out crowd words
+    sound the way listeners chose; each next to three baselines (corpus-mean preset, random
+    preset, nearest-neighbour prompt lookup), the crowd suite also next to the crowd's mean
+    curve, nearest crowd word and split-half ceiling."""
     from audiomanip.device import resolve_device
-    from audiomanip.evaluation import SUITES, evaluate, plot_report, save_report
+    from audiomanip.evaluation import ALL_SUITES, evaluate, plot_report, save_report
     from audiomanip.eval_baselines import load_model_for_eval
     from audiomanip.training import default_cache_dir
 
     if suite not in SUITE_CHOICES:
         raise UsageError(f"--suite must be one of {', '.join(SUITE_CHOICES)}, got {suite!r}")
-    suites = list(SUITES) if suite == "all" else [suite]
+    suites = list(ALL_SUITES) if suite == "all" else [suite]
     if audio_dir is not None and "direction" not in suites:
         raise UsageError("--audio-dir only applies to the direction suite (use --suite direction or all)")
+    if crowd_fold not in ("0", "1", "2", "3", "4", "cv"):
+        raise UsageError(f"--crowd-fold must be 0, 1, 2, 3, 4 or cv, got {crowd_fold!r}")
     for path, what in ((report, "--report"), (plot, "--plot")):
         if path is not None and not path.parent.exists():
             raise UsageError(f"{what}: the folder {path.parent} does not exist")
@@ -66,7 +76,8 @@ def eval_command(
                                 device=resolve_device(device, note=note),
                                 cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
     with _progress_bars() as progress:
-        result = evaluate(model, suites, audio_dir=audio_dir, seed=seed, progress=progress)
+        result = evaluate(model, suites, audio_dir=audio_dir, seed=seed, progress=progress,
+                          crowd_fold=crowd_fold if crowd_fold == "cv" else int(crowd_fold))
     print_report(result)
     if report is not None:
         save_report(result, report)
@@ -157,7 +168,12 @@ def print_report(report: dict) -> None:
     predictors = list(report["predictors"])
     suites = report["suites"]
     model = report.get("model", {})
-    console.print(f"[bold]model:[/] {model.get('name', '?')}  [dim]{model.get('path') or ''}[/]")
+    from rich.markup import escape
+
+    from audiomanip.safe_text import printable
+
+    name, path = (escape(printable(model.get(k) or d)) for k, d in (("name", "?"), ("path", "")))
+    console.print(f"[bold]model:[/] {name}  [dim]{path}[/]")
     if "param" in suites:
         for split, data in suites["param"]["splits"].items():
             rows: list[tuple[str, str, Callable[[dict], Any], bool]] = [
@@ -195,7 +211,52 @@ def print_report(report: dict) -> None:
         ]
         console.print(_table(f"paraphrase suite ({data['n_groups']} groups, {data['n_prompts']} prompts)", rows,
                              data["figures"], data["ratios"], predictors))
+    if "crowd" in suites:
+        print_crowd(suites["crowd"], predictors)
     console.print("[dim]mean: corpus-mean preset; rand: random preset; NN: nearest-neighbour prompt; ÷X: the "
                   "model's figure divided by baseline X's (– where that ratio would be noise)[/]")
     secs = report.get("seconds", {})
     console.print("[dim]time: " + ", ".join(f"{k} {v:.1f} s" for k, v in secs.items()) + "[/]")
+
+
+def _fmt3(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.0f}%" if pct else f"{value:.3f}"
+
+
+#: Column names of the crowd suite's references.
+_CROWD_SHORT = {"mean_curve": "curve", "nearest_word": "word", "ceiling": "ceil."}
+
+
+def print_crowd(data: dict, predictors: list[str]) -> None:
+    """The crowd suite: one row per figure, one column per predictor and crowd reference."""
+    from rich import box
+
+    figs = data["figures"]
+    cols = predictors + [c for c in ("mean_curve", "nearest_word", "ceiling") if any(c in f for f in figs.values())]
+    n = data["n"]
+    if "folds" in data:
+        which = "all folds pooled (word-level cross-validation)"
+    else:
+        which = "held-out words" if data["fold"] == 0 else f"fold {data['fold']} (cross-validation)"
+    table = Table(title=f"crowd suite: {which} ({data['n_words']} words)", title_justify="left",
+                  header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column("↑ better", no_wrap=True)
+    for c in cols:
+        table.add_column(_CROWD_SHORT.get(c, _SHORT.get(c, c)), justify="right", no_wrap=True,
+                         style="bold" if c == "model" else ("cyan" if c in _CROWD_SHORT else None))
+    rows = [("EQ r", "eq_r", "eq", False), ("reverb ρ", "reverb_rho", "reverb", False),
+            ("comp. dir.", "compressor_direction", "compressor", True)]
+    for label, key, stratum, pct in rows:
+        table.add_row(f"{label} ({n[stratum]})", *(_fmt3(figs[key].get(c), pct) for c in cols))
+    console.print(table)
+    console.print("[dim](N) words: EQ ≥3 sessions, reverb ≥20 uses, compressor ≥5 uses; curve: mean crowd curve "
+                  "of the training words; word: nearest training crowd word; ceil.: the crowd's split-half "
+                  "agreement on the same words[/]")
+    ref = data.get("reference", {})
+    if ref:
+        console.print(
+            f"[dim]crowd on all words: EQ split-half r {ref['eq_split_half_r']:.3f} and leave-one-out mean curve "
+            f"r {ref['eq_loo_mean_curve_r']:.3f} ({ref['eq_words_4_sessions']} words ≥4 sessions); reverb "
+            f"split-half ρ {_fmt(ref['reverb_split_half_rho'])} ({ref['reverb_words_20_uses']} words ≥20 uses)[/]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -78,10 +79,9 @@ def export_preset(
     fmt = (fmt or _format_from_suffix(output)).lower()
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not 0.0 <= strength <= 1.0:
-        raise UsageError(f"--strength must be between 0 and 1, got {strength:g}")
-    if not 1000 <= sample_rate <= 768000:
-        raise UsageError(f"--sample-rate must be between 1000 and 768000 Hz, got {sample_rate}")
+    from audiomanip.processing import check_options
+
+    check_options(sample_rate=sample_rate, strength=strength)
     if not 1 <= input_channels <= 64:
         raise UsageError(f"--channels must be between 1 and 64, got {input_channels}")
     if pitch_method not in ("rubberband", "asetrate"):
@@ -113,8 +113,11 @@ def export_preset(
     if output is None:
         output = Path(slugify(source.label) + _SUFFIX[fmt])
     if not to_stdout:
-        if output.exists() and not overwrite:
-            raise OutputError(f"{output} exists (use --overwrite to replace it)")
+        from audiomanip.destination import check_destination
+
+        check_destination(output, overwrite=overwrite)  # regular files only
+        if plot:
+            check_destination(output.with_suffix(".png"), overwrite=overwrite)
         if not output.parent.exists():
             raise OutputError(f"output folder does not exist: {output.parent}")
 
@@ -153,18 +156,16 @@ def export_preset(
         from audiomanip.plot import plot_preset
 
         png = output.with_suffix(".png")
-        if png.exists() and not overwrite:
-            raise OutputError(f"{png} exists (use --overwrite to replace it)")
-        plot_preset(the_preset, png, sample_rate=sample_rate, title=f"EQ: {source.label}")
+        plot_preset(the_preset, png, sample_rate=sample_rate, title=f"EQ: {source.label}", overwrite=overwrite)
         written.append(png)
 
     console.print(out.preset_table(the_preset, title=f"{source.kind}: {source.label}"))
     for p in written:
         console.print(f"wrote [bold]{escape(out.show_path(p))}[/]")
     if fmt == "ffmpeg":
-        err_console.print(
-            f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(out.show_path(written[0]))})" out.wav'
-        )
+        # quoted for the shell: pasting the hint never runs anything a file name holds
+        chain = shlex.quote(out.show_path(written[0]))
+        err_console.print(f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(chain)})" out.wav')
 
 
 def _format_from_suffix(output: Optional[Path]) -> str:

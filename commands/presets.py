@@ -10,8 +10,10 @@ from rich.table import Table
 
 presets_app = typer.Typer(
     name="presets",
-    help="List the named presets (name, tags, description).\n\n"
-    "Examples:  audiomanip presets  |  audiomanip presets --tag space  |  audiomanip presets show telephone",
+    help="List the named presets (name, tags, description); `presets words` lists the words with a "
+    "grounded target.\n\n"
+    "Examples:  audiomanip presets  |  audiomanip presets --tag space  |  audiomanip presets show telephone  |  "
+    "audiomanip presets words warm",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -84,3 +86,55 @@ def show(
     if named.description:
         console.print(" ".join(str(named.description).split()))
     console.print(out.preset_table(preset))
+
+
+@presets_app.command(
+    "words",
+    epilog="Examples:  audiomanip presets words  |  audiomanip presets words warm  |  "
+    "audiomanip presets words echo --json",
+)
+@handle_errors
+def words(
+    query: str = typer.Argument(None, help="Only words or phrases with a word that starts with this text."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable list on stdout."),
+    limit: int = typer.Option(50, "--limit", "-n", metavar="N",
+                              help="Rows of the table (the JSON list is always complete; 0 = all)."),
+) -> None:
+    """List the words and short phrases with a grounded target: the authored descriptor forms
+    (presets/descriptors.yaml) and the words listeners used in the SocialFX crowd data
+    (presets/crowd_words.json), with crowd counts per effect and source tags."""
+    from audiomanip.data.crowd import vocabulary
+    from audiomanip.errors import UsageError
+
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 or more, got {limit}")
+    entries = vocabulary(query)
+    if json_out:
+        out.print_json([e.to_dict() for e in entries])
+        return
+    # most-used first in the table; authored forms before crowd-only words of the same count
+    shown = sorted(entries, key=lambda e: (-sum(e.counts.values()), "authored" not in e.sources, e.word))
+    if limit:
+        shown = shown[:limit]
+    title = f"{len(entries)} words" + (f" matching {query!r}" if query else "") + " with a grounded target"
+    table = Table(title=title, header_style="bold", box=None)
+    table.add_column("word", style="bold")
+    table.add_column("source", style="cyan")
+    table.add_column("EQ", justify="right")
+    table.add_column("reverb", justify="right")
+    table.add_column("comp", justify="right")
+    table.add_column("conf.", justify="right")
+    table.add_column("descriptor")
+    for e in shown:
+        table.add_row(
+            e.word + (" [dim](held out)[/]" if e.heldout else ""),
+            ", ".join(dict.fromkeys(s.split("-")[0] for s in e.sources)),
+            *(str(e.counts.get(k, "")) for k in ("eq", "reverb", "compressor")),
+            f"{e.confidence:.2f}" if e.counts else "",
+            e.descriptor or "",
+        )
+    console.print(table)
+    if limit and len(entries) > len(shown):
+        console.print(f"[dim]{len(entries) - len(shown)} more: --limit 0 shows all, --json lists all[/]")
+    console.print("[dim]EQ: crowd sessions; reverb, comp: crowd uses; conf.: crowd confidence (0-1); "
+                  "source: SocialFX crowd data and presets/descriptors.yaml[/]")

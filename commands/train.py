@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import typer
-from audiomanip.commands._common import console, err_console, handle_errors, note
+from audiomanip.commands._common import (
+    INTERRUPTED_EXIT_CODE,
+    console,
+    err_console,
+    handle_errors,
+    is_debug,
+    note,
+)
 from audiomanip.commands.app import app
+from audiomanip.safe_text import printable
+
+from audiomanip import distributed
 
 
 @app.command(
@@ -18,11 +29,14 @@ from audiomanip.commands.app import app
         "  audiomanip train --epochs 6 --output-dir runs/mine\n\n"
         "  audiomanip train --resume runs/mine/interrupted --epochs 6 --output-dir runs/mine\n\n"
         "  audiomanip train --dataset-path my_pairs.jsonl --pairs 0 --epochs 20\n\n"
-        "  audiomanip train --description-path words.txt --export my_model/"
+        "  audiomanip train --description-path words.txt --export my_model/\n\n"
+        "  audiomanip train --nproc 2 --epochs 6 --output-dir runs/ddp\n\n"
+        "  torchrun --nproc-per-node 4 -m audiomanip train --device cuda --output-dir runs/ddp"
     ),
 )
 @handle_errors
 def train(
+    ctx: typer.Context,
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompt/preset pairs per step."),
     learning_rate: float = typer.Option(2e-3, "--learning-rate", help="Peak AdamW learning rate "
@@ -64,6 +78,11 @@ def train(
                                           help="Also write the final weights without optimizer state here "
                                                "(the form of the shipped default model)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    nproc: int = typer.Option(1, "--nproc", min=1, metavar="N",
+                              help="Train in N processes on this machine (distributed data parallel: gloo "
+                                   "on CPU, NCCL with one GPU each on CUDA), as torchrun would launch them; "
+                                   "each step's --batch-size pairs are split among them. Under torchrun "
+                                   "the launcher decides and --nproc is not used."),
     seed: int = typer.Option(0, "--seed", help="Random seed (data order, clips, initial weights)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the model summary and parameter counts; "
@@ -85,6 +104,9 @@ def train(
     )
     if dry_run:
         _dry_run(options, build_network)
+        return
+    if nproc > 1 and not distributed.launched():
+        _launch(ctx, nproc)
         return
 
     from rich.progress import (
@@ -126,14 +148,60 @@ def train(
             note(f"interrupted at step {event['step']}: resumable checkpoint in {event['path']} "
                  f"(continue with --resume {event['path']})")
 
-    with bar:
-        result = run_training(options, progress)
-    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {result.checkpoint}", markup=False)
+    with _rank(options) as ranks, (bar if ranks.is_main else nullcontext()):
+        result = run_training(options, progress if ranks.is_main else None)
+    if not ranks.is_main:
+        return  # rank 0 reports and exports
+    console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {printable(result.checkpoint)}", markup=False)
     if export is not None:
         from audiomanip.training import export_model
 
         path = export_model(result.checkpoint, export)
-        console.print(f"exported to {path}", markup=False)
+        console.print(f"exported to {printable(path)}", markup=False)
+
+
+def _launch(ctx: Any, nproc: int) -> None:
+    """Run this same command as ``nproc`` ranks (torch's elastic launcher); each rank prints what
+    it must (rank 0 the progress, a failing rank its error), so nothing is printed twice here."""
+    args = ["-m", "audiomanip"] + (["--debug"] if is_debug() else []) + [ctx.info_name or "train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        source = ctx.get_parameter_source(param.name)
+        if param.name == "nproc" or value is None or getattr(source, "name", "") == "DEFAULT":
+            continue
+        if getattr(param, "is_flag", False):
+            args += [param.opts[0]] if value else list(param.secondary_opts[:1])
+        else:
+            args += [param.opts[0], str(value)]
+    try:
+        distributed.launch(nproc, args)
+    except distributed.WorkerFailed as exc:
+        if exc.reported:
+            raise typer.Exit(exc.exit_code) from None
+        raise
+    except KeyboardInterrupt:
+        raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
+
+
+@contextmanager
+def _rank(options: Any) -> Iterator[Any]:
+    """This process's part in a run (:func:`audiomanip.distributed.worker`; a single process
+    when not launched). Ranks other than 0 end quietly when another rank failed or on Ctrl-C."""
+    from audiomanip.device import resolve_device
+
+    is_main = True
+    try:
+        with distributed.worker(resolve_device(options.device) if distributed.launched() else options.device) \
+                as ranks:
+            is_main = ranks.is_main
+            options.device = ranks.device if ranks.distributed else options.device
+            yield ranks
+    except distributed.PeerLost:
+        raise typer.Exit(1) from None  # the rank that failed first reports why
+    except KeyboardInterrupt:
+        if is_main:
+            raise
+        raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
 
 
 def _dry_run(options: Any, build_network: Any) -> None:

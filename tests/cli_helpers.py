@@ -30,3 +30,16 @@ def assert_user_error(res, code: int, *words: str) -> str:
 def digests(folder: Path) -> dict[Path, str]:
     """SHA-256 of every file below ``folder`` (to prove inputs were not modified)."""
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_process(*args, cwd: Path, text: bool = True):
+    """Run ``audiomanip ARGS…`` as a real process (one torch thread) in ``cwd``; arguments may be
+    paths, numbers or bytes (bytes reach argv as they are). Returns the CompletedProcess."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [a if isinstance(a, bytes) else str(a) for a in args]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "audiomanip", *argv], cwd=cwd, env=env,
+                          capture_output=True, text=text, timeout=180)

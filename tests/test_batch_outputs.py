@@ -312,11 +312,11 @@ def test_a_run_that_died_between_publishing_and_recording_is_redone(tmp_path):
     out.mkdir()
     # what a killed worker leaves: its output published, no record, its claim, a part file
     sf.write(out / "a.wav", sine(330.0, 0.1, SR).T, SR)
-    part = out / ".a.wav.x1y2.part.wav"
-    part.write_bytes(b"partial")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
     )
+    part = out / f".a.wav.{int(dead.stdout)}.0123456789ab.scratch.wav"
+    part.write_bytes(b"partial")
     claim = {"run": "old", "host": socket.gethostname(), "pid": int(dead.stdout), "time": time.time()}
     Path(manifest.claim_location(job.out_path)).write_text(json.dumps(claim))
     assert engine.run_job(job, engine.BatchOptions(run_id="new")).status == "done"

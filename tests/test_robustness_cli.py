@@ -150,14 +150,12 @@ def _fail_audio_write(monkeypatch, exc: BaseException, after: int = 0):
 
 def _fail_text_write(monkeypatch, exc: BaseException):
     """Writing the preset JSON / metadata (text files) fails with ``exc``."""
-    real = Path.write_text
+    from audiomanip import destination
 
-    def write_text(self, *a, **kw):
-        if self.name.endswith(".tmp") and self.name.startswith("."):
-            raise exc
-        return real(self, *a, **kw)
+    def write_all(tmp, data):
+        raise exc
 
-    monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(destination, "_write_all", write_all)
 
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

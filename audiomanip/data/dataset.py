@@ -188,23 +188,24 @@ class EmbeddingCache:
                 start += n
 
     def _write_shard(self, keys: list[str], tokens: list[torch.Tensor], pooled: list[torch.Tensor]) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
+
+        from audiomanip.checkpoint import _write_atomic
 
         assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
-        path = self.dir / f"shard-{digest}.safetensors"
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(
+        data = save(
             {
                 "tokens": torch.cat(tokens).contiguous(),
                 "lengths": torch.tensor([t.shape[0] for t in tokens], dtype=torch.int32),
                 "pooled": torch.stack(pooled).contiguous(),
             },
-            str(tmp),
             metadata={"encoder": self.encoder.name, "keys": json.dumps(keys)},
         )
-        tmp.replace(path)
+        # a temporary name of this writer's own, then a rename: processes sharing the cache
+        # (training ranks, concurrent runs) never see or clobber a half-written shard
+        _write_atomic(self.dir / f"shard-{digest}.safetensors", data)
 
     def ensure(self, prompts: Iterable[str], *, batch_size: int = 128, shard_size: int = 4096,
                progress: Callable[[dict], None] | None = None) -> int:

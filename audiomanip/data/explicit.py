@@ -171,9 +171,9 @@ def normalize_prompt(prompt: str) -> str:
 
 
 # ---------------------------------------------------------------------------- patterns
-NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
+NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
 SNUM = rf"[+-]?\s?{NUM}"
-FREQ = rf"(?P<f>{NUM})\s*(?P<fu>khz|kilohertz|hz|hertz|k)\b"
+FREQ = rf"(?P<f>{NUM})\s*(?P<fu>mhz|megahertz|khz|kilohertz|hz|hertz|k)\b"
 SEMI = r"(?:semitones?|semis?|half[- ]steps?|half[- ]tones?)"
 OF = r"\s*(?:of|at|to|=|:|is)?\s*"
 DB = r"\s*(?:db|decibels?)\b"
@@ -209,10 +209,84 @@ def interval_semitones(quality: str | None, degree: str) -> float | None:
 
 _CUTS = {"cut", "reduce", "lower", "attenuate", "dip", "remove", "drop", "decrease", "scoop", "pull"}
 
+# ---------------------------------------------------------------------------- direction of a signed amount
+#: Words that make the amount they go with negative ("down 5 semitones", "cut 300 Hz by 4 dB") …
+DOWN_WORDS = frozenset(_CUTS | {"down", "minus", "below", "deeper", "quieter", "softer", "less", "negative"})
+#: … and positive ("up 5 semitones", "boost 5k by 3 dB").
+UP_WORDS = frozenset({"up", "raise", "higher", "plus", "increase", "boost", "above", "add", "lift", "bump",
+                      "louder", "more", "positive"})
+#: Words that end the clause an amount belongs to: a direction word beyond them is another request's.
+_CLAUSE_WORDS = frozenset({"and", "then", "but", "while", "also", "with", "after", "before", "or"})
+#: How many words before an amount may hold its direction ("go down by 5", "lower the pitch by 5").
+_DIRECTION_REACH = 4
+_TOKEN = re.compile(r"[a-z]+|\d[\d.e]*|[^\sa-z\d]")
+
+
+def _word_sign(word: str) -> float | None:
+    word = " ".join(word.split())
+    if word in DOWN_WORDS:
+        return -1.0
+    if word in UP_WORDS:
+        return 1.0
+    return None
+
+
+def amount_sign(text: str, m: re.Match, number: str = "n", skip: tuple[str, ...] = ("band",)) -> float | None:
+    """The direction (+1, -1) of the amount matched by ``m`` in ``text``, or None when nothing
+    says; see :func:`amount_direction`."""
+    return amount_direction(text, m, number, skip)[0]
+
+
+def amount_direction(text: str, m: re.Match, number: str = "n",
+                     skip: tuple[str, ...] = ("band",)) -> tuple[float | None, int, int]:
+    """The direction (+1, -1, or None when nothing says) of the amount matched by ``m`` in
+    ``text``, and the span of the text that holds the amount and its direction word.
+
+    One rule for every signed amount (pitch, intervals, octaves, gain, EQ gain, wet): a direction
+    word binds to its amount wherever it stands. In order: a direction word inside the match
+    ("pitch down 5 semitones", "cut 300 Hz by 4 dB"; the ``skip`` groups, such as the band name
+    of "the lower mids", do not count); the sign of the number ("-5 semitones"); the nearest
+    direction word before the match in the same clause, at most four words back ("go down by 5
+    semitones", "minus 5 semitones", "deeper voice, down 4 semitones"), never across another
+    number, a punctuation mark or a word such as "and"; the word right after it ("5 semitones
+    down", "an octave higher").
+    """
+    phrase = m.group(0)
+    start = m.start()
+    hidden = [(m.start(g) - start, m.end(g) - start) for g in (*skip, number)
+              if g in m.groupdict() and m.group(g)]
+    for a, b in sorted(hidden, reverse=True):
+        phrase = phrase[:a] + " " * (b - a) + phrase[b:]
+    span = (m.start(), m.end())
+    for word in re.findall(r"[a-z]+", phrase):
+        sign = _word_sign(word)
+        if sign is not None:
+            return (sign, *span)
+    if number in m.groupdict() and m.group(number):
+        raw = m.group(number).lstrip()
+        if raw[:1] in "+-":
+            return (-1.0 if raw[0] == "-" else 1.0, *span)
+    before = list(_TOKEN.finditer(text, 0, m.start()))
+    if before and before[-1].group() in "+-" and before[-1].end() == m.start():
+        # "-40% wet": the sign right before the number
+        return (-1.0 if before[-1].group() == "-" else 1.0, before[-1].start(), m.end())
+    for token in reversed(before[-_DIRECTION_REACH:]):
+        sign = _word_sign(token.group())
+        if sign is not None:
+            return (sign, token.start(), m.end())
+        if not token.group().isalpha() or token.group() in _CLAUSE_WORDS:
+            break
+    after = _TOKEN.search(text, m.end())
+    if after and after.group() in ("up", "down", "higher", "lower", "above", "below", "deeper", "louder",
+                                   "quieter", "softer"):
+        return (_word_sign(after.group()), m.start(), after.end())
+    return (None, *span)
+
 
 def _f(m: re.Match, group: str = "f", unit: str = "fu") -> float:
     value = float(m.group(group))
-    return value * 1000.0 if m.group(unit) in ("k", "khz", "kilohertz") else value
+    scale = {"k": 1e3, "khz": 1e3, "kilohertz": 1e3, "mhz": 1e6, "megahertz": 1e6}
+    return value * scale.get(m.group(unit), 1.0)
 
 
 def _n(text: str) -> float:
@@ -235,9 +309,14 @@ class _Parser:
         #: position in the prompt of the match being handled, and of each value found
         self.pos = 0
         self.positions: dict[int, int] = {}
+        #: the prompt as the patterns see it now (earlier matches blanked out)
+        self.current = text
+        #: the phrase notes quote for the match being handled, its direction word included
+        self.shown = ""
 
     # -- helpers
     def clamp(self, ename: str, pname: str, value: float, phrase: str) -> float:
+        phrase = self.shown or phrase
         p: Param = EFFECTS[ename].param(pname)
         if value < p.low or value > p.high:
             clamped = min(p.high, max(p.low, value))
@@ -247,7 +326,7 @@ class _Parser:
 
     def set(self, ename: str, pname: str, value: float, phrase: str) -> None:
         value = self.clamp(ename, pname, value, phrase)
-        item = Override(ename, pname, value, phrase)
+        item = Override(ename, pname, value, self.shown or phrase)
         self.positions[id(item)] = self.pos
         self.r.overrides.append(item)
 
@@ -256,9 +335,16 @@ class _Parser:
         gain = self.clamp("eq", "band1_gain_db", gain, phrase)
         if q is not None:
             q = self.clamp("eq", "band1_q", q, phrase)
-        item = EqMove(band_type, freq, gain, q, phrase)
+        item = EqMove(band_type, freq, gain, q, self.shown or phrase)
         self.positions[id(item)] = self.pos
         self.r.eq.append(item)
+
+    def signed(self, m: re.Match, amount: float, number: str = "n") -> float:
+        """``|amount|`` with the direction :func:`amount_direction` finds (up when nothing says);
+        notes then quote the amount with its direction word ("down 5 semitones")."""
+        sign, lo, hi = amount_direction(self.current, m, number)
+        self.shown = self.current[lo:hi].replace("\x00", " ").strip()
+        return -abs(amount) if sign is not None and sign < 0 else abs(amount)
 
     def flag(self, ename: str, on: bool) -> None:
         target = self.r.enable if on else self.r.disable
@@ -268,34 +354,24 @@ class _Parser:
     # -- handlers (each gets the match and the matched phrase)
     def pitch_dir(self, m: re.Match, phrase: str) -> None:
         n = 1.0 if m.group("n") in ("a", "an") else _n(m.group("n"))
-        down = m.group("dir") in ("down", "lower", "below", "drop", "decrease")
-        self.pitch(-abs(n) if down else abs(n), phrase)
+        self.pitch(self.signed(m, n), phrase)
 
-    def pitch_signed(self, m: re.Match, phrase: str) -> None:
-        self.pitch(_n(m.group("n")), phrase)
+    pitch_signed = pitch_dir
 
     def octave(self, m: re.Match, phrase: str) -> None:
         raw = m.group("n")
         n = 1.0 if raw in (None, "", "a", "an") else _n(raw)
-        down = m.group("dir") in ("down", "lower", "below", "drop")
-        self.pitch(12.0 * (-abs(n) if down else abs(n)), phrase)
+        if m.groupdict().get("half"):  # "an octave and a half"
+            n += 0.5
+        if "dir" not in m.groupdict() and amount_sign(self.current, m) is None:
+            return  # "an octave" with no direction is not a pitch shift ("an octave wide")
+        self.pitch(12.0 * self.signed(m, n), phrase)
 
     def pitch(self, semitones: float, phrase: str) -> None:
         self.set("pitch", "semitones", semitones, phrase)
 
-    def eq_by(self, m: re.Match, phrase: str) -> None:
-        gain = abs(_n(m.group("g")))
-        sign = -1.0 if m.group("verb") in _CUTS else 1.0
-        self.eq("peak", _f(m), sign * gain, _q(m), phrase)
-
-    def eq_at(self, m: re.Match, phrase: str) -> None:
-        g = _n(m.group("g"))
-        verb = (m.group("verb") or "") + " " + (m.group("noun") or "")
-        if any(w in _CUTS for w in verb.split()):
-            g = -abs(g)
-        elif verb.strip():
-            g = abs(g)
-        self.eq("peak", _f(m), g, _q(m), phrase)
+    def eq_peak(self, m: re.Match, phrase: str) -> None:
+        self.eq("peak", _f(m), self.signed(m, _n(m.group("g")), "g"), _q(m), phrase)
 
     def high_pass(self, m: re.Match, phrase: str) -> None:
         self.eq("high_pass", _f(m), 0.0, _q(m), phrase)
@@ -304,12 +380,7 @@ class _Parser:
         self.eq("low_pass", _f(m), 0.0, _q(m), phrase)
 
     def shelf(self, m: re.Match, phrase: str) -> None:
-        g = _n(m.group("g"))
-        verb = m.group("verb") or ""
-        if verb in _CUTS:
-            g = -abs(g)
-        elif verb:
-            g = abs(g)
+        g = self.signed(m, _n(m.group("g")), "g")
         region = m.group("band")
         eq = effect("eq")
         if region in ("bass", "lows", "low end", "bottom end"):
@@ -324,10 +395,10 @@ class _Parser:
         self.eq(band_type, freq, g, _q(m), phrase)
 
     def wet(self, m: re.Match, phrase: str) -> None:
-        n = _n(m.group("n"))
+        n = abs(_n(m.group("n")))
         pct = "pct" in m.groupdict() and m.group("pct")
         value = n / 100.0 if (pct or n > 1.0) else n
-        self.set("reverb", "wet", value, phrase)
+        self.set("reverb", "wet", self.signed(m, value), phrase)  # "-40% wet": clamped with a note
 
     def reverb_time(self, m: re.Match, phrase: str) -> None:
         seconds = _n(m.group("n"))
@@ -369,33 +440,17 @@ class _Parser:
     def makeup(self, m: re.Match, phrase: str) -> None:
         self.set("compressor", "makeup_db", _n(m.group("n")), phrase)
 
-    def gain_up(self, m: re.Match, phrase: str) -> None:
-        self.set("output", "gain_db", abs(_n(m.group("n"))), phrase)
-
-    def gain_down(self, m: re.Match, phrase: str) -> None:
-        self.set("output", "gain_db", -abs(_n(m.group("n"))), phrase)
-
-    def gain_signed(self, m: re.Match, phrase: str) -> None:
-        self.set("output", "gain_db", _n(m.group("n")), phrase)
-
-    def gain_dir(self, m: re.Match, phrase: str) -> None:
-        n = abs(_n(m.group("n")))
-        down = any(w in m.group("dir") for w in ("quieter", "softer", "less", "down"))
-        self.set("output", "gain_db", -n if down else n, phrase)
+    def gain(self, m: re.Match, phrase: str) -> None:
+        self.set("output", "gain_db", self.signed(m, _n(m.group("n"))), phrase)
 
     def interval(self, m: re.Match, phrase: str) -> None:
         size = interval_semitones(m.group("qual"), m.group("deg"))
         if size is None:
             self.r.notes.append(f"'{phrase}': no such interval; the pitch is left to the model")
             return
-        direction = (m.groupdict().get("dir") or m.groupdict().get("verb") or "up").strip()
-        self.pitch(-size if direction in ("down", "lower", "below", "drop") else size, phrase)
+        self.pitch(self.signed(m, size), phrase)
 
-    def octave_verb(self, m: re.Match, phrase: str) -> None:
-        raw = m.group("n")
-        n = 1.0 if raw in ("a", "an") else _n(raw)
-        down = re.match(r"\s*(?:lower|drop)", phrase) is not None
-        self.pitch(12.0 * (-abs(n) if down else abs(n)), phrase)
+    octave_verb = octave
 
     def wet_ctx(self, m: re.Match, phrase: str) -> None:
         # "mix 30%", "wet 0.3": only when the prompt talks about reverb or the phrase says "wet"
@@ -413,6 +468,7 @@ def _q(m: re.Match) -> float | None:
     return float(m.group("q")) if "q" in m.groupdict() and m.group("q") else None
 
 
+HALF = r"(?P<half>\s+and\s+a\s+half)?"
 QOPT = r"(?:\s*,?\s*(?:with\s+)?(?:an?\s+)?q\s*(?:of|=|:)?\s*(?P<q>\d+(?:\.\d+)?))?"
 _SUBJ = r"(?:\s+(?:it|this|everything|the\s+pitch|the\s+key|the\s+vocals?|the\s+voice|my\s+voice))?"
 _OFF = r"(?:no|without|zero|remove(?:\s+the)?|turn\s+off(?:\s+the)?|disable(?:\s+the)?|kill(?:\s+the)?|skip(?:\s+the)?|drop(?:\s+the)?|bypass(?:\s+the)?)\s+(?:any\s+|all\s+)?"
@@ -433,10 +489,12 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
     (r"\b(?:keep|don'?t\s+change|do\s+not\s+change)\s+the\s+(?:pitch|key)\b", ("off", "pitch")),
     (rf"\b{_OFF}(?:eq|equali[sz]ation|equali[sz]er)\b", ("off", "eq")),
     # ---- pitch
-    (rf"\b(?P<dir>up|down)\s+(?:by\s+)?(?P<n>an?|{NUM})?\s*octaves?\b", "octave"),
-    (rf"\b(?P<n>an?|{NUM})?\s*octaves?\s+(?P<dir>up|down|higher|lower|above|below)\b", "octave"),
-    (r"\b(?:raise|lower|drop|shift|pitch|transpose)(?P<dir>)" + _SUBJ + rf"\s+(?:by\s+)?(?P<n>an?|{NUM})\s+octaves?\b", "octave_verb"),
+    (rf"\b(?P<dir>up|down)\s+(?:by\s+)?(?P<n>an?|{NUM})?\s*octaves?{HALF}\b", "octave"),
+    (rf"\b(?P<n>an?|{NUM})?\s*octaves?{HALF}\s+(?P<dir>up|down|higher|lower|above|below)\b", "octave"),
+    (r"\b(?:raise|lower|drop|shift|pitch|transpose)(?P<dir>)" + _SUBJ + rf"\s+(?:by\s+)?(?P<n>an?|{NUM})\s+octaves?{HALF}\b", "octave_verb"),
+    (rf"\b(?P<n>an?|{NUM})\s*octaves?{HALF}\b", "octave"),
     (r"\b(?:pitch|transpose|shift|tune|move)(?:[\s-]shift)?" + _SUBJ + rf"\s+(?P<dir>up|down)\s+(?:by\s+)?(?P<n>an?|{NUM})\s*{SEMI}", "pitch_dir"),
+    (r"\b(?:pitch|transpose|shift|tune)(?:[\s-]shift)?" + _SUBJ + rf"\s+(?P<dir>up|down)\s+(?:by\s+)?(?P<n>{NUM})\b(?!\s*(?:db|hz|khz|k|%|percent|ms|s|secs?|seconds?|x|times|:)(?:\b|$))", "pitch_dir"),
     (r"\b(?P<dir>raise|lower|drop|increase|decrease)" + _SUBJ + rf"\s+(?:by\s+)?(?P<n>an?|{NUM})\s*{SEMI}", "pitch_dir"),
     (rf"\b(?P<n>an?|{NUM})\s*{SEMI}\s+(?P<dir>up|down|higher|lower)\b", "pitch_dir"),
     (r"\b(?P<verb>raise|lower|drop|shift|pitch|transpose|tune|move)" + _SUBJ
@@ -452,15 +510,17 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
     (rf"\b(?:low[\s-]?pass|lpf|high[\s-]?cut|hi[\s-]?cut)(?:\s+filter)?(?:\s+(?:it|this|everything))?\s*(?:at|@|from|of|around|to|=|:)?\s*{FREQ}{QOPT}", "low_pass"),
     (rf"\b(?:cut|roll(?:\s+|-)?off|remove|filter\s+out|get\s+rid\s+of)\s+(?:everything\s+|all\s+|the\s+highs?\s+|the\s+treble\s+)?(?:above|over)\s+{FREQ}", "low_pass"),
     (rf"\b(?P<verb>boost|cut|raise|lower|reduce|add|increase|decrease|drop|lift|bump|attenuate|turn\s+up|turn\s+down)\s+(?:the\s+)?(?P<band>bass|lows|low end|bottom end|treble|highs|high end|top end|top|low mids|low-mids|lower mids|mids|midrange|middle)\s+(?:by\s+)?(?P<g>{NUM}){DB}{QOPT}", "shelf"),
+    (rf"\b(?:the\s+)?(?P<band>bass|lows|low end|treble|highs|high end|top end|low mids|mids|midrange)\s+(?P<verb>up|down|minus|plus)\s+(?:by\s+)?(?P<g>{NUM}){DB}{QOPT}", "shelf"),
     (rf"(?P<g>[+-]?\s?{NUM}){DB}\s+(?:on|to|of|in)\s+the\s+(?P<verb>)(?P<band>bass|lows|low end|treble|highs|high end|top end|low mids|mids|midrange)\b{QOPT}", "shelf"),
-    (rf"\b(?P<verb>cut|boost|reduce|lower|raise|increase|attenuate|bump|lift|dip|drop|pull|scoop|add|decrease)\s+(?:the\s+)?(?:area\s+(?:around|at)\s+)?{FREQ}(?:\s+(?:region|range|area|band))?\s+(?:by\s+|down\s+by\s+|up\s+by\s+)?(?P<g>{NUM}){DB}{QOPT}", "eq_by"),
-    (rf"(?:\b(?P<verb>cut|boost|reduce|lower|raise|add|bump|lift|dip|drop|pull|scoop|attenuate)\s+(?:by\s+)?)?(?:an?\s+)?(?P<g>[+-]?\s?{NUM}){DB}\s*(?P<noun>boost|cut|dip|bump|lift|reduction)?\s*(?:at|@|around|near|on|in)\s+{FREQ}{QOPT}", "eq_at"),
+    (rf"\b(?P<verb>cut|boost|reduce|lower|raise|increase|attenuate|bump|lift|dip|drop|pull|scoop|add|decrease)\s+(?:the\s+)?(?:area\s+(?:around|at)\s+)?{FREQ}(?:\s+(?:region|range|area|band))?\s+(?:by\s+|down\s+by\s+|up\s+by\s+)?(?P<g>{NUM}){DB}{QOPT}", "eq_peak"),
+    (rf"(?:\b(?P<verb>cut|boost|reduce|lower|raise|add|bump|lift|dip|drop|pull|scoop|attenuate)\s+(?:by\s+)?)?(?:an?\s+)?(?P<g>[+-]?\s?{NUM}){DB}\s*(?P<noun>boost|cut|dip|bump|lift|reduction)?\s*(?:at|@|around|near|on|in)\s+{FREQ}{QOPT}", "eq_peak"),
+    (rf"{FREQ}\s+(?P<dir>up|down|minus|plus)\s+(?:by\s+)?(?P<g>{NUM}){DB}{QOPT}", "eq_peak"),
     # ---- reverb
     (rf"(?P<n>{NUM})\s*(?P<pct>%|percent)\s*(?:wet|mix)\b(?:\s+reverb)?", "wet"),
     (rf"(?P<n>{NUM})\s*(?P<pct>%|percent)\s+(?:of\s+)?reverb\b", "wet"),
     (rf"\breverb\s+(?:at\s+)?(?P<n>{NUM})\s*(?P<pct>%|percent)(?:\s*wet)?", "wet"),
     ((rf"\b(?:reverb\s+(?:mix|wet(?:ness)?|send|level|amount)|wet(?:ness)?(?:\s+(?:level|amount|mix))?|mix)"
-      rf"{OF}(?P<n>{NUM})\s*(?P<pct>%|percent)?(?!\s*(?:db|hz|k|ms|s)\b)(?=\s|$|[,.;!?\x00])"), "wet_ctx"),
+      rf"{OF}(?:minus\s+|plus\s+)?(?P<n>[+-]?\s?{NUM})\s*(?P<pct>%|percent)?(?!\s*(?:db|hz|k|ms|s)\b)(?=\s|$|[,.;!?\x00])"), "wet_ctx"),
     (rf"(?P<n>{NUM})\s*(?:-\s*)?(?P<u>ms|s|secs?|seconds?)\s+(?:long\s+)?(?:reverb|tail|decay|reverb\s+tail|reverb\s+decay)\b", "reverb_time"),
     (rf"\b(?:reverb\s+time|reverb\s+length|decay\s+time|decay|rt60|t60|rt\s?60|reverb\s+tail|tail|reverb\s+decay)\s*(?:of|at|to|=|:|is)?\s*(?P<n>{NUM})\s*(?P<u>ms|s|secs?|seconds?)\b", "reverb_time"),
     (rf"\bpre[\s-]?delay{OF}(?P<n>{NUM}){MS}", "pre_delay"),
@@ -480,13 +540,13 @@ _PATTERNS: list[tuple[str, str | tuple[str, str]]] = [
     (rf"\brelease(?:\s+time)?{OF}(?P<n>{NUM}){MS}", "release"),
     (rf"(?P<n>{NUM}){MS}\s+release\b", "release"),
     # ---- output
-    (rf"\b(?:turn|bring|boost|raise|push|crank)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+up\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_up"),
-    (rf"\b(?:turn|bring|lower|pull|drop)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+down\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_down"),
-    (rf"\b(?:reduce|lower|cut|decrease|drop|attenuate)\s+{LEVEL_WORD}\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_down"),
-    (rf"\b(?:increase|raise|boost|lift)\s+{LEVEL_WORD}\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain_up"),
-    (rf"\b(?:output|volume|level|output\s+gain|output\s+level|master\s+gain|master\s+volume|gain){OF}(?:by\s+)?(?P<n>[+-]?\s?{NUM}){DB}", "gain_signed"),
-    (rf"(?P<n>{NUM}){DB}\s+(?P<dir>louder|quieter|softer|more\s+(?:level|volume|gain)|less\s+(?:level|volume|gain)|up|down)\b", "gain_dir"),
-    (rf"\b(?P<dir>louder|quieter|softer)\s+by\s+(?P<n>{NUM}){DB}", "gain_dir"),
+    (rf"\b(?:turn|bring|boost|raise|push|crank)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+up\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain"),
+    (rf"\b(?:turn|bring|lower|pull|drop)\s+(?:it|this|everything|the\s+(?:level|volume|output|gain))\s+down\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain"),
+    (rf"\b(?:reduce|lower|cut|decrease|drop|attenuate)\s+{LEVEL_WORD}\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain"),
+    (rf"\b(?:increase|raise|boost|lift)\s+{LEVEL_WORD}\s+(?:by\s+)?(?P<n>{NUM}){DB}", "gain"),
+    (rf"\b(?:output|volume|level|output\s+gain|output\s+level|master\s+gain|master\s+volume|gain)(?:\s+(?P<dir>up|down|minus|plus))?{OF}(?:by\s+)?(?P<n>[+-]?\s?{NUM}){DB}", "gain"),
+    (rf"(?P<n>{NUM}){DB}\s+(?P<dir>louder|quieter|softer|more\s+(?:level|volume|gain)|less\s+(?:level|volume|gain)|up|down)\b", "gain"),
+    (rf"\b(?P<dir>louder|quieter|softer)\s+by\s+(?P<n>{NUM}){DB}", "gain"),
     # ---- plain enables (after the value patterns, which enable by themselves)
     (r"\b(?:add|with|put|apply|use)\s+(?:some\s+|a\s+little\s+|a\s+bit\s+of\s+|a\s+touch\s+of\s+|a\s+lot\s+of\s+|lots\s+of\s+)?(?:reverb|reverberation)\b", ("on", "reverb")),
     (r"\b(?:add|with|put|apply|use)\s+(?:some\s+|a\s+little\s+|a\s+bit\s+of\s+|a\s+touch\s+of\s+|a\s+lot\s+of\s+|lots\s+of\s+)?(?:distortion|overdrive)\b", ("on", "distortion")),
@@ -527,6 +587,8 @@ def parse_explicit(prompt: str) -> ExplicitValues:
                 break
             phrase = m.group(0).strip()
             parser.pos = m.start()
+            parser.current = text
+            parser.shown = ""
             if isinstance(handler, tuple):
                 getattr(parser, handler[0])(handler[1])(m, phrase)
             else:
@@ -540,10 +602,24 @@ def parse_explicit(prompt: str) -> ExplicitValues:
     # in the order the prompt states them: the last statement of a parameter wins
     result.overrides.sort(key=lambda o: parser.positions[id(o)])
     result.eq.sort(key=lambda e: parser.positions[id(e)])
+    _note_conflicts(result)
     conflicts = sorted({o.effect for o in result.overrides} & set(result.disable))
     for name in conflicts:
         result.notes.append(f"{name} is both set and switched off in the prompt; it stays off")
     return result
+
+
+def _note_conflicts(result: ExplicitValues) -> None:
+    """A note for each parameter the prompt sets to different values ("pitch up 3 and down 5
+    semitones"): the last statement wins, and the note says which one."""
+    by_param: dict[tuple[str, str], list[Override]] = {}
+    for o in result.overrides:
+        by_param.setdefault((o.effect, o.param), []).append(o)
+    for (ename, pname), items in by_param.items():
+        if len({o.value for o in items}) > 1:
+            asked = ", ".join(f"'{o.phrase}' = {o.value:g}" for o in items)
+            result.notes.append(f"the prompt sets {ename}.{pname} more than once ({asked}); the last one, "
+                                f"{items[-1].value:g}, is used")
 
 
 # ---------------------------------------------------------------------------- EQ placement
