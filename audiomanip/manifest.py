@@ -251,6 +251,10 @@ def save_report(report_location: str, report: dict[str, Any], statuses: tuple[st
     """Write ``report`` merged with the report already there: entries for other outputs are
     kept, this run's replace theirs; counts are recomputed. Returns the merged report."""
     output_dir = storage.parent(report_location)
+    if storage.is_local(report_location):
+        from audiomanip.destination import check_destination
+
+        check_destination(storage.local_path(report_location), overwrite=True)  # regular files only
     with folder_lock(output_dir):
         raw = storage.read_bytes(report_location)
         ours = {f["out_path"] for f in report["files"]}

@@ -105,10 +105,12 @@ def isdir(location: str) -> bool:
 
 
 def read_bytes(location: str) -> bytes | None:
-    """The whole content, or None when there is no such file."""
+    """The whole content, or None when there is no such file (locally: no regular file; a FIFO
+    or device is never read)."""
     try:
         if is_local(location):
-            return local_path(location).read_bytes()
+            path = local_path(location)
+            return path.read_bytes() if path.is_file() else None
         fs, path = _fs(location)
         return fs.cat_file(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
