@@ -114,8 +114,8 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
         return _outcome(job, "failed", _not_ours(job))
     out_dir = storage.parent(job.out_path)
     storage.make_dirs(out_dir)
-    with manifest.claim(job.out_path, options.run_id or f"pid{os.getpid()}") as took_over:
-        if took_over and storage.is_local(job.out_path):
+    with manifest.claim(job.out_path, options.run_id or f"pid{os.getpid()}") as held:
+        if held["took_over"] and storage.is_local(job.out_path):
             _sweep_parts(job.out_path)  # left by a worker that died holding this claim
         state = manifest.output_state(job.out_path, want)  # another run may have finished it
         if state == "current" and not options.overwrite:
@@ -132,6 +132,7 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                 measure_loudness=False,
             )
             try:
+                held["keep"] = True  # from here until the record is written (see manifest.claim)
                 if state == "absent" or storage.sha256(job.out_path) != storage.sha256(str(part)):
                     storage.publish(part, job.out_path, exclusive=state == "absent")
                 # else: the output already holds exactly these bytes (an attempt of this job that
@@ -141,10 +142,15 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                 # presumed dead whose upload still landed) can have written it: the same
                 # render of the same input, kept if its bytes are ours
                 if storage.sha256(job.out_path) != storage.sha256(str(part)):
+                    held["keep"] = False  # nothing of ours was published
                     raise OutputError(
                         f"{job.out_path} was written by another run meanwhile; left as it is"
                     ) from None
+            except OutputError:
+                held["keep"] = False  # the write failed: nothing was published
+                raise
         manifest.write_record(job.out_path, job.in_path, want, options.run_id)
+        held["keep"] = False
     outcome = _outcome(job, "done")
     result_dict: dict[str, Any] = result.to_dict()
     result_dict.update(in_path=job.in_path, out_path=job.out_path)

@@ -51,9 +51,10 @@ REPORT_LOCK_NAME = ".report.json.lock"
 
 def is_bookkeeping(name: str) -> bool:
     """True for the hidden files a batch keeps in an output folder on purpose (records, the
-    report lock), as opposed to leftovers."""
+    report lock, and a claim left by a run stopped between publishing an output and recording
+    it, which tells the next run to redo that output), as opposed to leftovers."""
     name = str(name).rsplit("/", 1)[-1]
-    return name.startswith(".") and (name.endswith(RECORD_SUFFIX) or name == REPORT_LOCK_NAME)
+    return name.startswith(".") and (name.endswith((RECORD_SUFFIX, CLAIM_SUFFIX)) or name == REPORT_LOCK_NAME)
 
 
 def _hidden(out_location: str, suffix: str) -> str:
@@ -171,10 +172,11 @@ def _abandoned(claim: dict[str, Any], run_id: str, ttl_s: float) -> bool:
 
 
 @contextlib.contextmanager
-def claim(out_location: str, run_id: str, *, ttl_s: float = CLAIM_TTL_S) -> Iterator[bool]:
-    """Hold the claim on an output while the body runs; released afterwards, whatever happens.
-    Yields True when an abandoned claim was taken over (its holder may have left a part file).
-    ClaimedElsewhere when another live run holds it."""
+def claim(out_location: str, run_id: str, *, ttl_s: float = CLAIM_TTL_S) -> Iterator[dict[str, bool]]:
+    """Hold the claim on an output while the body runs; released afterwards unless the body set
+    ``held["keep"]`` (an output published but not yet recorded: the claim tells the next run
+    it is ours). ``held["took_over"]`` is True when an abandoned claim was taken over (its
+    holder may have left a temporary file). ClaimedElsewhere when another live run holds it."""
     where = claim_location(out_location)
     mine = json.dumps(
         {"run": run_id, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
@@ -200,10 +202,12 @@ def claim(out_location: str, run_id: str, *, ttl_s: float = CLAIM_TTL_S) -> Iter
         took_over = True
     else:
         raise ClaimedElsewhere(f"could not claim {out_location}: another run keeps taking it")
+    held = {"took_over": took_over, "keep": False}
     try:
-        yield took_over
+        yield held
     finally:
-        storage.delete(where)
+        if not held["keep"]:
+            storage.delete(where)
 
 
 def release(out_location: str, run_id: str) -> None:
