@@ -16,17 +16,15 @@ import contextlib
 import csv
 import datetime as _dt
 import fnmatch
-import json
 import os
 import signal
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from audiomanip.audio_io import AUDIO_SUFFIXES
-from audiomanip.errors import AudiomanipError, InputNotFoundError, OutputError, PromptError
-from audiomanip.params import Preset, PresetError
+from audiomanip.errors import InputNotFoundError, PromptError, UsageError
+from audiomanip.params import Preset
 
 STATUSES = ("done", "skipped", "failed")
 REPORT_NAME = "report.json"
@@ -68,11 +66,20 @@ class BatchOptions:
     match_loudness: bool = False
     peak_safety: bool = True
     audio_length_s: float | None = None
+    #: Identifies this run in output claims (see audiomanip.manifest); the same across retries.
+    run_id: str = ""
 
 
 # ------------------------------------------------------------------ discovery and planning
-def check_input_dir(root: str | Path) -> Path:
-    """``root`` as a Path; InputNotFoundError when it is missing or not a folder."""
+def check_input_dir(root: str | Path) -> Path | str:
+    """``root`` as a Path (a URL stays a string, see audiomanip.storage); InputNotFoundError
+    when it is missing or not a folder."""
+    from audiomanip import storage
+
+    if storage.is_url(root):
+        if not storage.isdir(str(root)):
+            raise InputNotFoundError(f"input folder not found: {root}")
+        return str(root)
     root = Path(root)
     if not root.exists():
         raise InputNotFoundError(f"input folder not found: {root}")
@@ -94,7 +101,15 @@ def find_inputs(
     skipped. InputNotFoundError when ``root`` is not a folder.
     """
     root = check_input_dir(root)
-    excluded = [Path(p).resolve() for p in exclude]
+    if isinstance(root, str):
+        from audiomanip import storage
+
+        return storage.list_files(  # type: ignore[return-value]
+            root, pattern=pattern, suffixes=AUDIO_SUFFIXES, recursive=recursive, exclude=[str(e) for e in exclude]
+        )
+    from audiomanip import storage
+
+    excluded = [storage.local_path(p).resolve() for p in exclude if storage.is_local(p)]
     found: list[Path] = []
     walker: Iterable[tuple[str, list[str], list[str]]]
     if recursive:
@@ -121,22 +136,43 @@ def _is_under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
-def read_plan(path: Path, root: Path) -> list[tuple[Path, str]]:
+def read_plan(path: Path | str, root: Path | str) -> list[tuple[Path | str, str]]:
     """Rows ``(file, prompt)`` of a CSV plan with a header ``file,prompt``.
 
-    Relative file paths are resolved against ``root``. PromptError for a missing file,
-    missing columns, an empty prompt or no rows at all.
+    ``path`` and ``root`` may be URLs (audiomanip.storage). Relative file paths are resolved
+    against ``root``. PromptError for a missing file, missing columns, an empty prompt or no
+    rows at all.
     """
-    path = Path(path)
+    from audiomanip import storage
+
+    if storage.is_url(path):
+        with storage.local_copy(str(path)) as local:
+            return [(f if storage.is_url(f) else _plan_path(str(f), root), p)
+                    for f, p in _read_plan_file(local, str(path), root)]
+    return _read_plan_file(Path(path), str(path), root)
+
+
+def _plan_path(file_text: str, root: Path | str) -> Path | str:
+    from audiomanip import storage
+
+    if storage.is_url(file_text):
+        return file_text
+    if storage.is_url(root):
+        return storage.join(str(root), file_text)
+    p = Path(file_text)
+    return p if p.is_absolute() else Path(root) / p
+
+
+def _read_plan_file(path: Path, shown: str, root: Path | str) -> list[tuple[Path | str, str]]:
     if not path.exists() or path.is_dir():  # pipes such as <(cat ...) are fine
-        raise PromptError(f"plan file not found: {path}")
+        raise PromptError(f"plan file not found: {shown}")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             fields = [f.strip().lower() for f in (reader.fieldnames or [])]
             if "file" not in fields or "prompt" not in fields:
                 raise PromptError(f"plan file {path} needs a header line with the columns file,prompt")
-            rows: list[tuple[Path, str]] = []
+            rows: list[tuple[Path | str, str]] = []
             for line_no, row in enumerate(reader, start=2):
                 row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
                 file_text, prompt = row.get("file", "").strip(), " ".join(row.get("prompt", "").split())
@@ -144,8 +180,7 @@ def read_plan(path: Path, root: Path) -> list[tuple[Path, str]]:
                     continue
                 if not file_text or not prompt:
                     raise PromptError(f"plan file {path}, line {line_no}: both file and prompt are needed")
-                p = Path(file_text)
-                rows.append((p if p.is_absolute() else root / p, prompt))
+                rows.append((_plan_path(file_text, root), prompt))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise PromptError(f"cannot read plan file {path}: {exc}") from None
     if not rows:
@@ -153,41 +188,60 @@ def read_plan(path: Path, root: Path) -> list[tuple[Path, str]]:
     return rows
 
 
+def output_rel(in_path: Path | str, root: Path | str) -> str:
+    """Where an input's output goes, relative to the output folder: its path relative to
+    ``root``; an input outside ``root`` goes to ``_outside/<8 hex digits of its folder>/<name>``,
+    so that two outside files of one name never share an output."""
+    import hashlib
+
+    from audiomanip import storage
+
+    file_id, root_id = storage.identity(str(in_path)), storage.identity(str(root)).rstrip("/")
+    if file_id.startswith(root_id + "/") or file_id.startswith(root_id + os.sep):
+        return file_id[len(root_id) + 1 :]
+    folder_hash = hashlib.sha256(storage.parent(file_id).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"_outside/{folder_hash}/{storage.name(file_id)}"
+
+
 def plan_jobs(
-    assignments: Sequence[tuple[Path, str]],
+    assignments: Sequence[tuple[Path | str, str]],
     presets: dict[str, Preset],
-    root: Path,
-    output_dir: Path,
+    root: Path | str,
+    output_dir: Path | str,
     slugs: dict[str, str],
 ) -> list[BatchJob]:
     """Jobs for ``(input, label)`` pairs; ``presets[label]`` is the preset of each label.
 
-    Outputs mirror the input tree under ``output_dir``; when some file is assigned more than
-    one label, every label gets its own subfolder ``output_dir/<slugs[label]>/``.
-    Inputs outside ``root`` (absolute plan paths) land at the top of the output tree. An input
-    whose format can be read but not written gets a ``.wav`` output
-    (:func:`audiomanip.audio_io.writable_output_path`).
+    Outputs mirror the input tree under ``output_dir`` (see :func:`output_rel`); when some file
+    is assigned more than one label, every label gets its own subfolder
+    ``output_dir/<slugs[label]>/``. Each output name depends on its input and label only,
+    never on the order of the assignments; a pair given twice is one job. An input whose format
+    can be read but not written gets a ``.wav`` output
+    (:func:`audiomanip.audio_io.writable_output_path`). UsageError when an output would replace
+    an input.
     """
-    from audiomanip import audio_io
+    from audiomanip import audio_io, storage
 
-    per_file: dict[Path, int] = {}
-    for f, _ in assignments:
+    per_file: dict[str, int] = {}
+    for f, _ in dict.fromkeys((storage.identity(str(f)), lab) for f, lab in assignments):
         per_file[f] = per_file.get(f, 0) + 1
     by_label = len({lab for _, lab in assignments}) > 1 and max(per_file.values(), default=0) > 1
-    root_resolved = Path(root).resolve()
+    inputs = set(per_file)
     jobs = []
-    seen: set[Path] = set()
+    made_by: dict[str, tuple[str, str]] = {}
     for f, label in assignments:
-        try:
-            rel = Path(f).resolve().relative_to(root_resolved)
-        except ValueError:
-            rel = Path(Path(f).name)
-        out = (output_dir / slugs[label] / rel) if by_label else (output_dir / rel)
-        out, _ = audio_io.writable_output_path(out)  # a format read but not written: WAV
-        if out in seen:
-            continue
-        seen.add(out)
-        jobs.append(BatchJob(in_path=str(f), out_path=str(out), label=label, preset=presets[label].to_dict()))
+        rel = output_rel(f, root)
+        rel = audio_io.writable_output_path(rel)[0].as_posix()  # a format read but not written: WAV
+        out = storage.join(str(output_dir), slugs[label], rel) if by_label else storage.join(str(output_dir), rel)
+        key, source = storage.identity(out), (storage.identity(str(f)), label)
+        if key in made_by:
+            if made_by[key] == source:
+                continue  # the same file and prompt twice
+            raise UsageError(f"two jobs would write {out}: {made_by[key][0]} and {source[0]}")
+        if key in inputs:
+            raise UsageError(f"the output {out} would replace an input; choose another --output-dir")
+        made_by[key] = source
+        jobs.append(BatchJob(in_path=str(f), out_path=out, label=label, preset=presets[label].to_dict()))
     return jobs
 
 
@@ -218,42 +272,11 @@ def _init_worker() -> None:
 
 
 def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
-    """Process one job; every user-caused problem becomes a ``failed`` outcome, never an exception."""
-    from audiomanip.processing import process_file
+    """Process one job; every user-caused problem becomes a ``failed`` outcome, never an
+    exception. Resume, claims and publishing: :mod:`audiomanip.batch_job`."""
+    from audiomanip.batch_job import run_job as run
 
-    start = time.perf_counter()
-    outcome = JobOutcome(
-        in_path=job.in_path, out_path=job.out_path, label=job.label, status="done", preset=job.preset
-    )
-    out_path = Path(job.out_path)
-    if out_path.exists() and not options.overwrite:
-        outcome.status = "skipped"
-        return outcome
-    try:
-        preset = Preset.from_dict(job.preset)
-        if not Path(job.in_path).is_file():
-            raise InputNotFoundError(f"input file not found: {job.in_path}")
-        try:
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create folder {out_path.parent}: {exc.strerror or exc}") from None
-        result = process_file(
-            preset,
-            job.in_path,
-            out_path,
-            audio_length_s=options.audio_length_s,
-            match_loudness=options.match_loudness,
-            peak_safety=options.peak_safety,
-            overwrite=options.overwrite,
-            measure_loudness=False,
-        )
-        outcome.result = result.to_dict()
-    except (AudiomanipError, PresetError) as exc:
-        outcome.status, outcome.error = "failed", " ".join(str(exc).split())
-    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-        outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    outcome.seconds = time.perf_counter() - start
-    return outcome
+    return run(job, options)
 
 
 def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
@@ -311,16 +334,13 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
     removed; what a worker ended by its deadline could not remove, this process removes) and
     the interrupt propagates.
     """
+    from audiomanip.batch_job import precheck
+
     pending = []
     for job in jobs:
-        if Path(job.out_path).exists() and not options.overwrite:
-            yield JobOutcome(
-                in_path=job.in_path,
-                out_path=job.out_path,
-                label=job.label,
-                status="skipped",
-                preset=job.preset,
-            )
+        decided = precheck(job, options)
+        if decided is not None:
+            yield decided
         else:
             pending.append(job)
     workers = max(1, min(int(workers), len(pending)))
@@ -360,12 +380,14 @@ def run_batch(
     *,
     workers: int = 1,
     progress: Callable[[dict], None] | None = None,
+    runner: Callable[..., Iterator[JobOutcome]] | None = None,
 ) -> list[JobOutcome]:
-    """Run every job; returns the outcomes in the jobs' order. See :func:`iter_outcomes`."""
+    """Run every job; returns the outcomes in the jobs' order. ``runner`` yields outcomes as
+    they finish (default :func:`iter_outcomes`, the local pool; see audiomanip.batch_ray)."""
     counts = {s: 0 for s in STATUSES}
     outcomes: dict[tuple[str, str], JobOutcome] = {}
     # closing(): an exception here (Ctrl-C) stops the workers at once, not at garbage collection
-    with contextlib.closing(iter_outcomes(jobs, options, workers)) as stream:
+    with contextlib.closing((runner or iter_outcomes)(jobs, options, workers)) as stream:
         for n, outcome in enumerate(stream, start=1):
             counts[outcome.status] += 1
             outcomes[(outcome.in_path, outcome.out_path)] = outcome
@@ -389,22 +411,16 @@ def count(outcomes: Iterable[JobOutcome]) -> dict[str, int]:
     return counts
 
 
-def write_report(path: Path, outcomes: Sequence[JobOutcome], **info: Any) -> dict[str, Any]:
-    """Write ``report.json``: the run's settings (``info``), counts and every job's outcome."""
+def write_report(path: Path | str, outcomes: Sequence[JobOutcome], **info: Any) -> dict[str, Any]:
+    """Write ``report.json`` (a path or URL): the run's settings (``info``), counts and every
+    job's outcome, merged under a lock with the entries other runs left for other outputs of
+    the folder (see :func:`audiomanip.manifest.save_report`). Returns the merged report."""
+    from audiomanip.manifest import save_report
+
     report = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **info,
         "counts": count(outcomes),
         "files": [asdict(o) for o in outcomes],
     }
-    from audiomanip.destination import write_atomic  # regular files only
-
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    # backslashreplace: file names that are not valid UTF-8 are written as JSON's \udcXX escapes
-    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    write_atomic(path, text.encode("utf-8", errors="backslashreplace"), overwrite=True)
-    return report
+    return save_report(str(path), report, STATUSES)

@@ -63,6 +63,12 @@ class DependencyError(AudiomanipError):
     exit_code = 10
 
 
+class ClusterError(AudiomanipError):
+    """The compute cluster (``batch --engine ray``) cannot be reached or used."""
+
+    exit_code = 11
+
+
 class UsageError(AudiomanipError):
     """Options that contradict each other or are out of range."""
 

@@ -54,6 +54,20 @@ def slugify(text: str, max_chars: int = SLUG_MAX_CHARS) -> str:
     return slug
 
 
+def unique_slugs(labels: list[str]) -> dict[str, str]:
+    """A slug for each label, different for different labels and independent of their order:
+    labels whose slugs collide each get ``<slug>-<6 hex digits of the label's SHA-256>``."""
+    import hashlib
+    from collections import Counter
+
+    plain = {lab: slugify(lab) for lab in dict.fromkeys(labels)}
+    taken = Counter(plain.values())
+    return {
+        lab: s if taken[s] == 1 else f"{s}-{hashlib.sha256(lab.encode('utf-8', 'surrogatepass')).hexdigest()[:6]}"
+        for lab, s in plain.items()
+    }
+
+
 def timestamp(now: _dt.datetime | None = None) -> str:
     """Local time as ``YYYYmmdd_HHMMSS`` (the prefix of an output folder)."""
     return (now or _dt.datetime.now()).strftime("%Y%m%d_%H%M%S")

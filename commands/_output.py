@@ -158,7 +158,10 @@ def render_progress(
 
 def show_path(path: Path | str) -> str:
     """A path as the user will want to read it: relative to the working folder when inside it,
-    with control characters escaped (:func:`audiomanip.safe_text.printable`)."""
+    with control characters escaped (:func:`audiomanip.safe_text.printable`); a URL (s3://…) as
+    it is, escaped the same way."""
+    if "://" in str(path):
+        return printable(str(path))
     p = Path(path)
     try:
         return printable(p.resolve().relative_to(Path.cwd().resolve()))

@@ -24,20 +24,24 @@ from audiomanip.safe_text import printable
         "Examples:\n\n"
         '  audiomanip batch stems/ --prompt "warm vintage tape" --recursive --workers 2\n\n'
         '  audiomanip batch voice/ --prompts prompts.txt --pattern "*.wav" --output-dir out/voice\n\n'
-        "  audiomanip batch takes/ --plan plan.csv    (plan.csv: file,prompt per line)"
+        "  audiomanip batch takes/ --plan plan.csv    (plan.csv: file,prompt per line)\n\n"
+        "  audiomanip batch s3://bucket/raw --prompt telephone --output-dir s3://bucket/tel"
+        " --engine ray --address auto"
     ),
 )
 @handle_errors
 def batch(
-    in_dir: Path = typer.Argument(..., metavar="DIR", help="Folder of audio files."),
+    in_dir: str = typer.Argument(
+        ..., metavar="DIR", help="Folder of audio files (a path or URL: s3://bucket/prefix)."
+    ),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="One prompt for every file."),
-    prompts_file: Optional[Path] = typer.Option(
+    prompts_file: Optional[str] = typer.Option(
         None,
         "--prompts",
         metavar="FILE",
         help="Text file, one prompt per line: every file gets every prompt.",
     ),
-    plan: Optional[Path] = typer.Option(
+    plan: Optional[str] = typer.Option(
         None, "--plan", metavar="CSV", help="CSV with columns file,prompt (paths relative to DIR)."
     ),
     preset: Optional[str] = out.PRESET_OPT,
@@ -49,11 +53,20 @@ def batch(
         metavar="GLOB",
         help='Only files whose name matches, e.g. "*.wav" (default: every audio file).',
     ),
-    output_dir: Optional[Path] = typer.Option(
+    output_dir: Optional[str] = typer.Option(
         None,
         "--output-dir",
         metavar="DIR",
-        help="Where outputs go, mirroring DIR's tree (default: output/batch_<DIR name>[_<slug>]).",
+        help="Where outputs go, mirroring DIR's tree; a path or URL (default: output/batch_<DIR name>[_<slug>]).",
+    ),
+    engine_name: str = typer.Option(
+        "local", "--engine", metavar="local|ray", help="local: a process pool here; ray: a Ray cluster."
+    ),
+    address: Optional[str] = typer.Option(
+        None,
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster to join (host:port, or auto); without it --engine ray starts Ray here.",
     ),
     workers: Optional[int] = typer.Option(
         None, "--workers", "-j", min=1, help="Worker processes (default: the number of CPU cores)."
@@ -61,7 +74,8 @@ def batch(
     overwrite: bool = typer.Option(
         False,
         "--overwrite",
-        help="Redo files whose output exists (by default they are skipped, so an interrupted batch resumes).",
+        help="Redo every output, and replace files in the way that no batch made (by default outputs"
+        " made from the same input, preset and options are skipped, so an interrupted batch resumes).",
     ),
     match_loudness: bool = typer.Option(
         False, "--match-loudness", help="Match each output's loudness to its input's."
@@ -84,8 +98,11 @@ def batch(
     Inputs are never modified. One bad file never stops the batch: it is reported in
     report.json (status done / skipped / failed, preset, error) and the exit code is 1.
     """
+    import uuid
+
     from audiomanip import batch as engine
-    from audiomanip.outputs import slugify
+    from audiomanip import storage
+    from audiomanip.outputs import slugify, unique_slugs
     from audiomanip.preset_source import PromptPresetter, load_file, load_named, read_prompt_file
 
     sources = [
@@ -108,7 +125,15 @@ def batch(
 
     check_options(audio_length_s=audio_length, strength=strength)  # before any folder is made
 
-    engine.check_input_dir(in_dir)  # before any slow work (the model)
+    if engine_name not in ("local", "ray"):
+        raise UsageError(f"--engine must be local or ray, got {engine_name!r}")
+    if address is not None and engine_name != "ray":
+        raise UsageError("--address needs --engine ray")
+    in_dir = engine.check_input_dir(in_dir)  # before any slow work (the model)
+    if output_dir is not None and storage.identity(str(output_dir)) == storage.identity(str(in_dir)):
+        raise UsageError(
+            "--output-dir is the input folder: outputs would replace inputs; choose another folder"
+        )
 
     # ---- which files get which labels
     if plan is not None:
@@ -119,7 +144,8 @@ def batch(
         if prompt is not None:
             labels, kind = [" ".join(prompt.split())], "prompt"
         elif prompts_file is not None:
-            labels, kind = read_prompt_file(prompts_file), "prompt"
+            with storage.local_copy(prompts_file) as local_prompts:
+                labels, kind = read_prompt_file(local_prompts), "prompt"
         else:
             labels, kind = [], "preset"
 
@@ -154,12 +180,12 @@ def batch(
         presets[resolved.label] = resolved.preset
     if strength != 1.0:
         presets = {k: v.with_strength(strength) for k, v in presets.items()}
-    slugs = _unique_slugs(labels, slugify)
+    slugs = unique_slugs(labels)
 
     if output_dir is None:
-        name = slugify(in_dir.resolve().name or "input")
-        output_dir = Path("output") / (
-            f"batch_{name}_{slugs[labels[0]]}" if len(labels) == 1 else f"batch_{name}"
+        name = slugify(storage.name(storage.identity(str(in_dir))) or "input")
+        output_dir = str(
+            Path("output") / (f"batch_{name}_{slugs[labels[0]]}" if len(labels) == 1 else f"batch_{name}")
         )
     if plan is None:
         files = engine.find_inputs(in_dir, pattern=pattern, recursive=recursive, exclude=[output_dir])
@@ -168,57 +194,59 @@ def batch(
             raise UsageError(f"no files {what} in {in_dir}" + ("" if recursive else " (add --recursive?)"))
         assignments = [(f, lab) for f in files for lab in labels]
     jobs = engine.plan_jobs(assignments, presets, in_dir, output_dir, slugs)
-    as_wav = {Path(j.in_path).suffix.lower() for j in jobs if Path(j.in_path).suffix.lower() != Path(j.out_path).suffix}
+    as_wav = {
+        Path(j.in_path).suffix.lower() for j in jobs if Path(j.in_path).suffix.lower() != Path(j.out_path).suffix
+    }
     for suffix in sorted(as_wav):
         note(f"{suffix or 'suffix-less'} files can be read but not written: their outputs are WAV")
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or (0 if engine_name == "ray" else os.cpu_count() or 1)
 
     options = engine.BatchOptions(
         overwrite=overwrite,
         match_loudness=match_loudness,
         peak_safety=not no_peak_safety,
         audio_length_s=audio_length,
+        run_id=uuid.uuid4().hex[:12],
     )
+    runner = None
+    if engine_name == "ray":
+        from audiomanip.batch_ray import RayRunner
+
+        runner = RayRunner(address)
+        n_workers = runner.connect(n_workers)
     started = time.perf_counter()
     err_console.print(
         f"[bold]{len(jobs)}[/] job(s): {len({j.in_path for j in jobs})} file(s) × "
         f"{len(labels)} preset(s) → {escape(out.show_path(output_dir))}  "
         f"({min(n_workers, len(jobs))} worker(s))"
     )
-    outcomes = _run_with_progress(engine, jobs, options, n_workers)
+    try:
+        outcomes = _run_with_progress(engine, jobs, options, n_workers, runner)
+    finally:
+        if runner is not None:
+            runner.close()
     elapsed = time.perf_counter() - started
-    report_path = output_dir / engine.REPORT_NAME
-    report = engine.write_report(
+    report_path = storage.join(str(output_dir), engine.REPORT_NAME)
+    engine.write_report(
         report_path,
         outcomes,
         input_dir=str(in_dir),
         output_dir=str(output_dir),
+        engine=engine_name,
+        run=options.run_id,
         workers=n_workers,
         seconds_taken=round(elapsed, 3),
         strength=strength,
         model=model_info,
         labels={lab: slugs[lab] for lab in labels},
     )
-    counts = report["counts"]
+    counts = engine.count(outcomes)  # this run's (the report also keeps other runs' entries)
     _print_summary(outcomes, counts, elapsed, report_path)
     if counts["failed"]:
         raise typer.Exit(1)
 
 
-def _unique_slugs(labels: list[str], slugify) -> dict[str, str]:
-    slugs: dict[str, str] = {}
-    used: set[str] = set()
-    for lab in labels:
-        s, n = slugify(lab), 2
-        base = s
-        while s in used:
-            s, n = f"{base}_{n}", n + 1
-        used.add(s)
-        slugs[lab] = s
-    return slugs
-
-
-def _run_with_progress(engine, jobs, options, workers):
+def _run_with_progress(engine, jobs, options, workers, runner=None):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -251,7 +279,8 @@ def _run_with_progress(engine, jobs, options, workers):
         progress.update(task, completed=info["done"], failed=info["counts"]["failed"])
 
     with progress:
-        return engine.run_batch(jobs, options, workers=workers, progress=on_progress)
+        engine_kw = {"runner": runner} if runner is not None else {}
+        return engine.run_batch(jobs, options, workers=workers, progress=on_progress, **engine_kw)
 
 
 def _print_summary(outcomes, counts, elapsed, report_path) -> None:

@@ -30,6 +30,7 @@ from cli_helpers import assert_user_error, digests, invoke
 from audiomanip import errors
 from audiomanip.checkpoint import DEFAULT_MODEL_DIR
 from audiomanip.data.sources import sine
+from audiomanip.manifest import is_bookkeeping
 from audiomanip.params import Preset
 
 SR = 16000
@@ -47,8 +48,9 @@ def assert_interrupted(res) -> None:
 
 
 def hidden(folder: Path) -> list[Path]:
-    """Temporary files (all start with a dot) left anywhere under ``folder``."""
-    return [p for p in folder.rglob(".*")]
+    """Temporary files (all start with a dot) left anywhere under ``folder`` (a batch's output
+    records and report lock are kept on purpose)."""
+    return [p for p in folder.rglob(".*") if not is_bookkeeping(p.name)]
 
 
 def run_folders(work: Path) -> list[Path]:
@@ -461,6 +463,16 @@ def test_each_error_class_reaches_the_user_with_its_code(work, monkeypatch):
         errors.CheckpointError: ["apply", "tone.wav", "warm", "--checkpoint-path", "nope", "--device", "cpu"],
         errors.DeviceError: ["apply", "tone.wav", "warm", "--device", "cuda"],
         errors.PromptError: ["apply", "tone.wav", "   "],
+        errors.ClusterError: [
+            "batch",
+            ".",
+            "--preset-file",
+            "gain.yaml",
+            "--engine",
+            "ray",
+            "--address",
+            "127.0.0.1:1",
+        ],
     }
     for cls, args in cases.items():
         assert_user_error(invoke(*args), cls.exit_code)

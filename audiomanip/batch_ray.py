@@ -1,0 +1,180 @@
+"""The Ray engine of ``batch --engine ray``: the same jobs, rendered by a pool of Ray actors.
+
+The driver (the ``audiomanip batch`` process) plans every job and, when the presets come from
+prompts, runs the model once per distinct prompt, exactly as the local engine does. Each actor
+imports the rendering stack once when it starts and then runs
+:func:`audiomanip.batch_job.run_job`, the function the local pool runs, on one job at a time
+(two are queued per actor so that it never waits for the driver). Inputs and outputs are read
+and written by the actors themselves, so on a cluster of several machines they must be URLs
+every node can reach (``s3://…``) or a shared file system.
+
+When an actor is lost (its process or its node died) the jobs it held are handed to the
+remaining actors, up to :data:`MAX_ATTEMPTS` times each; claims taken by the lost attempt
+belong to this run and are taken over by the retry (:mod:`audiomanip.manifest`), and an
+output is only ever published whole, so no partial output is left behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from audiomanip.batch import BatchJob, BatchOptions, JobOutcome
+from audiomanip.errors import ClusterError, DependencyError
+
+#: Attempts per job before it is reported failed because its workers kept dying.
+MAX_ATTEMPTS = 3
+#: Jobs queued on each actor at a time.
+JOBS_PER_ACTOR = 2
+#: Environment variables handed to the workers (credentials and endpoints of the storage).
+FORWARDED_ENV_PREFIXES = ("AWS_", "FSSPEC_", "GOOGLE_", "AZURE_")
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise DependencyError("--engine ray needs Ray: pip install 'audiomanip[cluster]'") from None
+    return ray
+
+
+class _Renderer:
+    """One actor: imports the rendering stack once, then renders job after job."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import audiomanip.processing
+        import audiomanip.render  # noqa: F401
+
+    def run(self, job: BatchJob, options: BatchOptions) -> JobOutcome:
+        from audiomanip.batch_job import run_job
+
+        return run_job(job, options)
+
+
+class RayRunner:
+    """Runs jobs on a Ray cluster; call :meth:`connect` first and :meth:`close` at the end.
+    Used as the ``runner`` of :func:`audiomanip.batch.run_batch`."""
+
+    def __init__(self, address: str | None = None) -> None:
+        self.address = address
+        self._actor_class: Any = None
+
+    def connect(self, workers: int = 0) -> int:
+        """Join the cluster (or start Ray here); returns the number of actors to use:
+        ``workers``, or one per CPU of the cluster when ``workers`` is 0."""
+        ray = _ray()
+        _check_reachable(self.address)
+        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+        env["OMP_NUM_THREADS"] = "1"
+        try:
+            ray.init(
+                address=self.address,
+                runtime_env={"env_vars": env},
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                include_dashboard=False if self.address is None else None,
+                configure_logging=True,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ClusterError(
+                f"cannot reach the Ray cluster at {self.address or 'a new local instance'}: "
+                f"{' '.join(str(exc).split())[:300]}"
+            ) from None
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_Renderer)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        return workers or max(1, cpus)
+
+    def close(self) -> None:
+        ray = _ray()
+        if ray.is_initialized():
+            ray.shutdown()
+
+    def __call__(self, jobs: Sequence[BatchJob], options: BatchOptions, workers: int) -> Iterator[JobOutcome]:
+        """Yield each job's outcome as it finishes (skips decided here first, like the local pool)."""
+        from audiomanip.batch_job import precheck
+        from audiomanip.manifest import release
+
+        ray = _ray()
+        lost = (
+            ray.exceptions.RayActorError,
+            ray.exceptions.ActorUnavailableError,
+            ray.exceptions.WorkerCrashedError,
+            ray.exceptions.ObjectLostError,
+            ray.exceptions.NodeDiedError,
+            ray.exceptions.OwnerDiedError,
+        )
+        queue: collections.deque[tuple[BatchJob, int]] = collections.deque()
+        for job in jobs:
+            decided = precheck(job, options)
+            if decided is not None:
+                yield decided
+            else:
+                queue.append((job, 1))
+        if not queue:
+            return
+        actors = [self._actor_class.remote() for _ in range(max(1, min(workers, len(queue))))]
+        load = {a: 0 for a in actors}
+        inflight: dict[Any, tuple[Any, BatchJob, int]] = {}
+        try:
+            while queue or inflight:
+                for actor in list(load):
+                    while queue and load[actor] < JOBS_PER_ACTOR:
+                        job, attempt = queue.popleft()
+                        inflight[actor.run.remote(job, options)] = (actor, job, attempt)
+                        load[actor] += 1
+                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    actor, job, attempt = inflight.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except lost as exc:
+                        load.pop(actor, None)
+                        if attempt < MAX_ATTEMPTS:
+                            queue.appendleft((job, attempt + 1))
+                        else:
+                            release(job.out_path, options.run_id)
+                            yield _failed(job, f"its worker died {attempt} times ({type(exc).__name__})")
+                        if not load:  # every actor is gone: start a fresh one where Ray can
+                            load[self._actor_class.remote()] = 0
+                        continue
+                    except ray.exceptions.RayTaskError as exc:
+                        outcome = _failed(job, " ".join(str(exc.cause or exc).split())[:500])
+                    if actor in load:
+                        load[actor] -= 1
+                    yield outcome
+        finally:
+            for actor in list(load):
+                ray.kill(actor, no_restart=True)
+            for _, job, _ in inflight.values():  # interrupted: free what this run had claimed
+                release(job.out_path, options.run_id)
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """ClusterError at once when ``host:port`` does not answer (Ray itself retries for minutes)."""
+    import socket
+
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {address}: {getattr(exc, 'strerror', None) or exc} "
+            "(start it with `ray start --head`, or leave out --address to run Ray here)"
+        ) from None
+
+
+def _failed(job: BatchJob, error: str) -> JobOutcome:
+    return JobOutcome(
+        in_path=job.in_path,
+        out_path=job.out_path,
+        label=job.label,
+        status="failed",
+        error=error,
+        preset=job.preset,
+    )
