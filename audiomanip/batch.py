@@ -259,7 +259,10 @@ def _stop_worker(signum: int, frame: Any) -> None:
     :data:`STOP_GRACE_S` seconds."""
     if hasattr(signal, "alarm"):
         signal.alarm(STOP_GRACE_S)
-    raise KeyboardInterrupt
+    from audiomanip.batch_job import defer_stop
+
+    if not defer_stop():  # publishing an output and its record: stop once the record is written
+        raise KeyboardInterrupt
 
 
 def _init_worker() -> None:
@@ -351,9 +354,9 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
     from audiomanip.worker_pool import run_supervised
 
     def remove_leftovers(args: tuple[BatchJob, BatchOptions], pid: int) -> None:
-        from audiomanip.tempfiles import remove_partial_files
+        from audiomanip.batch_job import remove_leftovers as remove
 
-        remove_partial_files(args[0].out_path, {pid})
+        remove(args[0].out_path, {pid})
 
     for res in run_supervised(
         [(j, options) for j in pending],

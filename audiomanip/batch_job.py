@@ -28,6 +28,50 @@ if TYPE_CHECKING:
 AUDIO_OPTIONS = ("match_loudness", "peak_safety", "audio_length_s")
 
 
+class _CommitWindow:
+    """Publishing an output and writing its record belong together: a stop that a worker is
+    asked for in between (SIGTERM from the parent, see :func:`audiomanip.batch._stop_worker`)
+    waits until the record is written, so a resumed batch finds every published output with
+    its record and skips it. SIGKILL cannot wait; a resume then redoes that output."""
+
+    open = False
+    stop_pending = False
+
+
+def defer_stop() -> bool:
+    """Called by a worker's stop handler: True (and the stop is remembered) while an output is
+    being published and recorded, False when the worker may stop at once."""
+    if _CommitWindow.open:
+        _CommitWindow.stop_pending = True
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _commit_window() -> Iterator[None]:
+    """The span of :class:`_CommitWindow`; a stop that came meanwhile is raised as
+    KeyboardInterrupt when it closes without an error."""
+    _CommitWindow.open, _CommitWindow.stop_pending = True, False
+    try:
+        yield
+    finally:
+        _CommitWindow.open = False
+        stop, _CommitWindow.stop_pending = _CommitWindow.stop_pending, False
+        if stop:
+            raise KeyboardInterrupt  # also in place of an error of the window: the stop comes first
+
+
+def remove_leftovers(out_location: str, pids: set[int] | None = None) -> None:
+    """Remove the temporary files that the processes ``pids`` (any process when None: the
+    caller knows none is alive) left for a local output and for its record."""
+    if not storage.is_local(out_location):
+        return
+    from audiomanip import tempfiles
+
+    for location in (out_location, manifest.record_location(out_location)):
+        tempfiles.remove_partial_files(storage.local_path(location), pids)
+
+
 def wanted(job: BatchJob, options: BatchOptions, input_sha256: str) -> manifest.Wanted:
     return manifest.Wanted(
         input_sha256=input_sha256,
@@ -114,9 +158,10 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
         return _outcome(job, "failed", _not_ours(job))
     out_dir = storage.parent(job.out_path)
     storage.make_dirs(out_dir)
-    with manifest.claim(job.out_path, options.run_id or f"pid{os.getpid()}") as held:
-        if held["took_over"] and storage.is_local(job.out_path):
-            _sweep_parts(job.out_path)  # left by a worker that died holding this claim
+    with manifest.claim(job.out_path, options.run_id or f"pid{os.getpid()}") as held, \
+            contextlib.ExitStack() as commit:
+        if held["took_over"]:
+            remove_leftovers(job.out_path)  # left by a worker that died holding this claim
         state = manifest.output_state(job.out_path, want)  # another run may have finished it
         if state == "current" and not options.overwrite:
             return _current(job, options)
@@ -131,6 +176,7 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                 overwrite=True,
                 measure_loudness=False,
             )
+            commit.enter_context(_commit_window())
             try:
                 held["keep"] = True  # from here until the record is written (see manifest.claim)
                 if state == "absent" or storage.sha256(job.out_path) != storage.sha256(str(part)):
@@ -151,6 +197,7 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                 raise
         manifest.write_record(job.out_path, job.in_path, want, options.run_id)
         held["keep"] = False
+        commit.close()  # a stop asked for while publishing takes effect now
     outcome = _outcome(job, "done")
     result_dict: dict[str, Any] = result.to_dict()
     result_dict.update(in_path=job.in_path, out_path=job.out_path)
@@ -187,11 +234,3 @@ def _part_file(out_location: str) -> Iterator[Path]:
         yield Path(tmp)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def _sweep_parts(out_location: str) -> None:
-    """Remove the temporary files of ``out_location``'s writers that died (any process: the
-    caller holds the output's claim, so no live batch writes it)."""
-    from audiomanip import tempfiles
-
-    tempfiles.remove_partial_files(storage.local_path(out_location))
