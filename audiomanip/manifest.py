@@ -38,6 +38,7 @@ from typing import Any
 
 from audiomanip import storage
 from audiomanip.errors import OutputError
+from audiomanip.worker_pool import process_alive
 
 RECORD_SCHEMA = "audiomanip.batch-record/1"
 RECORD_SUFFIX = ".audiomanip.json"
@@ -153,22 +154,12 @@ class ClaimedElsewhere(OutputError):
     """Another live run is making this output."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _abandoned(claim: dict[str, Any], run_id: str, ttl_s: float) -> bool:
     if claim.get("run") == run_id:
         return True  # our own run's earlier attempt (its worker or node died)
     if time.time() - float(claim.get("time", 0)) > ttl_s:
         return True
-    return claim.get("host") == socket.gethostname() and not _pid_alive(int(claim.get("pid", 0)))
+    return claim.get("host") == socket.gethostname() and not process_alive(int(claim.get("pid", 0)))
 
 
 @contextlib.contextmanager

@@ -93,8 +93,8 @@ def _die_with_parent() -> None:
             pass
 
 
-def parent_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (a killed parent not yet reaped)."""
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (killed, not yet reaped by its parent)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -109,7 +109,7 @@ def parent_alive(pid: int) -> bool:
 
 
 def _watch_parent(pid: int) -> None:
-    while parent_alive(pid):
+    while process_alive(pid):
         time.sleep(PARENT_CHECK_S)
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -121,7 +121,7 @@ def _worker_main(conn, fn: Callable[[Any], Any], initializer: Callable[[], None]
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
         _set_name(WORKER_NAME)
         _die_with_parent()
-        if not parent_alive(parent):  # it died before PR_SET_PDEATHSIG took effect
+        if not process_alive(parent):  # it died before PR_SET_PDEATHSIG took effect
             return
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
         if initializer is not None:
