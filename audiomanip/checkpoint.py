@@ -35,9 +35,9 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from audiomanip.destination import replace_into
 from audiomanip.errors import CheckpointError
 from audiomanip.params import SCHEMA_VERSION
+from audiomanip.tempfiles import write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import torch
@@ -151,20 +151,6 @@ def find_checkpoint(checkpoint_path: str | Path | None = None,
 
 
 # --------------------------------------------------------------------------- saving
-def _write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same folder + rename."""
-    tmp = target.with_name(f".{target.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        replace_into(tmp, target)  # never over a device, FIFO or folder (destination.py)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _serialise_weights(model_state: Mapping[str, Any]) -> bytes:
     import torch
     from safetensors.torch import save
@@ -226,8 +212,8 @@ def save_checkpoint(path: str | Path, model_state: Mapping[str, Any], config: Ma
         staging = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
         staging.mkdir()
         try:
-            _write_atomic(staging / weights_path.name, weights)
-            _write_atomic(staging / config_path.name, config_bytes)
+            write_bytes(staging / weights_path.name, weights)
+            write_bytes(staging / config_path.name, config_bytes)
             os.rename(staging, path)
             return path
         except OSError:
@@ -242,8 +228,8 @@ def save_checkpoint(path: str | Path, model_state: Mapping[str, Any], config: Ma
     if weights_path.parent == path and not path.is_dir():
         raise CheckpointError(f"cannot save a checkpoint folder at {path}: a file is in the way")
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(weights_path, weights)
-    _write_atomic(config_path, config_bytes)
+    write_bytes(weights_path, weights)
+    write_bytes(config_path, config_bytes)
     return path
 
 

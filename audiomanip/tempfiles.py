@@ -102,6 +102,15 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`replacing`) and durably: the bytes are
+    on disk (fsync) before the rename makes them visible."""
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def write_text(path: str | os.PathLike, text: str, *, errors: str = "strict") -> None:
     """Write ``text`` (UTF-8, ending with a newline) to ``path`` atomically (see :func:`replacing`)."""
     with replacing(path) as tmp:

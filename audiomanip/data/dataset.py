@@ -190,7 +190,7 @@ class EmbeddingCache:
     def _write_shard(self, keys: list[str], tokens: list[torch.Tensor], pooled: list[torch.Tensor]) -> None:
         from safetensors.torch import save
 
-        from audiomanip.checkpoint import _write_atomic
+        from audiomanip.tempfiles import write_bytes
 
         assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ class EmbeddingCache:
         )
         # a temporary name of this writer's own, then a rename: processes sharing the cache
         # (training ranks, concurrent runs) never see or clobber a half-written shard
-        _write_atomic(self.dir / f"shard-{digest}.safetensors", data)
+        write_bytes(self.dir / f"shard-{digest}.safetensors", data)
 
     def ensure(self, prompts: Iterable[str], *, batch_size: int = 128, shard_size: int = 4096,
                progress: Callable[[dict], None] | None = None) -> int:
