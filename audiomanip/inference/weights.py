@@ -51,6 +51,21 @@ class SafetensorsHeader:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+def _header_of(data: bytes) -> SafetensorsHeader:
+    """The header at the start of ``data`` (a safetensors file, or at least its header);
+    ValueError when there is none."""
+    size = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else -1
+    if not 0 < size <= _MAX_HEADER:
+        raise ValueError("no safetensors header")
+    raw = data[8:8 + size]
+    header = json.loads(raw) if len(raw) == size else None
+    if not isinstance(header, dict):
+        raise ValueError("truncated header")
+    metadata = header.pop("__metadata__", None) or {}
+    return SafetensorsHeader(header, 8 + size, hashlib.sha256(raw).hexdigest(),
+                             metadata if isinstance(metadata, dict) else {})
+
+
 def read_header(path: str | Path) -> SafetensorsHeader:
     """Read a safetensors file's header (not its tensors). :class:`CheckpointError` when the
     file is missing or is not safetensors."""
@@ -58,33 +73,27 @@ def read_header(path: str | Path) -> SafetensorsHeader:
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
-            size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            if not 0 < size <= _MAX_HEADER:
-                raise ValueError("no safetensors header")
-            raw = fh.read(size)
-        header = json.loads(raw)
-        if len(raw) != size or not isinstance(header, dict):
-            raise ValueError("truncated header")
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            return _header_of(head + fh.read(size if 0 < size <= _MAX_HEADER else 0))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
-    metadata = header.pop("__metadata__", None) or {}
-    return SafetensorsHeader(header, 8 + size, hashlib.sha256(raw).hexdigest(),
-                             metadata if isinstance(metadata, dict) else {})
 
 
 #: numpy dtypes of the safetensors dtypes :func:`read_tensors` reads.
-NUMPY_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8"}
+NUMPY_DTYPES = {"BOOL": "?", "F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8"}
 
 
-def read_tensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """All tensors of a (small) safetensors file as numpy arrays {name: array}, and its string
-    metadata. :class:`CheckpointError` when the file is not safetensors or a tensor does not fit
-    its header (bfloat16 and other dtypes outside :data:`NUMPY_DTYPES` are refused)."""
+def tensors_of(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """All tensors of a safetensors file given as its bytes, as numpy arrays {name: array}
+    (views of ``data``), and its string metadata. :class:`CheckpointError` naming ``where``
+    when it is not safetensors or a tensor does not fit its header (bfloat16 and other dtypes
+    outside :data:`NUMPY_DTYPES` are refused)."""
     import numpy as np
 
-    path = Path(path)
-    header = read_header(path)
-    data = path.read_bytes()
+    try:
+        header = _header_of(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{where} is not a readable safetensors file ({exc})") from None
     out = {}
     for name, entry in header.tensors.items():
         try:
@@ -95,29 +104,29 @@ def read_tensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
                 raise ValueError("data offsets outside the file")
             out[name] = np.frombuffer(data, dtype, count=(end - start) // dtype.itemsize, offset=start).reshape(shape)
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: tensor {name!r} does not fit its header ({type(exc).__name__}: {exc})") \
+            raise CheckpointError(f"{where}: tensor {name!r} does not fit its header ({type(exc).__name__}: {exc})") \
                 from None
     return out, header.metadata
 
 
-def nonfinite_tensors(data: bytes) -> list[str]:
+def read_tensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """All tensors of a (small) safetensors file as numpy arrays, and its string metadata
+    (:func:`tensors_of`)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    return tensors_of(data, str(path))
+
+
+def nonfinite_tensors(data: bytes, where: str = "the weights file") -> list[str]:
     """Names of the floating-point tensors of a safetensors file (its bytes) that hold NaN or
     infinite values."""
     import numpy as np
 
-    size = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + size])
-    dtypes = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
-    bad = []
-    for name, entry in header.items():
-        dtype = dtypes.get(entry.get("dtype")) if isinstance(entry, dict) else None
-        if dtype is None:
-            continue
-        start, end = entry["data_offsets"]
-        values = np.frombuffer(data, dtype, count=(end - start) // np.dtype(dtype).itemsize, offset=8 + size + start)
-        if not np.isfinite(values).all():
-            bad.append(name)
-    return bad
+    tensors, _ = tensors_of(data, where)
+    return [name for name, values in tensors.items() if values.dtype.kind == "f" and not np.isfinite(values).all()]
 
 
 def onnx_providers(device: str) -> list[str]:
