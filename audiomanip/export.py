@@ -10,7 +10,7 @@ eq            per band ``lowshelf`` / ``equalizer`` / ``highshelf`` (f, gain, Q)
               ``lowpass`` / ``highpass`` (f, Q): ffmpeg's biquads are the same RBJ cookbook
               filters as ours (``width_type=q``), so the response is identical
 distortion    ``aeval`` with our exact waveshaper ``k·(tanh(g·x + b) − tanh(b))`` (constants
-              computed here by :mod:`audiomanip.dsp.distortion`), then its DC blocker: the
+              computed here by :mod:`audiomanip.effects.distortion`), then its DC blocker: the
               same RBJ 2-pole ``highpass`` (``DC_BLOCK_HZ``, ``DC_BLOCK_Q``)
 compressor    ``acompressor`` with the same threshold, ratio, attack, release and make-up, peak
               detection and a hard knee (ffmpeg links the channels; ballistics differ slightly)
@@ -78,7 +78,7 @@ def write_ir(preset: Preset, path: str | Path, sample_rate: int, *, overwrite: b
 
 
 def _distortion_expr(drive_db: float, color: float) -> str:
-    from audiomanip.dsp import distortion as dist
+    from audiomanip.effects import distortion as dist
 
     k = float(dist.compensation_gain(np.array([float(drive_db)]), np.array([float(color)]))[0])
     g = 10.0 ** (drive_db / 20.0)
@@ -89,14 +89,14 @@ def _distortion_expr(drive_db: float, color: float) -> str:
 def _dc_blocker_filter() -> str:
     """ffmpeg's RBJ 2-pole high-pass with the distortion's DC-blocker settings (the renderer's
     biquad: within 3e-8 of it on float input at 40 dB drive, color 1)."""
-    from audiomanip.dsp import distortion as dist
+    from audiomanip.effects import distortion as dist
 
     return f"highpass=f={_num(dist.DC_BLOCK_HZ)}:p=2:t=q:w={_num(dist.DC_BLOCK_Q)}"
 
 
 def _reverb_weights(wet: float) -> tuple[float, float]:
     """(dry weight, wet weight) of the reverb's mix: (1 - wet)·x + wet·(x ⊛ IR), as
-    :func:`audiomanip.dsp.reverb.reverb` and the renderer mix."""
+    :func:`audiomanip.effects.reverb.reverb` and the renderer mix."""
     return 1.0 - float(wet), float(wet)
 
 
@@ -218,7 +218,7 @@ def ffmpeg_filter_chain(
     if preset.enabled["reverb"]:
         if ir_path is None:
             raise ValueError("the reverb is enabled: an IR file (ir_path) is needed for afir")
-        from audiomanip.dsp.reverb import ir_length
+        from audiomanip.effects.reverb import ir_length
 
         r = preset["reverb"]
         dry_w, wet_w = _reverb_weights(float(r["wet"]))

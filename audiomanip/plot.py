@@ -48,7 +48,7 @@ def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
     if not preset.enabled["eq"]:
         return np.zeros_like(freqs_hz)
-    from audiomanip.dsp.eq import biquad_response
+    from audiomanip.effects.eq import biquad_response
     from audiomanip.render import eq_sos
 
     sos = eq_sos(preset["eq"], sample_rate)  # [bands, 6]

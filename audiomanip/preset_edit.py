@@ -2,7 +2,7 @@
 
 An edit prompt is split into clauses (commas, ";", "and", "but"). Each clause is either
 
-* **explicit** (``audiomanip.data.explicit.parse_explicit`` finds a value or a switch in it:
+* **explicit** (``audiomanip.vocab.explicit.parse_explicit`` finds a value or a switch in it:
   "reverb 30% wet", "no distortion"): those values are written over the moved preset at the
   end, so they override exactly; or
 * **a word move**: an intensity/direction phrase and a word of the corpus. The word is a
@@ -46,15 +46,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiomanip.data.corpus import (
+from audiomanip.vocab.descriptors import (
     PASS_TYPES,
     Recipe,
-    _load_yaml,
+    load_yaml,
     conventions,
     load_descriptors,
     load_modifiers,
 )
-from audiomanip.data.explicit import parse_explicit
+from audiomanip.vocab.explicit import parse_explicit
 from audiomanip.errors import PresetFileError, PromptError
 from audiomanip.params import EFFECTS, SCHEMA, Param, Preset
 
@@ -99,7 +99,7 @@ def edit_words() -> dict[str, EditWord]:
     effect words of ``presets/edits.yaml``."""
     descriptors = load_descriptors()
     words = {f: EditWord(f, d.name, d.recipe) for d in descriptors.values() for f in d.forms}
-    data = _load_yaml("edits.yaml") or {}
+    data = load_yaml("edits.yaml") or {}
     for section, opposite in (("effect_words", False), ("opposites", True)):
         for form, name in (data.get(section) or {}).items():
             if name not in descriptors:
@@ -119,7 +119,7 @@ def _factors() -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     negation: dict[str, float] = {}
     for m in load_modifiers():
         (negation if m.kind == "negation" else intensity).setdefault(m.text, m.factor)
-    removals = {str(k): float(v) for k, v in ((_load_yaml("edits.yaml") or {}).get("removals") or {}).items()}
+    removals = {str(k): float(v) for k, v in ((load_yaml("edits.yaml") or {}).get("removals") or {}).items()}
     return intensity, negation, removals
 
 

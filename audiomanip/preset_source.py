@@ -55,7 +55,7 @@ def check_one_source(prompt: str | None, preset_name: str | None, preset_file: P
 
 def load_named(name: str) -> ResolvedPreset:
     """A named preset from the corpus (PresetFileError naming close matches when unknown)."""
-    from audiomanip.data.corpus import get_named_preset
+    from audiomanip.vocab.descriptors import get_named_preset
 
     named = get_named_preset(name)
     return ResolvedPreset(
@@ -200,7 +200,7 @@ class PromptPresetter:
         text, notes = clean_prompt(prompt)
         if not text:
             raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
-        from audiomanip.data.unsupported import unsupported_notes
+        from audiomanip.vocab.unsupported import unsupported_notes
 
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
         explained = None

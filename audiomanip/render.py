@@ -1,9 +1,9 @@
-"""Fast, streaming file renderer of the effect chain: the same math as :mod:`audiomanip.dsp`.
+"""Fast, streaming file renderer of the effect chain: the same math as :mod:`audiomanip.effects`.
 
 Order (``params.EFFECT_ORDER``): pitch → eq → distortion → compressor → reverb → output gain,
 then peak safety. Disabled effects are skipped (bit-transparent). Every stage keeps its state
 across blocks, so memory does not grow with the length of the file. Everything runs on numpy
-(the shared formulas of :mod:`audiomanip.dsp` are called with numpy arrays; torch is never
+(the shared formulas of :mod:`audiomanip.effects` are called with numpy arrays; torch is never
 imported); the audio is float32, coefficients, impulse response and curve constants are
 computed once per render in float64 (within 1e-7 of the float64 torch path in the tests):
 
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiomanip.dsp.iir import SosFilter
+from audiomanip.effects.iir import SosFilter
 from audiomanip.params import EFFECT_ORDER, EQ_BAND_TYPES, Preset, eq_bands
 
 #: Peak safety ceiling in dBFS.
@@ -95,7 +95,7 @@ class _Distortion(_Stage):
     def __init__(self, channels: int, sample_rate: float, drive_db: float, color: float):
         import array_api_compat.numpy as xnp
 
-        from audiomanip.dsp.distortion import curve_constants, dc_blocker_coefficients
+        from audiomanip.effects.distortion import curve_constants, dc_blocker_coefficients
 
         self.channels = channels
         constants = curve_constants(np.array([drive_db]), np.array([color]))
@@ -104,7 +104,7 @@ class _Distortion(_Stage):
         self.dc_blocker = SosFilter(np.concatenate([b, a])[None], channels, dtype=np.float32)
 
     def process(self, x):
-        from audiomanip.dsp.distortion import apply_curve
+        from audiomanip.effects.distortion import apply_curve
 
         if x.shape[1] == 0:
             return x
@@ -125,7 +125,7 @@ class _EQ(_Stage):
 
 def eq_sos(values: dict, sample_rate: float) -> np.ndarray:
     """SOS matrix [bands, 6] (float64) of the EQ settings ``values`` (a Preset's ``eq`` values)."""
-    from audiomanip.dsp.eq import biquad_coefficients
+    from audiomanip.effects.eq import biquad_coefficients
 
     bands = eq_bands(values)
     band_type = np.array([EQ_BAND_TYPES.index(band.type) for band in bands])
@@ -261,7 +261,7 @@ def reverb_partition(n_ir: int) -> int:
 def reverb_ir_numpy(values: dict, sample_rate: float) -> np.ndarray:
     """The reverb's IR as numpy float64 [2, N]: exactly ``dsp.reverb.reverb_ir`` of ``values``
     (a Preset's ``reverb`` values) with float64 parameters."""
-    from audiomanip.dsp.reverb import reverb_ir
+    from audiomanip.effects.reverb import reverb_ir
 
     args = [np.array([float(values[n])]) for n in ("room_size", "pre_delay_ms", "diffusion", "damping")]
     return reverb_ir(sample_rate, *args)[0]

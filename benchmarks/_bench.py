@@ -66,7 +66,7 @@ def write_music(path: Path, seconds: float, sample_rate: int = 44100, channels: 
     long files need little memory) to ``path``."""
     import soundfile as sf
 
-    from audiomanip.data.sources import music_like
+    from audiomanip.training.sources import music_like
 
     loop = music_like(min(seconds, 30.0), sample_rate, seed=0, channels=channels).T
     frames = int(round(seconds * sample_rate))

@@ -42,7 +42,7 @@ def _args(argv=None):
 def _write_files(root: Path, n: int, seconds: float, sr: int = 44100) -> None:
     import soundfile as sf
 
-    from audiomanip.data.sources import pink_noise
+    from audiomanip.training.sources import pink_noise
 
     root.mkdir(parents=True)
     for i in range(n):
@@ -58,7 +58,7 @@ def _timed(root: Path, out: Path, workers: int, runner=None) -> float:
     """Seconds to render every file of ``root`` into ``out``."""
     from batch_workers import bench_preset
 
-    from audiomanip import batch as engine
+    from audiomanip.batch import engine
 
     files = engine.find_inputs(root)
     jobs = engine.plan_jobs([(f, "b") for f in files], {"b": bench_preset()}, root, out, {"b": "b"})
@@ -72,7 +72,7 @@ def _timed(root: Path, out: Path, workers: int, runner=None) -> float:
 
 def measure(args) -> None:
     """The measurements (run inside the namespace, next to the cluster at ``args.address``)."""
-    from audiomanip.batch_ray import RayRunner
+    from audiomanip.batch.ray_engine import RayRunner
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

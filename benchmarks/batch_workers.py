@@ -40,8 +40,8 @@ def main() -> None:
 
     import soundfile as sf
 
-    from audiomanip import batch as engine
-    from audiomanip.data.sources import pink_noise
+    from audiomanip.batch import engine
+    from audiomanip.training.sources import pink_noise
 
     preset = bench_preset()
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,7 @@
 
 Both runs train the default model (text encoder all-MiniLM-L6-v2, STFT loss every 8th step) on
 the same generated corpus pairs, for the same epochs and global batch, so they see the same
-samples and take the same steps; the ranks are started by :func:`audiomanip.distributed.launch`
+samples and take the same steps; the ranks are started by :func:`audiomanip.training.distributed.launch`
 (what ``audiomanip train --nproc N`` uses; gloo on the CPU, OMP_NUM_THREADS=1 per process).
 Reported: held-out MAE of both (the 2-process run must be within 5 % of the 1-process one),
 training steps/s and samples/s (from the first to the last step, evaluation and checkpoints
@@ -28,8 +28,8 @@ MAE_TOLERANCE = 0.05
 
 def worker(args: argparse.Namespace) -> None:
     """One rank: train, and on rank 0 write the timings and held-out metrics to ``args.report``."""
-    from audiomanip import distributed
-    from audiomanip.training import TrainOptions, train
+    from audiomanip.training import distributed
+    from audiomanip.training.loop import TrainOptions, train
 
     stamps: list[float] = []
 
@@ -48,7 +48,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run(nproc: int, args: argparse.Namespace, tmp: Path) -> dict:
-    from audiomanip import distributed
+    from audiomanip.training import distributed
 
     report = tmp / f"nproc{nproc}" / "report.json"
     report.parent.mkdir(parents=True)
@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> Result:
         worker(args)
         return Result("", 0, "", "", 0, "")
     os.environ["OMP_NUM_THREADS"] = "1"  # one thread per process: the processes are the parallelism
-    from audiomanip.data.dataset import EmbeddingCache
+    from audiomanip.training.dataset import EmbeddingCache
     from audiomanip.text import load_text_encoder
-    from audiomanip.training import TrainOptions, default_cache_dir, gather_pairs
+    from audiomanip.training.loop import TrainOptions, default_cache_dir, gather_pairs
 
     train_pairs, heldout = gather_pairs(TrainOptions(n_pairs=args.pairs, seed=0))
     EmbeddingCache(load_text_encoder(), default_cache_dir()).ensure(

@@ -1,6 +1,6 @@
 """Training steps per second vs a forward-only step of the same network on the same batches.
 
-Runs the real training loop (:func:`audiomanip.training.train`: parameter loss, the
+Runs the real training loop (:func:`audiomanip.training.loop.train`: parameter loss, the
 multi-resolution STFT loss through the differentiable chain every 4th step, AdamW) for
 ``--steps`` steps of batch 64 on corpus pairs whose embeddings come from the embedding cache,
 and times the steps after the first 5. The baseline runs only the network's forward pass
@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> Result:
     args = ap.parse_args(argv)
     import torch
 
-    from audiomanip.data.dataset import EmbeddingCache, PairDataset
-    from audiomanip.data.prompts import generate_dataset
+    from audiomanip.training.dataset import EmbeddingCache, PairDataset
+    from audiomanip.training.prompts import generate_dataset
     from audiomanip.text import load_text_encoder
-    from audiomanip.training import TrainOptions, build_network, default_cache_dir, train
+    from audiomanip.training.loop import TrainOptions, build_network, default_cache_dir, train
 
     encoder = load_text_encoder()
     # One epoch holds every timed step (no end-of-epoch checkpoint inside the timing).

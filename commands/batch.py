@@ -100,8 +100,7 @@ def batch(
     """
     import uuid
 
-    from audiomanip import batch as engine
-    from audiomanip import storage
+    from audiomanip.batch import engine, storage
     from audiomanip.outputs import slugify, unique_slugs
     from audiomanip.preset_source import PromptPresetter, load_file, load_named, read_prompt_file
 
@@ -210,7 +209,7 @@ def batch(
     )
     runner = None
     if engine_name == "ray":
-        from audiomanip.batch_ray import RayRunner
+        from audiomanip.batch.ray_engine import RayRunner
 
         runner = RayRunner(address)
         n_workers = runner.connect(n_workers)

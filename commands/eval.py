@@ -61,9 +61,9 @@ def eval_command(
     sound the way listeners chose; each next to three baselines (corpus-mean preset, random
     preset, nearest-neighbour prompt lookup), the crowd suite also next to the crowd's mean
     curve, nearest crowd word and split-half ceiling."""
-    from audiomanip.evaluation import ALL_SUITES, evaluate, plot_report, save_report
-    from audiomanip.eval_baselines import load_model_for_eval
-    from audiomanip.training import default_cache_dir
+    from audiomanip.evaluation.evaluate import ALL_SUITES, evaluate, plot_report, save_report
+    from audiomanip.evaluation.baselines import load_model_for_eval
+    from audiomanip.training.loop import default_cache_dir
 
     if suite not in SUITE_CHOICES:
         raise UsageError(f"--suite must be one of {', '.join(SUITE_CHOICES)}, got {suite!r}")

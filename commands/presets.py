@@ -30,7 +30,7 @@ def list_presets(
     """List the named presets as a table (name, tags, one-line description)."""
     if ctx.invoked_subcommand is not None:
         return
-    from audiomanip.data.corpus import load_named_presets
+    from audiomanip.vocab.descriptors import load_named_presets
 
     named = load_named_presets()
     items = [n for n in named.values() if tag is None or tag.lower() in (t.lower() for t in n.tags)]
@@ -70,7 +70,7 @@ def show(
 
     if fmt not in ("table", "yaml", "json"):
         raise UsageError(f"--format must be table, yaml or json, got {fmt!r}")
-    from audiomanip.data.corpus import get_named_preset
+    from audiomanip.vocab.descriptors import get_named_preset
 
     named = get_named_preset(name)
     preset = load_named(name).preset
@@ -103,7 +103,7 @@ def words(
     """List the words and short phrases with a grounded target: the authored descriptor forms
     (presets/descriptors.yaml) and the words listeners used in the SocialFX crowd data
     (presets/crowd_words.json), with crowd counts per effect and source tags."""
-    from audiomanip.data.crowd import vocabulary
+    from audiomanip.vocab.crowd import vocabulary
     from audiomanip.errors import UsageError
 
     if limit < 0:

@@ -1,4 +1,4 @@
-"""`audiomanip train`: train (or resume) the preset model; a thin layer over audiomanip.training."""
+"""`audiomanip train`: train (or resume) the preset model; a thin layer over audiomanip.training.loop."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from audiomanip.commands._common import (
 from audiomanip.commands.app import app
 from audiomanip.safe_text import printable
 
-from audiomanip import distributed
+from audiomanip.training import distributed
 
 
 @app.command(
@@ -102,8 +102,7 @@ def train(
 
     Ctrl-C writes a resumable checkpoint to <output-dir>/interrupted (continue with --resume).
     """
-    from audiomanip.training import TrainOptions, build_network
-    from audiomanip.training import train as run_training
+    from audiomanip.training.loop import TrainOptions, build_network, train as run_training
 
     options = TrainOptions(
         output_dir=output_dir, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
@@ -165,7 +164,7 @@ def train(
         return  # rank 0 reports and exports
     console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {printable(result.checkpoint)}", markup=False)
     if export is not None:
-        from audiomanip.training import export_known_words, export_model
+        from audiomanip.training.loop import export_known_words, export_model
 
         path = export_model(result.checkpoint, export)
         words = export_known_words(export, options)
@@ -197,7 +196,7 @@ def _launch(ctx: Any, nproc: int) -> None:
 
 @contextmanager
 def _rank(options: Any) -> Iterator[Any]:
-    """This process's part in a run (:func:`audiomanip.distributed.worker`; a single process
+    """This process's part in a run (:func:`audiomanip.training.distributed.worker`; a single process
     when not launched). Ranks other than 0 end quietly when another rank failed or on Ctrl-C."""
     from audiomanip.device import resolve_device
 

@@ -4,7 +4,7 @@ imports this script).
 
     python scripts/derive_crowd_words.py [--data-dir DIR] [--out presets/crowd_words.json]
 
-The derivation itself is audiomanip.data.crowd_derive (documented there and in README.md).
+The derivation itself is audiomanip.training.crowd_derive (documented there and in README.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from audiomanip.data.crowd_derive import build_table, default_data_dir
+from audiomanip.training.crowd_derive import build_table, default_data_dir
 from audiomanip.outputs import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@
   2.8 s). Tests using it are skipped, with the reason, only when espeak-ng is not installed
   (CI installs it).
 - ``speech_text``: the sentence ``speech`` says.
-- ``music``: (audio float32 [2, T], 48000) — 4 s of :func:`audiomanip.data.sources.music_like`.
+- ``music``: (audio float32 [2, T], 48000) — 4 s of :func:`audiomanip.training.sources.music_like`.
 - ``tmp_wav``: factory ``tmp_wav(audio [C, T] or [T], sample_rate=48000, name="audio.wav",
   subtype=None) -> Path`` that writes a file under the test's ``tmp_path`` (format from the
   extension: .wav, .flac, .mp3, .ogg).
@@ -37,14 +37,14 @@ def speech_text() -> str:
 def speech() -> tuple[np.ndarray, int]:
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng); speech tests need it")
-    from audiomanip.data.sources import speech as synthesise
+    from audiomanip.training.sources import speech as synthesise
 
     return synthesise(SPEECH_TEXT, SAMPLE_RATE), SAMPLE_RATE
 
 
 @pytest.fixture(scope="session")
 def music() -> tuple[np.ndarray, int]:
-    from audiomanip.data.sources import music_like
+    from audiomanip.training.sources import music_like
 
     return music_like(4.0, SAMPLE_RATE, seed=0, channels=2), SAMPLE_RATE
 

@@ -1,5 +1,5 @@
 """One rank of a tiny distributed training run, for tests/test_distributed.py (started by torchrun
-or audiomanip.distributed.launch, never by pytest itself).
+or audiomanip.training.distributed.launch, never by pytest itself).
 
 usage: ddp_worker.py OUT CACHE [--resume CKPT] [--epochs N] [--fail-rank R --fail-step S]
                      [--interrupt-step S]
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import HashEncoder
 from test_training import make_pairs, tiny_options
 
-from audiomanip import distributed, training
+from audiomanip.training import distributed, loop as training
 from audiomanip.errors import UsageError
 
 

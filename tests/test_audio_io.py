@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from audiomanip import audio_io
-from audiomanip.data import sources
+from audiomanip.training import sources
 from audiomanip.errors import AudioReadError, InputNotFoundError, OutputError
 from audiomanip.features import spectral_centroid_hz
 
@@ -504,8 +504,9 @@ def test_lossy_output_defaults_to_high_quality(music, tmp_path):
 def test_one_audio_suffix_list_serves_batch_training_and_eval(tmp_path):
     """Folder searches (batch, `train --audio-dir`, `eval --audio-dir`) take the same files:
     every extension audio_io reads."""
-    from audiomanip import batch, eval_suites, training
-    from audiomanip.data import sources
+    from audiomanip.batch import engine as batch
+    from audiomanip.evaluation import suites as eval_suites
+    from audiomanip.training import loop as training, sources
 
     assert batch.AUDIO_SUFFIXES is audio_io.AUDIO_SUFFIXES is training.AUDIO_SUFFIXES
     assert set(audio_io.AUDIO_SUFFIXES) == {f".{ext}" for ext in audio_io.EXTENSION_FORMATS}

@@ -15,9 +15,8 @@ import pytest
 import soundfile as sf
 from cli_helpers import assert_user_error, digests, invoke
 
-from audiomanip import batch as engine
-from audiomanip import manifest
-from audiomanip.data.sources import sine
+from audiomanip.batch import engine, manifest
+from audiomanip.training.sources import sine
 from audiomanip.params import Preset
 
 SR = 16000

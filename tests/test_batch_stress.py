@@ -20,7 +20,7 @@ from audiomanip.commands.app import app
 from cli_helpers import runner
 
 from audiomanip.params import Preset
-from audiomanip.manifest import is_bookkeeping
+from audiomanip.batch.manifest import is_bookkeeping
 
 SEED = 6
 N_FILES = 300

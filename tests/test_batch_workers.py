@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 from tone_checks import peak_hz, write_tone
 
-from audiomanip.manifest import is_bookkeeping
+from audiomanip.batch.manifest import is_bookkeeping
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
 

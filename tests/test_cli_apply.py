@@ -14,7 +14,7 @@ import soundfile as sf
 from audiomanip.commands.app import app
 from cli_helpers import invoke, runner
 
-from audiomanip.data.sources import pink_noise, sine
+from audiomanip.training.sources import pink_noise, sine
 from audiomanip.features import integrated_loudness_lufs
 from audiomanip.params import Preset
 
@@ -197,7 +197,7 @@ def test_output_path_exists_needs_overwrite(work):
 
 
 def test_named_preset(work):
-    from audiomanip.data.corpus import load_named_presets
+    from audiomanip.vocab.descriptors import load_named_presets
 
     name = sorted(load_named_presets())[0]
     res = invoke("apply", "noise.wav", "--preset", name, "--json")

@@ -12,10 +12,10 @@ import soundfile as sf
 from audiomanip.commands.app import app
 from cli_helpers import invoke, runner
 
-from audiomanip import batch as engine
-from audiomanip.data.sources import sine
+from audiomanip.batch import engine
+from audiomanip.training.sources import sine
 from audiomanip.params import Preset
-from audiomanip.manifest import is_bookkeeping
+from audiomanip.batch.manifest import is_bookkeeping
 
 SR = 16000
 

@@ -12,7 +12,7 @@ import soundfile as sf
 from audiomanip.commands.app import app
 from cli_helpers import invoke, runner
 
-from audiomanip.data.sources import impulse, pink_noise, sine
+from audiomanip.training.sources import impulse, pink_noise, sine
 from audiomanip.features import estimate_f0_hz
 from audiomanip.params import Preset
 
@@ -256,7 +256,7 @@ def test_export_errors(work):
 
 
 def test_presets_list_and_show(work):
-    from audiomanip.data.corpus import load_named_presets
+    from audiomanip.vocab.descriptors import load_named_presets
 
     named = load_named_presets()
     res = invoke("presets", "--json")
@@ -275,7 +275,7 @@ def test_presets_list_and_show(work):
 
 
 def test_export_named_preset_round_trip(work):
-    from audiomanip.data.corpus import load_named_presets
+    from audiomanip.vocab.descriptors import load_named_presets
 
     name, named = sorted(load_named_presets().items())[0]
     res = invoke("export-preset", "--preset", name, "-f", "yaml", "-o", "named.yaml")

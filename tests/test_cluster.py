@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from cluster_env import Namespace, RayCluster, S3Server, missing_requirements
 
-from audiomanip.data.sources import sine
+from audiomanip.training.sources import sine
 
 MISSING = missing_requirements()
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(MISSING is not None, reason=str(MISSING))]

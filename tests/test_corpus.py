@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from audiomanip.data import corpus
-from audiomanip.data.corpus import Recipe, compose, descriptor_preset, get_named_preset, load_descriptors
+from audiomanip.vocab import descriptors as corpus
+from audiomanip.training import templates as prompt_templates
+from audiomanip.vocab.descriptors import Recipe, compose, descriptor_preset, get_named_preset, load_descriptors
 from audiomanip.errors import PresetFileError
 from audiomanip.params import EFFECTS, Preset, room_size_to_t60_s
 
@@ -68,7 +69,7 @@ def p(name: str, intensity: float = 1.0) -> Preset:
 
 # ---------------------------------------------------------------------------- counts and validation
 def test_counts_and_families():
-    counts = corpus.validate_all()
+    counts = prompt_templates.validate_all()
     assert counts["descriptors"] >= 150
     assert counts["named"] >= 120
     for family in corpus.FAMILIES:
@@ -140,8 +141,8 @@ def corpus_dir(tmp_path, monkeypatch):
     for f in corpus.presets_dir().glob("*.yaml"):
         (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setattr(corpus, "presets_dir", lambda: tmp_path)
-    caches = [corpus._load_yaml, corpus.conventions, corpus.load_descriptors, corpus.load_modifiers,
-              corpus.load_named_presets, corpus.load_templates, corpus.evaluation_prompts]
+    caches = [corpus.load_yaml, corpus.conventions, corpus.load_descriptors, corpus.load_modifiers,
+              corpus.load_named_presets, prompt_templates.load_templates, prompt_templates.evaluation_prompts]
     for c in caches:
         c.cache_clear()
     yield tmp_path
@@ -194,7 +195,7 @@ def test_a_broken_descriptor_fails_naming_the_entry(corpus_dir, old, new, messag
 def test_a_broken_template_fails_naming_it(corpus_dir, old, new, message):
     _break(corpus_dir, "templates.yaml", old, new)
     with pytest.raises(PresetFileError, match=message):
-        corpus.load_templates()
+        prompt_templates.load_templates()
 
 
 def test_a_broken_named_preset_fails_naming_the_entry(corpus_dir):

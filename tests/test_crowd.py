@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from cli_helpers import invoke
 
-from audiomanip.data import crowd
-from audiomanip.data import crowd_derive as D
-from audiomanip.data.corpus import load_descriptors, presets_dir
-from audiomanip.eval_crowd import (
+from audiomanip.vocab import crowd
+from audiomanip.training import crowd_derive as D
+from audiomanip.vocab.descriptors import load_descriptors, presets_dir
+from audiomanip.evaluation.crowd import (
     band_edges_hz,
     pearson,
     reference_figures,
@@ -272,7 +272,7 @@ def test_presets_words_query_and_table():
 
 # ------------------------------------------------------------------------------ unsupported requests
 def test_unsupported_matcher():
-    from audiomanip.data.unsupported import unsupported_notes, validate_unsupported
+    from audiomanip.vocab.unsupported import unsupported_notes, validate_unsupported
 
     assert validate_unsupported() >= 20
 
@@ -349,7 +349,7 @@ def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset(tmp_path):
     assert not set(rep["words"]["eq"]) & held  # fold 1 never scores held-out words
     with pytest.raises(ValueError, match="fold"):
         run_crowd_suite([_TablePredictor("model")], fold=7)
-    from audiomanip.evaluation import plot_report
+    from audiomanip.evaluation.evaluate import plot_report
 
     plot_report({"predictors": ["model", "corpus_mean"], "suites": {"crowd": rep}}, tmp_path / "crowd.png")
     assert (tmp_path / "crowd.png").stat().st_size > 5000

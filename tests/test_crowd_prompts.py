@@ -3,9 +3,10 @@ authored forms) and what the targets are."""
 
 from __future__ import annotations
 
-from audiomanip.data import corpus, crowd
-from audiomanip.data.crowd_prompts import MIN_CONFIDENCE, crowd_examples, crowd_training_words, training_recipe
-from audiomanip.data.prompts import heldout_forms, heldout_form_pattern
+from audiomanip.vocab import descriptors as corpus, crowd
+from audiomanip.training import templates as prompt_templates
+from audiomanip.training.crowd_prompts import MIN_CONFIDENCE, crowd_examples, crowd_training_words, training_recipe
+from audiomanip.training.prompts import heldout_forms, heldout_form_pattern
 
 
 def test_training_words_keep_held_out_words_out():
@@ -25,7 +26,7 @@ def test_crowd_examples_carry_the_crowd_targets():
     assert examples == crowd_examples(0, per_word=3)  # deterministic
     pattern = heldout_form_pattern()
     held = crowd.heldout_words()
-    banned = corpus.evaluation_prompts()
+    banned = prompt_templates.evaluation_prompts()
     words = crowd.load_crowd_words()
     for ex in examples:
         (word,) = ex.descriptors

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audiomanip import distributed
+from audiomanip.training import distributed
 from audiomanip.checkpoint import list_checkpoints, load_checkpoint
 
 WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
@@ -92,7 +92,7 @@ def test_interrupted_two_rank_run_resumes_to_the_result_of_an_uninterrupted_one(
 def test_a_failing_rank_stops_the_others_and_is_named(tmp_path):
     out = tmp_path / "run"
     # audiomanip's launcher, in a child process so that a hang would only time out
-    code = ("import sys; from audiomanip import distributed\n"
+    code = ("import sys; from audiomanip.training import distributed\n"
             "try:\n"
             f"    distributed.launch(2, [{str(WORKER)!r}, {str(out)!r}, {str(tmp_path / 'cache')!r}, "
             "'--epochs', '50', '--fail-rank', '1', '--fail-step', '3'])\n"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from audiomanip.dsp import chain
-from audiomanip.dsp.chain import (
+from audiomanip.effects import chain
+from audiomanip.effects.chain import (
     DSP_FUNCTIONS,
     function_parameter_names,
     params_from_normalized,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiomanip.dsp.compressor import KNEE_DB, compressor, static_curve_db
+from audiomanip.effects.compressor import KNEE_DB, compressor, static_curve_db
 
 SR = 48000
 LEVELS_DB = np.arange(-60.0, 0.1, 6.0)  # sine peak levels, dBFS

@@ -5,7 +5,7 @@ import numpy as np
 import scipy.signal
 import torch
 
-from audiomanip.dsp.distortion import (
+from audiomanip.effects.distortion import (
     DC_BLOCK_HZ,
     REFERENCE_PEAK,
     dc_blocker_coefficients,

@@ -5,7 +5,7 @@ import pytest
 import scipy.signal as ss
 import torch
 
-from audiomanip.dsp.eq import biquad_coefficients, eq, eq_response
+from audiomanip.effects.eq import biquad_coefficients, eq, eq_response
 from audiomanip.params import EQ_BAND_TYPES, effect
 
 EQ = effect("eq")

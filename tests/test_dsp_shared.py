@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from audiomanip.dsp.compressor import static_curve_db
-from audiomanip.dsp.distortion import apply_curve, curve_constants, dc_blocker_coefficients, waveshape
-from audiomanip.dsp.eq import biquad_coefficients, eq_response
-from audiomanip.dsp.reverb import reverb_ir
+from audiomanip.effects.compressor import static_curve_db
+from audiomanip.effects.distortion import apply_curve, curve_constants, dc_blocker_coefficients, waveshape
+from audiomanip.effects.eq import biquad_coefficients, eq_response
+from audiomanip.effects.reverb import reverb_ir
 from audiomanip.params import EQ_BAND_TYPES
 
 SR = 48000

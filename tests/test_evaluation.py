@@ -13,9 +13,8 @@ import pytest
 import torch
 from fakes import HashEncoder
 
-from audiomanip import eval_suites as S
-from audiomanip import evaluation as E
-from audiomanip.eval_baselines import (
+from audiomanip.evaluation import suites as S, evaluate as E
+from audiomanip.evaluation.baselines import (
     CorpusMeanBaseline,
     ModelPredictor,
     NearestNeighbourBaseline,
@@ -250,7 +249,7 @@ def test_suite_file_errors_name_the_entry(tmp_path):
 
 
 def test_audio_dir_sources_are_mono_trimmed_and_levelled(tmp_path, tmp_wav):
-    from audiomanip.data import sources as gen
+    from audiomanip.training import sources as gen
 
     silence = np.zeros((2, 4000), np.float32)
     music = gen.music_like(3.0, 22050, seed=1, channels=2)
@@ -383,7 +382,7 @@ class KeywordModel:
     info: dict = {"name": "keyword stand-in"}  # noqa: RUF012
 
     def predict(self, prompt):
-        from audiomanip.data.explicit import parse_explicit
+        from audiomanip.vocab.explicit import parse_explicit
 
         for word, p in WORD_PRESETS.items():
             if word in prompt:
@@ -459,7 +458,7 @@ def test_random_preset_baseline_scores_about_half_on_direction_prompts(instrumen
 
 
 def test_memo_encoder_gives_the_inner_encoders_results_and_encodes_each_prompt_once():
-    from audiomanip.eval_baselines import MemoEncoder
+    from audiomanip.evaluation.baselines import MemoEncoder
 
     class Counting(HashEncoder):
         seen: list[str] = []  # noqa: RUF012
@@ -483,7 +482,7 @@ def test_memo_encoder_gives_the_inner_encoders_results_and_encodes_each_prompt_o
 
 
 def test_memo_encoder_fills_and_reads_the_disk_cache(tmp_path):
-    from audiomanip.eval_baselines import MemoEncoder
+    from audiomanip.evaluation.baselines import MemoEncoder
 
     first = MemoEncoder(HashEncoder(), tmp_path)
     a = first.encode(["warm tape", "small room"])
@@ -510,11 +509,11 @@ def test_cli_eval_writes_report_and_plot(tmp_path, monkeypatch):
     from audiomanip.commands.app import app
     from typer.testing import CliRunner
 
-    import audiomanip.eval_baselines
+    import audiomanip.evaluation.baselines
 
     (tmp_path / "p.yaml").write_text(PARAPHRASE_YAML)
     psuite = S.load_paraphrase_suite(tmp_path / "p.yaml")
-    monkeypatch.setattr(audiomanip.eval_baselines, "load_model_for_eval", lambda **kw: tiny_model())
+    monkeypatch.setattr(audiomanip.evaluation.baselines, "load_model_for_eval", lambda **kw: tiny_model())
     monkeypatch.setattr(E, "default_dataset", tiny_dataset)
     monkeypatch.setattr(E, "load_paraphrase_suite", lambda: psuite)
     runner = CliRunner()
@@ -567,11 +566,11 @@ def test_cli_eval_direction_runs_without_espeak_and_says_which_sources(tmp_path,
     from audiomanip.commands.app import app
     from typer.testing import CliRunner
 
-    import audiomanip.eval_baselines
+    import audiomanip.evaluation.baselines
 
     dsuite, _ = _tiny_suites(tmp_path)
     _hide_espeak(tmp_path, monkeypatch)
-    monkeypatch.setattr(audiomanip.eval_baselines, "load_model_for_eval", lambda **kw: tiny_model())
+    monkeypatch.setattr(audiomanip.evaluation.baselines, "load_model_for_eval", lambda **kw: tiny_model())
     monkeypatch.setattr(E, "default_dataset", tiny_dataset)
     monkeypatch.setattr(E, "load_direction_suite", lambda: dsuite)
     res = CliRunner().invoke(app, ["eval", "--suite", "direction", "--device", "cpu", "--report",

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from audiomanip import params as P
-from audiomanip.data.corpus import descriptor_preset
+from audiomanip.vocab.descriptors import descriptor_preset
 from audiomanip.explain import (
     KNOWN_WORDS_FILE,
     build_known_words,

@@ -11,7 +11,7 @@ import itertools
 
 import pytest
 
-from audiomanip.data.explicit import parse_explicit
+from audiomanip.vocab.explicit import parse_explicit
 
 #: number as written → value
 NUMBERS = [("5", 5.0), ("five", 5.0), ("2.5", 2.5), ("two point five", 2.5), ("three", 3.0)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiomanip import audio_io, features
-from audiomanip.data import sources
+from audiomanip.training import sources
 
 SR = 48000
 

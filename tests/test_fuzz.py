@@ -26,7 +26,7 @@ from audiomanip.commands.app import app
 from cli_helpers import runner
 
 from audiomanip import audio_io
-from audiomanip.data.sources import sine, white_noise
+from audiomanip.training.sources import sine, white_noise
 from audiomanip.errors import AudiomanipError
 from audiomanip.params import SCHEMA, Preset, PresetError
 

@@ -23,7 +23,8 @@ HEAVY = ("torch", "sentence_transformers", "transformers", "matplotlib", "safete
 def corpus_texts() -> list[str]:
     """Every text of the authored corpus: descriptor forms, named presets' names, phrases and
     descriptions, the evaluation suites' prompts, and one prompt over the encoder's limit."""
-    from audiomanip.data.corpus import evaluation_prompts, load_descriptors, load_named_presets
+    from audiomanip.training.templates import evaluation_prompts
+    from audiomanip.vocab.descriptors import load_descriptors, load_named_presets
 
     texts = [f for d in load_descriptors().values() for f in d.forms]
     for named in load_named_presets().values():
@@ -73,7 +74,7 @@ def _compare(onnx_out, torch_out) -> float:
 
 
 def test_onnx_predictions_equal_torch_on_every_direction_prompt():
-    from audiomanip.eval_suites import load_direction_suite
+    from audiomanip.evaluation.suites import load_direction_suite
     from audiomanip.inference.loader import load_model
 
     prompts = [p.prompt for p in load_direction_suite().prompts]
@@ -290,7 +291,7 @@ def test_batch_worker_pool_starts_without_torch(tmp_path):
     script = tmp_path / "pool_probe.py"
     script.write_text(
         "import sys\n"
-        "from audiomanip.batch import _worker_context\n"
+        "from audiomanip.batch.engine import _worker_context\n"
         "def probe(_):\n"
         "    return 'torch' in sys.modules\n"
         "if __name__ == '__main__':\n"

@@ -119,7 +119,7 @@ def test_targets_round_trip_through_outputs():
             for n, p, _ in e.continuous():
                 assert b.values[e.name][n] == pytest.approx(a.values[e.name][n], rel=1e-5, abs=1e-5)
     # the soft chain inputs agree with dsp.chain.preset_tensors in physical units
-    from audiomanip.dsp.chain import preset_tensors
+    from audiomanip.effects.chain import preset_tensors
 
     hard_params, hard_enabled = chain_inputs_from_outputs(out, soft=False)
     ref_params, ref_enabled = preset_tensors(presets)

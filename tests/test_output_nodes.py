@@ -99,7 +99,9 @@ def test_plot_and_ffmpeg_ir_beside_the_output_are_checked(work):
 
 # ---------------------------------------------------------------- every library writer
 def _writers():
-    from audiomanip import audio_io, batch, evaluation, export, outputs, plot
+    from audiomanip import audio_io, export, outputs, plot
+    from audiomanip.batch import engine as batch
+    from audiomanip.evaluation import evaluate as evaluation
 
     preset = Preset.default()
     yield "audio", lambda p: audio_io.write(p, np.zeros((1, 100), np.float32), SR, overwrite=True)
@@ -159,7 +161,7 @@ def test_a_regular_file_is_still_replaced_with_overwrite(work):
     assert res.returncode == 0, res.stderr
     assert sf.info(str(work / "old.wav")).samplerate == SR
     report = work / "r.json"
-    from audiomanip.evaluation import save_report
+    from audiomanip.evaluation.evaluate import save_report
 
     save_report({"a": 1}, report)
     assert json.loads(report.read_text()) == {"a": 1}

@@ -102,7 +102,7 @@ def test_any_prompt_gives_a_preset_or_one_error_line(prompt, tone, cached_model)
 @settings(max_examples=200, deadline=None)
 @given(prompt=PROMPTS)
 def test_explicit_parser_never_raises(prompt):
-    from audiomanip.data.explicit import parse_explicit
+    from audiomanip.vocab.explicit import parse_explicit
     from audiomanip.params import Preset
 
     values = parse_explicit(prompt)

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from audiomanip.data import corpus
-from audiomanip.data.explicit import parse_explicit
-from audiomanip.data.prompts import PromptDataset, generate_dataset, heldout_form_pattern
+from audiomanip.vocab import descriptors as corpus
+from audiomanip.training import templates as prompt_templates
+from audiomanip.vocab.explicit import parse_explicit
+from audiomanip.training.prompts import PromptDataset, generate_dataset, heldout_form_pattern
 from audiomanip.params import Preset
 
 
@@ -59,7 +60,7 @@ def test_heldout_descriptor_prompts_each_hold_one(dataset):
 
 
 def test_phrasing_splits_use_their_templates(dataset):
-    templates = {t.id: t for t in corpus.load_templates().templates}
+    templates = {t.id: t for t in prompt_templates.load_templates().templates}
     held_ids = {i for i, t in templates.items() if t.heldout}
     assert len(held_ids) >= 8
     assert not {ex.template_id for ex in dataset.train} & held_ids
@@ -125,7 +126,7 @@ def test_intensity_and_negation_move_the_target(dataset):
 def test_band_moves_raise_or_cut_their_band_by_the_templates_factor(dataset):
     """"boost the highs" lifts the high shelf by the recipe's gain, "cut the highs" by minus
     it, "push the highs a bit" by half."""
-    templates = {t.id: t for t in corpus.load_templates().templates}
+    templates = {t.id: t for t in prompt_templates.load_templates().templates}
     shelf = corpus.load_descriptors()["trebly"].recipe.values["eq"]["band5_gain_db"]
     seen = set()
     for ex in dataset.train:
@@ -143,7 +144,7 @@ def test_band_moves_are_a_small_share_of_training(dataset):
 
 
 def test_no_evaluation_suite_prompt_is_trained_on(dataset):
-    suites = corpus.evaluation_prompts()
+    suites = prompt_templates.evaluation_prompts()
     assert len(suites) > 200  # direction and paraphrase prompts
     assert not [ex.prompt for ex in dataset.train if corpus.normalize_text(ex.prompt) in suites]
     # the rule is a filter, not a property of the templates: without it some would be trained on
@@ -167,10 +168,10 @@ def test_articles_are_fixed(dataset):
 def test_every_explicit_pattern_is_read_by_the_parser():
     import random
 
-    from audiomanip.data.prompts import _Generator
+    from audiomanip.training.prompts import _Generator
 
     gen = _Generator(random.Random(0))
-    for pattern in corpus.load_templates().explicit:
+    for pattern in prompt_templates.load_templates().explicit:
         for _ in range(5):
             text = re.sub(r"\{(\w+)\}", lambda m: gen.number(m.group(1)), pattern)
             assert parse_explicit(text), text

@@ -8,12 +8,12 @@ import soundfile as sf
 import torch
 
 from audiomanip import audio_io
-from audiomanip.data.sources import sine, white_noise
-from audiomanip.dsp.chain import preset_tensors
-from audiomanip.dsp.compressor import static_curve_db
-from audiomanip.dsp.distortion import distortion
-from audiomanip.dsp.eq import eq, eq_response
-from audiomanip.dsp.reverb import reverb
+from audiomanip.training.sources import sine, white_noise
+from audiomanip.effects.chain import preset_tensors
+from audiomanip.effects.compressor import static_curve_db
+from audiomanip.effects.distortion import distortion
+from audiomanip.effects.eq import eq, eq_response
+from audiomanip.effects.reverb import reverb
 from audiomanip.features import estimate_f0_hz, peak_dbfs
 from audiomanip.params import Preset
 from audiomanip.render import PEAK_CEILING_DBFS, ChainRenderer, eq_sos, render, render_file

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiomanip.dsp.reverb import ir_length
+from audiomanip.effects.reverb import ir_length
 from audiomanip.params import SCHEMA, Preset
 from audiomanip.render import PEAK_CEILING_DBFS, ChainRenderer, render
 

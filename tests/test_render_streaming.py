@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiomanip.data.sources import sawtooth, white_noise
+from audiomanip.training.sources import sawtooth, white_noise
 from audiomanip.params import Preset
 from audiomanip.render import PITCH_SEGMENT, ChainRenderer, render
 

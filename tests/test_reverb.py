@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiomanip.dsp.reverb import ir_length, reverb, reverb_ir, room_size_to_t60_s
+from audiomanip.effects.reverb import ir_length, reverb, reverb_ir, room_size_to_t60_s
 from audiomanip.features import decay_time_s
 from audiomanip.params import Preset, effect
 

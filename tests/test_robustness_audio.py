@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 from cli_helpers import assert_user_error, digests, invoke
 
-from audiomanip.data.sources import sine
+from audiomanip.training.sources import sine
 from audiomanip.errors import AudioReadError, InputNotFoundError
 from audiomanip.params import Preset
 from audiomanip.render import PEAK_CEILING_DBFS

@@ -22,7 +22,7 @@ import torch
 from cli_helpers import assert_user_error, invoke
 
 from audiomanip import checkpoint as ckpt
-from audiomanip.data.sources import sine
+from audiomanip.training.sources import sine
 from audiomanip.errors import CheckpointError
 from audiomanip.model.network import ModelConfig, PresetNet
 from audiomanip.model.preset_model import model_config_dict

@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from audiomanip.commands import _common
-from audiomanip.commands import _output as cli_output
+from audiomanip.commands import _common, _output as cli_output
 from cli_helpers import assert_user_error, digests, invoke
 
 from audiomanip import errors
 from audiomanip.checkpoint import DEFAULT_MODEL_DIR
-from audiomanip.data.sources import sine
-from audiomanip.manifest import is_bookkeeping
+from audiomanip.training.sources import sine
+from audiomanip.batch.manifest import is_bookkeeping
 from audiomanip.params import Preset
 
 SR = 16000
@@ -316,7 +315,7 @@ def test_ctrl_c_during_batch_in_process_then_resume(work, monkeypatch):
 
 
 def test_ctrl_c_during_batch_with_workers_then_resume(work, monkeypatch):
-    from audiomanip import batch as engine
+    from audiomanip.batch import engine
 
     root = _batch_tree(work, 10)
     before = digests(root)

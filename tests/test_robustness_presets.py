@@ -21,7 +21,7 @@ import soundfile as sf
 import yaml
 from cli_helpers import assert_user_error, digests, invoke
 
-from audiomanip.data.sources import sine
+from audiomanip.training.sources import sine
 from audiomanip.errors import PresetFileError
 from audiomanip.params import SCHEMA, SCHEMA_VERSION, Preset, effect
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiomanip import features
-from audiomanip.data import sources
+from audiomanip.training import sources
 from audiomanip.errors import DependencyError
 
 SR = 48000

@@ -18,7 +18,7 @@ import pytest
 from tone_checks import peak_hz, write_tone
 
 from audiomanip import tempfiles
-from audiomanip.manifest import is_bookkeeping
+from audiomanip.batch.manifest import is_bookkeeping
 
 SR = 16000
 

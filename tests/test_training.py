@@ -10,7 +10,7 @@ import torch
 from fakes import HashEncoder
 
 from audiomanip import params as P
-from audiomanip.data.dataset import (
+from audiomanip.training.dataset import (
     EmbeddingCache,
     PairDataset,
     PromptPresetPair,
@@ -19,7 +19,7 @@ from audiomanip.data.dataset import (
 )
 from audiomanip.errors import InputNotFoundError, PresetFileError
 from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
-from audiomanip.training import TrainOptions, clip_bank, constant_predictor, evaluate, train
+from audiomanip.training.loop import TrainOptions, clip_bank, constant_predictor, evaluate, train
 
 SPACES = {"dry": None, "small room": (0.2, 0.2), "huge hall": (0.85, 0.5)}
 TONES = {"plain": None, "bright": ("high_shelf", 6000.0, 8.0), "dark": ("low_pass", 2500.0, 0.0)}
@@ -256,7 +256,7 @@ def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
     assert model.predict("pitch down 3 semitones").preset.values["pitch"]["semitones"] == -3.0
     # the export carries the known words of --explain: the training descriptors' forms, the words of
     # the training prompts, and what the model does for each word
-    from audiomanip.data.corpus import load_descriptors
+    from audiomanip.vocab.descriptors import load_descriptors
     from audiomanip.explain import load_known_words
 
     known = load_known_words(tmp_path / "exported")
@@ -273,7 +273,7 @@ def test_init_from_loads_every_weight_and_keeps_a_new_adapter_as_identity(tiny_m
     from audiomanip.checkpoint import load_checkpoint
     from audiomanip.errors import UsageError
     from audiomanip.model.network import ModelConfig, PresetNet
-    from audiomanip.training import _init_weights
+    from audiomanip.training.loop import _init_weights
 
     state, config = load_checkpoint(tiny_model)
     cfg = dict(config["model"], text_adapter=16)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audiomanip.worker_pool import death_reason, run_supervised
+from audiomanip.batch.worker_pool import death_reason, run_supervised
 
 
 def work(item: tuple[str, object]) -> object:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audiomanip.data.sources import sine
+from audiomanip.training.sources import sine
 
 
 def write_tone(path: Path, f0: float, seconds: float, sample_rate: int) -> None:

@@ -88,7 +88,7 @@ class PresetPredictor:
     def predict_many(self, prompts: Sequence[str], audio: Any = None,
                      sample_rate: float | None = None, batch_size: int = 64) -> list[Prediction]:
         """:meth:`predict` for many prompts (the same optional audio for each)."""
-        from audiomanip.data.explicit import parse_explicit
+        from audiomanip.vocab.explicit import parse_explicit
 
         prompts = list(prompts)
         for p in prompts:

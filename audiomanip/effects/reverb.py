@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from audiomanip.dsp.arrays import device, float_arrays, is_torch, namespace, scalar
+from audiomanip.effects.arrays import device, float_arrays, is_torch, namespace, scalar
 from audiomanip.params import room_size_to_t60_s
 
 #: Seed of the noise the IR is made of (fixed: the IR is part of the preset's sound).

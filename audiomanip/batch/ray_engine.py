@@ -3,14 +3,14 @@
 The driver (the ``audiomanip batch`` process) plans every job and, when the presets come from
 prompts, runs the model once per distinct prompt, exactly as the local engine does. Each actor
 imports the rendering stack once when it starts and then runs
-:func:`audiomanip.batch_job.run_job`, the function the local pool runs, on one job at a time
+:func:`audiomanip.batch.job.run_job`, the function the local pool runs, on one job at a time
 (two are queued per actor so that it never waits for the driver). Inputs and outputs are read
 and written by the actors themselves, so on a cluster of several machines they must be URLs
 every node can reach (``s3://…``) or a shared file system.
 
 When an actor is lost (its process or its node died) the jobs it held are handed to the
 remaining actors, up to :data:`MAX_ATTEMPTS` times each; claims taken by the lost attempt
-belong to this run and are taken over by the retry (:mod:`audiomanip.manifest`), and an
+belong to this run and are taken over by the retry (:mod:`audiomanip.batch.manifest`), and an
 output is only ever published whole, so no partial output is left behind.
 """
 
@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from audiomanip.batch import BatchJob, BatchOptions, JobOutcome
+from audiomanip.batch.engine import BatchJob, BatchOptions, JobOutcome
 from audiomanip.errors import ClusterError, DependencyError
 
 #: Attempts per job before it is reported failed because its workers kept dying.
@@ -50,14 +50,14 @@ class _Renderer:
         import audiomanip.render  # noqa: F401
 
     def run(self, job: BatchJob, options: BatchOptions) -> JobOutcome:
-        from audiomanip.batch_job import run_job
+        from audiomanip.batch.job import run_job
 
         return run_job(job, options)
 
 
 class RayRunner:
     """Runs jobs on a Ray cluster; call :meth:`connect` first and :meth:`close` at the end.
-    Used as the ``runner`` of :func:`audiomanip.batch.run_batch`."""
+    Used as the ``runner`` of :func:`audiomanip.batch.engine.run_batch`."""
 
     def __init__(self, address: str | None = None) -> None:
         self.address = address
@@ -95,8 +95,8 @@ class RayRunner:
 
     def __call__(self, jobs: Sequence[BatchJob], options: BatchOptions, workers: int) -> Iterator[JobOutcome]:
         """Yield each job's outcome as it finishes (skips decided here first, like the local pool)."""
-        from audiomanip.batch_job import precheck
-        from audiomanip.manifest import release
+        from audiomanip.batch.job import precheck
+        from audiomanip.batch.manifest import release
 
         ray = _ray()
         lost = (

@@ -397,7 +397,7 @@ INSTRUMENT_SEED = 29
 def instrument_source(sample_rate: int, duration_s: float) -> np.ndarray:
     """The harmonic instrument material → float32 [1, T]: a melody over 110 Hz with up to 40
     partials, trimmed to end while sounding, peak at :data:`SOURCE_PEAK_DBFS`."""
-    from audiomanip.data import sources as gen
+    from audiomanip.training import sources as gen
 
     n = int(round(duration_s * sample_rate))
     x = gen.harmonic_instrument(duration_s + 0.5, sample_rate, seed=INSTRUMENT_SEED, root_hz=110.0,
@@ -417,7 +417,7 @@ def speech_source(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURC
     package ships (:data:`SHIPPED_SPEECH`), so the suite also runs on a pip-only machine. The
     description says which."""
     from audiomanip import audio_io
-    from audiomanip.data import sources as gen
+    from audiomanip.training import sources as gen
 
     n = int(round(duration_s * sample_rate))
     if gen.espeak_path() is not None:
@@ -435,7 +435,7 @@ def synthetic_sources(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = S
     without it), a harmonic instrument with envelopes and a drum loop, each mono, ``duration_s``
     long (speech: up to that), peak at :data:`SOURCE_PEAK_DBFS` and trimmed so it ends while
     sounding. Deterministic for a given espeak-ng version."""
-    from audiomanip.data import sources as gen
+    from audiomanip.training import sources as gen
 
     n = int(round(duration_s * sample_rate))
     drums = gen.drum_loop(duration_s, sample_rate, seed=0)
@@ -457,7 +457,7 @@ def probe_sources(sample_rate: int = EVAL_SAMPLE_RATE) -> list[Source]:
     """The probes: a 1 s sine at :data:`SINE_PROBE_HZ` (THD) and a 12 s harmonic-instrument
     passage loud / soft (-12 dB) / loud in 4 s sections, loud peaks at
     :data:`DYNAMICS_PEAK_DBFS` (loudness range, whose short-term windows are 3 s long)."""
-    from audiomanip.data import sources as gen
+    from audiomanip.training import sources as gen
 
     amp = 10 ** (SOURCE_PEAK_DBFS / 20)
     sine = gen.sine(SINE_PROBE_HZ, 1.0, sample_rate, amplitude=amp)

@@ -16,7 +16,7 @@ cross-validation while developing, see :func:`run_crowd_suite`), each word is th
   asked in the run (a disabled compressor counts as ratio 1 : 1, threshold 0 dB). A constant
   predictor moves nowhere and scores 0.
 
-Next to the predictors of :mod:`audiomanip.evaluation` (model, corpus mean, random, nearest
+Next to the predictors of :mod:`audiomanip.evaluation.evaluate` (model, corpus mean, random, nearest
 prompt) come three crowd references: ``mean_curve`` (the mean crowd curve of the training words:
 the leave-one-out mean-curve baseline, since a held-out word is never among them),
 ``nearest_word`` (the crowd data of the most similar training crowd word by the model's text
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from audiomanip.data.crowd import EQ_BAND_HZ, CrowdWord, fold_words, load_crowd_words, load_table
+from audiomanip.vocab.crowd import EQ_BAND_HZ, CrowdWord, fold_words, load_crowd_words, load_table
 from audiomanip.params import Preset, room_size_to_t60_s
 
 MIN_EQ_SESSIONS = 3
@@ -195,7 +195,7 @@ def crowd_strata(words: Mapping[str, CrowdWord]) -> dict[str, list[str]]:
 
 
 def _nearest(encoder: Any, queries: Sequence[str], pool: Sequence[str]) -> dict[str, str]:
-    from audiomanip.eval_baselines import pooled_embeddings
+    from audiomanip.evaluation.baselines import pooled_embeddings
 
     if not queries or not pool:
         return {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audiomanip.dsp.arrays import device, float_arrays, namespace
+from audiomanip.effects.arrays import device, float_arrays, namespace
 
 
 def output(x, gain_db):

@@ -1,19 +1,19 @@
 """Evaluation: metrics, the three suites, baselines in the same run.
 
 :func:`evaluate` runs any of three suites on a model and on the baselines of
-:mod:`audiomanip.eval_baselines` (corpus mean, random preset, nearest neighbour) and returns a
+:mod:`audiomanip.evaluation.baselines` (corpus mean, random preset, nearest neighbour) and returns a
 JSON-ready report; every figure is also given as a ratio to each baseline.
 
 - **param**: the corpus's held-out splits (unseen descriptors, unseen phrasings). Parameter MAE
   in the schema's normalised space, accuracy of each effect's enabled head and of the EQ band
   types (:func:`param_metrics`).
 - **direction**: prompts of ``presets/suite_direction.yaml`` rendered on short sources; each
-  prompt names measurements that must move and which way (:mod:`audiomanip.eval_suites`).
+  prompt names measurements that must move and which way (:mod:`audiomanip.evaluation.suites`).
   Accuracy overall, per family and per source (:func:`direction_summary`).
 - **paraphrase**: groups of prompts of ``presets/suite_paraphrase.yaml``; distances between the
   predicted presets within and between groups (:func:`paraphrase_metrics`).
 - **crowd**: the held-out crowd words of ``presets/crowd_words.json`` against what listeners
-  chose (:mod:`audiomanip.eval_crowd`): EQ r on noise, reverb T60 rho, compressor direction.
+  chose (:mod:`audiomanip.evaluation.crowd`): EQ r on noise, reverb T60 rho, compressor direction.
 
 The library never prints: long work reports through ``progress(dict)`` with keys ``stage``
 (``"setup"``, ``"param"``, ``"direction"``, ``"paraphrase"``), ``label`` (what is being done),
@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from audiomanip.eval_baselines import (
+from audiomanip.evaluation.baselines import (
     MODEL,
     NEAREST,
     CorpusMeanBaseline,
@@ -40,7 +40,7 @@ from audiomanip.eval_baselines import (
     NearestNeighbourBaseline,
     RandomPresetBaseline,
 )
-from audiomanip.eval_suites import (
+from audiomanip.evaluation.suites import (
     EVAL_SAMPLE_RATE,
     SOURCE_SECONDS,
     DirectionSuite,
@@ -413,7 +413,7 @@ def build_baselines(train: Sequence[Any], encoder: Any, *, seed: int = 0,
 
 def default_dataset() -> Any:
     """The corpus the shipped model is trained on: ``generate_dataset(seed=0)``."""
-    from audiomanip.data.prompts import generate_dataset
+    from audiomanip.training.prompts import generate_dataset
 
     return generate_dataset(seed=0)
 
@@ -446,7 +446,7 @@ def evaluate(
     suite's material (default: synthetic speech, instrument, drums at ``sample_rate`` Hz,
     ``source_seconds`` s long), plus the probes. ``cache_dir``: on-disk embedding cache for the
     nearest neighbour when the encoder is not already a :class:`MemoEncoder` (see
-    :func:`~audiomanip.eval_baselines.load_model_for_eval`). ``crowd_fold``: the crowd suite's
+    :func:`~audiomanip.evaluation.baselines.load_model_for_eval`). ``crowd_fold``: the crowd suite's
     word fold (0, the held-out split; 1-4 for word-level cross-validation while developing) or
     ``"cv"`` (all five folds pooled: only for a model trained on no crowd word). Returns the report.
     """
@@ -498,7 +498,7 @@ def evaluate(
         report["suites"]["paraphrase"]["suite_file"] = psuite.path
         seconds["paraphrase"] = time.perf_counter() - t
     if "crowd" in suites:
-        from audiomanip.eval_crowd import run_crowd_cv, run_crowd_suite
+        from audiomanip.evaluation.crowd import run_crowd_cv, run_crowd_suite
 
         t = time.perf_counter()
         if crowd_fold == "cv":

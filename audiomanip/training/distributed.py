@@ -10,7 +10,7 @@ Two ways to start N ranks, the same underneath:
   variables: several machines, a cluster scheduler).
 
 Each rank enters :func:`worker`, which joins the process group (gloo on CPU, NCCL on CUDA, one
-GPU per local rank), and :func:`audiomanip.training.train` asks :func:`current` what it is:
+GPU per local rank), and :func:`audiomanip.training.loop.train` asks :func:`current` what it is:
 
 * data: every global batch of ``batch_size`` indices of the epoch's permutation is split like
   ``torch.utils.data.DistributedSampler`` splits its list (rank r takes every world-th index),

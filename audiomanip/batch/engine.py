@@ -66,15 +66,15 @@ class BatchOptions:
     match_loudness: bool = False
     peak_safety: bool = True
     audio_length_s: float | None = None
-    #: Identifies this run in output claims (see audiomanip.manifest); the same across retries.
+    #: Identifies this run in output claims (see audiomanip.batch.manifest); the same across retries.
     run_id: str = ""
 
 
 # ------------------------------------------------------------------ discovery and planning
 def check_input_dir(root: str | Path) -> Path | str:
-    """``root`` as a Path (a URL stays a string, see audiomanip.storage); InputNotFoundError
+    """``root`` as a Path (a URL stays a string, see audiomanip.batch.storage); InputNotFoundError
     when it is missing or not a folder."""
-    from audiomanip import storage
+    from audiomanip.batch import storage
 
     if storage.is_url(root):
         if not storage.isdir(str(root)):
@@ -102,12 +102,12 @@ def find_inputs(
     """
     root = check_input_dir(root)
     if isinstance(root, str):
-        from audiomanip import storage
+        from audiomanip.batch import storage
 
         return storage.list_files(  # type: ignore[return-value]
             root, pattern=pattern, suffixes=AUDIO_SUFFIXES, recursive=recursive, exclude=[str(e) for e in exclude]
         )
-    from audiomanip import storage
+    from audiomanip.batch import storage
 
     excluded = [storage.local_path(p).resolve() for p in exclude if storage.is_local(p)]
     found: list[Path] = []
@@ -139,11 +139,11 @@ def _is_under(path: Path, roots: Sequence[Path]) -> bool:
 def read_plan(path: Path | str, root: Path | str) -> list[tuple[Path | str, str]]:
     """Rows ``(file, prompt)`` of a CSV plan with a header ``file,prompt``.
 
-    ``path`` and ``root`` may be URLs (audiomanip.storage). Relative file paths are resolved
+    ``path`` and ``root`` may be URLs (audiomanip.batch.storage). Relative file paths are resolved
     against ``root``. PromptError for a missing file, missing columns, an empty prompt or no
     rows at all.
     """
-    from audiomanip import storage
+    from audiomanip.batch import storage
 
     if storage.is_url(path):
         with storage.local_copy(str(path)) as local:
@@ -153,7 +153,7 @@ def read_plan(path: Path | str, root: Path | str) -> list[tuple[Path | str, str]
 
 
 def _plan_path(file_text: str, root: Path | str) -> Path | str:
-    from audiomanip import storage
+    from audiomanip.batch import storage
 
     if storage.is_url(file_text):
         return file_text
@@ -194,7 +194,7 @@ def output_rel(in_path: Path | str, root: Path | str) -> str:
     so that two outside files of one name never share an output."""
     import hashlib
 
-    from audiomanip import storage
+    from audiomanip.batch import storage
 
     file_id, root_id = storage.identity(str(in_path)), storage.identity(str(root)).rstrip("/")
     if file_id.startswith(root_id + "/") or file_id.startswith(root_id + os.sep):
@@ -220,7 +220,8 @@ def plan_jobs(
     (:func:`audiomanip.audio_io.writable_output_path`). UsageError when an output would replace
     an input.
     """
-    from audiomanip import audio_io, storage
+    from audiomanip import audio_io
+    from audiomanip.batch import storage
 
     per_file: dict[str, int] = {}
     for f, _ in dict.fromkeys((storage.identity(str(f)), lab) for f, lab in assignments):
@@ -259,7 +260,7 @@ def _stop_worker(signum: int, frame: Any) -> None:
     :data:`STOP_GRACE_S` seconds."""
     if hasattr(signal, "alarm"):
         signal.alarm(STOP_GRACE_S)
-    from audiomanip.batch_job import defer_stop
+    from audiomanip.batch.job import defer_stop
 
     if not defer_stop():  # publishing an output and its record: stop once the record is written
         raise KeyboardInterrupt
@@ -276,8 +277,8 @@ def _init_worker() -> None:
 
 def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
     """Process one job; every user-caused problem becomes a ``failed`` outcome, never an
-    exception. Resume, claims and publishing: :mod:`audiomanip.batch_job`."""
-    from audiomanip.batch_job import run_job as run
+    exception. Resume, claims and publishing: :mod:`audiomanip.batch.job`."""
+    from audiomanip.batch.job import run_job as run
 
     return run(job, options)
 
@@ -301,8 +302,8 @@ _PRELOAD = [
     "audiomanip.render",
     "audiomanip.audio_io",
     "audiomanip.features",
-    "audiomanip.dsp.reverb",
-    "audiomanip.dsp.distortion",
+    "audiomanip.effects.reverb",
+    "audiomanip.effects.distortion",
     "pedalboard",
 ]
 
@@ -331,13 +332,13 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
     ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: the
     parent's threads and any loaded model are not inherited); 1 runs in this process. Jobs
     whose output already exists are skipped without touching a worker. The pool is supervised
-    (:mod:`audiomanip.worker_pool`): a job whose worker dies is retried once on a fresh worker,
+    (:mod:`audiomanip.batch.worker_pool`): a job whose worker dies is retried once on a fresh worker,
     then fails with the reason (``attempts``, ``worker_deaths``); the temporary files of a dead
     worker are removed. On KeyboardInterrupt the workers are stopped (their temporary files are
     removed; what a worker ended by its deadline could not remove, this process removes) and
     the interrupt propagates.
     """
-    from audiomanip.batch_job import precheck
+    from audiomanip.batch.job import precheck
 
     pending = []
     for job in jobs:
@@ -351,10 +352,10 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         for job in pending:
             yield run_job(job, options)
         return
-    from audiomanip.worker_pool import run_supervised
+    from audiomanip.batch.worker_pool import run_supervised
 
     def remove_leftovers(args: tuple[BatchJob, BatchOptions], pid: int) -> None:
-        from audiomanip.batch_job import remove_leftovers as remove
+        from audiomanip.batch.job import remove_leftovers as remove
 
         remove(args[0].out_path, {pid})
 
@@ -386,7 +387,7 @@ def run_batch(
     runner: Callable[..., Iterator[JobOutcome]] | None = None,
 ) -> list[JobOutcome]:
     """Run every job; returns the outcomes in the jobs' order. ``runner`` yields outcomes as
-    they finish (default :func:`iter_outcomes`, the local pool; see audiomanip.batch_ray)."""
+    they finish (default :func:`iter_outcomes`, the local pool; see audiomanip.batch.ray_engine)."""
     counts = {s: 0 for s in STATUSES}
     outcomes: dict[tuple[str, str], JobOutcome] = {}
     # closing(): an exception here (Ctrl-C) stops the workers at once, not at garbage collection
@@ -417,8 +418,8 @@ def count(outcomes: Iterable[JobOutcome]) -> dict[str, int]:
 def write_report(path: Path | str, outcomes: Sequence[JobOutcome], **info: Any) -> dict[str, Any]:
     """Write ``report.json`` (a path or URL): the run's settings (``info``), counts and every
     job's outcome, merged under a lock with the entries other runs left for other outputs of
-    the folder (see :func:`audiomanip.manifest.save_report`). Returns the merged report."""
-    from audiomanip.manifest import save_report
+    the folder (see :func:`audiomanip.batch.manifest.save_report`). Returns the merged report."""
+    from audiomanip.batch.manifest import save_report
 
     report = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -1,7 +1,7 @@
 """The crowd word table: per-word targets derived from the SocialFX listening data.
 
 ``presets/crowd_words.json`` is written by ``scripts/derive_crowd_words.py`` (the derivation
-lives in :mod:`audiomanip.data.crowd_derive`, which the runtime never imports). This module only
+lives in :mod:`audiomanip.training.crowd_derive`, which the runtime never imports). This module only
 reads the table (json, no torch) and answers:
 
 * :func:`load_crowd_words`: every English crowd word with its counts, confidences, crowd
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiomanip.data.corpus import Recipe, load_descriptors, normalize_text, presets_dir
+from audiomanip.vocab.descriptors import Recipe, load_descriptors, normalize_text, presets_dir
 from audiomanip.errors import PresetFileError
 from audiomanip.params import EQ_BAND_TYPES
 

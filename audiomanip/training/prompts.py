@@ -2,14 +2,14 @@
 
 :func:`generate_dataset` fills the phrasing templates of ``templates.yaml`` with 1–3
 descriptors (with intensity words), named presets and explicit values, and computes each
-target preset with the corpus' composition rules (:func:`audiomanip.data.corpus.compose`)
-followed by the prompt's explicit values (:func:`audiomanip.data.explicit.parse_explicit`),
+target preset with the corpus' composition rules (:func:`audiomanip.vocab.descriptors.compose`)
+followed by the prompt's explicit values (:func:`audiomanip.vocab.explicit.parse_explicit`),
 exactly as the model's prediction is post-processed.
 
 Three splits measure generalisation rather than memory:
 
 * ``train``: training descriptors (``heldout: false``) in training phrasings, never a prompt of
-  the evaluation suites (:func:`audiomanip.data.corpus.evaluation_prompts`);
+  the evaluation suites (:func:`audiomanip.training.templates.evaluation_prompts`);
 * ``heldout_descriptors``: every prompt holds at least one held-out descriptor (or a named
   preset built from one), in training phrasings; held-out words never occur in ``train``;
 * ``heldout_phrasings``: training descriptors in the held-out phrasings.
@@ -25,9 +25,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from audiomanip.data import corpus
-from audiomanip.data.corpus import Descriptor, NamedPreset, Recipe, Template
-from audiomanip.data.explicit import parse_explicit
+from audiomanip.vocab import descriptors as corpus
+from audiomanip.training.templates import Template, evaluation_prompts, load_templates
+from audiomanip.vocab.descriptors import Descriptor, NamedPreset, Recipe
+from audiomanip.vocab.explicit import parse_explicit
 from audiomanip.params import Preset
 
 #: Share of ``n_pairs`` that goes to each held-out split.
@@ -179,7 +180,7 @@ def _clash(a: Recipe, b: Recipe) -> bool:
 class _Generator:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.templates = corpus.load_templates()
+        self.templates = load_templates()
         mods = corpus.load_modifiers()
         self.adverbs = [m for m in mods if m.kind == "adverb"]
         self.comparatives = [m for m in mods if m.kind == "comparative"]
@@ -377,7 +378,7 @@ def generate_dataset(seed: int = 0, n_pairs: int = 30000, heldout_fraction: floa
     held_t = [t for t in all_templates if t.heldout]
     n_held = round(n_pairs * heldout_fraction)
     n_train = n_pairs - 2 * n_held
-    banned = corpus.evaluation_prompts() if exclude is None else frozenset(corpus.normalize_text(p) for p in exclude)
+    banned = evaluation_prompts() if exclude is None else frozenset(corpus.normalize_text(p) for p in exclude)
 
     def run(n: int, templates: list[Template], pool: _Pool, must: list[Descriptor] | None,
             skip: frozenset[str] = frozenset()) -> list[PromptExample]:

@@ -1,7 +1,7 @@
 """What a batch output was made from, who is making it, and the folder's report.
 
 Beside every output ``<dir>/<name>`` a batch keeps two hidden objects (on any storage of
-:mod:`audiomanip.storage`):
+:mod:`audiomanip.batch.storage`):
 
 * the **record** ``<dir>/.<name>.audiomanip.json``: the input's SHA-256, the preset, the
   options that change the audio, and a fingerprint of the output written (SHA-256 locally;
@@ -36,11 +36,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from audiomanip import storage
+from audiomanip.batch import storage
 from audiomanip.errors import OutputError
-from audiomanip.worker_pool import process_alive
+from audiomanip.batch.worker_pool import process_alive
 
-RECORD_SCHEMA = "audiomanip.batch-record/1"
+RECORD_SCHEMA = "audiomanip.batch.engine-record/1"
 RECORD_SUFFIX = ".audiomanip.json"
 CLAIM_SUFFIX = ".audiomanip.claim"
 #: Seconds after which another run's claim counts as abandoned (a live claim lasts one file).

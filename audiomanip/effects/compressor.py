@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from audiomanip.dsp.arrays import as_batch, float_arrays, namespace
+from audiomanip.effects.arrays import as_batch, float_arrays, namespace
 
 #: Width of the soft knee in dB (the renderer's pedalboard curve is a hard knee).
 KNEE_DB = 2.0

@@ -20,14 +20,14 @@ The curve is a biased hyperbolic tangent::
   signal-dependent DC offset (color 1, high drive, −6 dBFS sine: mean ≈ −0.08 against a peak
   ≈ 0.26), which no memoryless curve can remove. Like the coupling capacitor of a real
   saturation stage, a high-pass filter after the curve removes it: the RBJ cookbook 2nd-order
-  high-pass of :func:`audiomanip.dsp.eq.biquad_coefficients` at :data:`DC_BLOCK_HZ` = 10 Hz
+  high-pass of :func:`audiomanip.effects.eq.biquad_coefficients` at :data:`DC_BLOCK_HZ` = 10 Hz
   with :data:`DC_BLOCK_Q` = 1/√2 (Butterworth: maximally flat, no resonant bump). 10 Hz is
   below hearing and well below music's lowest fundamentals: −0.26 dB at 20 Hz, −0.02 dB at
   40 Hz, < 0.001 dB above 100 Hz; the poles decay with a time constant of
   ``Q / (π · DC_BLOCK_HZ)`` ≈ 22.5 ms, so an offset that appears settles within ~0.2 s.
   The differentiable (torch) path applies it by frequency sampling on a zero-padded rFFT
-  (:func:`audiomanip.dsp.eq.filter_by_response`, as :func:`audiomanip.dsp.eq.eq` does); the
-  renderer runs the same biquad as an exact IIR with state (``audiomanip.dsp.iir.SosFilter``)
+  (:func:`audiomanip.effects.eq.filter_by_response`, as :func:`audiomanip.effects.eq.eq` does); the
+  renderer runs the same biquad as an exact IIR with state (``audiomanip.effects.iir.SosFilter``)
   and the ffmpeg export as ``highpass``. Both start at rest, so they agree from the first
   sample up to the frequency-sampled path's circular aliasing of the filter's tail beyond
   ``n_fft − T`` (≥ T) samples: max. error ≈ 1e-6 for a 0.1 s clip, ≈ 1e-11 from 0.5 s on (the
@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import math
 
-from audiomanip.dsp.arrays import device, float_arrays, namespace
-from audiomanip.dsp.eq import biquad_coefficients, biquad_response, filter_by_response
+from audiomanip.effects.arrays import device, float_arrays, namespace
+from audiomanip.effects.eq import biquad_coefficients, biquad_response, filter_by_response
 from audiomanip.params import EQ_BAND_TYPES
 
 #: Bias (in units of the tanh argument) at color = 1.

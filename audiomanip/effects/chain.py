@@ -1,6 +1,6 @@
 """The differentiable effect chain: presets as tensors, run in the schema's fixed order.
 
-Every effect ``name`` with a differentiable path lives in ``audiomanip/dsp/<name>.py`` as a
+Every effect ``name`` with a differentiable path lives in ``audiomanip/effects/<name>.py`` as a
 function also called ``name`` whose keyword arguments after ``(x[, sample_rate])`` are the
 schema's parameter names (for the EQ the per-band stems ``type, freq_hz, gain_db, q`` as
 ``[B, bands]`` tensors). :data:`DSP_FUNCTIONS` maps effect names to those functions and imports
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from audiomanip.dsp.arrays import as_batch
+from audiomanip.effects.arrays import as_batch
 from audiomanip.params import EFFECT_ORDER, SCHEMA, Effect, Param, Preset, effect
 
 #: Effects of the schema without a differentiable function (parameter loss only).
@@ -40,7 +40,7 @@ class _DSPFunctions(Mapping):
         if name not in self._names:
             raise KeyError(name)
         if name not in self._cache:
-            module = importlib.import_module(f"audiomanip.dsp.{name}")
+            module = importlib.import_module(f"audiomanip.effects.{name}")
             self._cache[name] = getattr(module, name)
         return self._cache[name]
 

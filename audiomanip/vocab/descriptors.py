@@ -36,7 +36,7 @@ from audiomanip.params import EFFECT_ORDER, EFFECTS, Param, Preset, PresetError,
 
 FAMILIES = ("tone", "space", "character", "dynamics", "pitch")
 PASS_TYPES = ("low_pass", "high_pass")
-_FORM_KINDS = ("adj", "noun", "place", "band")
+FORM_KINDS = ("adj", "noun", "place", "band")
 
 
 # ---------------------------------------------------------------------------- files
@@ -46,7 +46,7 @@ def presets_dir() -> Path:
 
 
 @functools.cache
-def _load_yaml(filename: str) -> Any:
+def load_yaml(filename: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -61,7 +61,7 @@ def _load_yaml(filename: str) -> Any:
         raise PresetFileError(f"{path.name} is not valid YAML: {exc}") from None
 
 
-def _fail(where: str, message: str) -> PresetFileError:
+def corpus_error(where: str, message: str) -> PresetFileError:
     return PresetFileError(f"presets/{where}: {message}")
 
 
@@ -100,11 +100,11 @@ class Conventions:
 @functools.cache
 def conventions() -> Conventions:
     """The validated EQ band convention and composition rules."""
-    data = _load_yaml("descriptors.yaml")
+    data = load_yaml("descriptors.yaml")
     where = "descriptors.yaml: conventions"
     conv = data.get("conventions") if isinstance(data, Mapping) else None
     if not isinstance(conv, Mapping):
-        raise _fail("descriptors.yaml", "missing the 'conventions' section")
+        raise corpus_error("descriptors.yaml", "missing the 'conventions' section")
     eq = effect("eq")
     type_param = eq.params[[p.name for p in eq.params].index("type")]
     freq_param = eq.param("band1_freq_hz")
@@ -113,50 +113,50 @@ def conventions() -> Conventions:
     for b in range(1, eq.bands + 1):
         spec = raw_bands.get(f"band{b}")
         if not isinstance(spec, Mapping):
-            raise _fail(where, f"eq_bands.band{b} is missing")
+            raise corpus_error(where, f"eq_bands.band{b} is missing")
         types = tuple(spec.get("types") or ())
         bad = [t for t in types if t not in type_param.choices]
         if not types or bad:
-            raise _fail(where, f"eq_bands.band{b}.types {list(types)} must be among {', '.join(type_param.choices)}")
+            raise corpus_error(where, f"eq_bands.band{b}.types {list(types)} must be among {', '.join(type_param.choices)}")
         if sum(t not in PASS_TYPES for t in types) != 1 or sum(t in PASS_TYPES for t in types) > 1:
-            raise _fail(where, f"eq_bands.band{b}.types needs exactly one gain type and at most one pass type")
+            raise corpus_error(where, f"eq_bands.band{b}.types needs exactly one gain type and at most one pass type")
         lo, hi = (float(x) for x in spec.get("freq_hz"))
         if not (freq_param.low <= lo < hi <= freq_param.high):
-            raise _fail(where, f"eq_bands.band{b}.freq_hz [{lo:g}, {hi:g}] outside {freq_param.range_text()}")
+            raise corpus_error(where, f"eq_bands.band{b}.freq_hz [{lo:g}, {hi:g}] outside {freq_param.range_text()}")
         bands.append(BandRole(b, str(spec.get("role", "")), types, (lo, hi)))
     rules: dict[str, dict[str, str]] = {}
     for rule, names in (conv.get("composition") or {}).items():
         if rule not in ("add", "max", "min", "follow"):
-            raise _fail(where, f"unknown composition rule {rule!r} (add, max, min, follow)")
+            raise corpus_error(where, f"unknown composition rule {rule!r} (add, max, min, follow)")
         for dotted in names:
             ename, _, pname = str(dotted).partition(".")
             if ename not in EFFECTS or ename == "eq":
-                raise _fail(where, f"composition.{rule}: {dotted!r} is not a non-EQ effect parameter")
+                raise corpus_error(where, f"composition.{rule}: {dotted!r} is not a non-EQ effect parameter")
             try:
                 EFFECTS[ename].param(pname)
             except KeyError:
-                raise _fail(where, f"composition.{rule}: unknown parameter {dotted!r}") from None
+                raise corpus_error(where, f"composition.{rule}: unknown parameter {dotted!r}") from None
             rules.setdefault(ename, {})[pname] = rule
     for ename in EFFECT_ORDER:
         if ename == "eq":
             continue
         missing = [n for n in EFFECTS[ename].param_names if n not in rules.get(ename, {})]
         if missing:
-            raise _fail(where, f"composition has no rule for {', '.join(f'{ename}.{n}' for n in missing)}")
+            raise corpus_error(where, f"composition has no rule for {', '.join(f'{ename}.{n}' for n in missing)}")
     lead = dict(conv.get("lead") or {})
     for ename, pname in lead.items():
         if rules.get(ename, {}).get(pname) not in ("max", "min"):
-            raise _fail(where, f"lead.{ename} = {pname!r} must be a max or min parameter of {ename}")
+            raise corpus_error(where, f"lead.{ename} = {pname!r} must be a max or min parameter of {ename}")
     for ename, prules in rules.items():
         if "follow" in prules.values() and ename not in lead:
-            raise _fail(where, f"{ename} has 'follow' parameters but no lead parameter")
+            raise corpus_error(where, f"{ename} has 'follow' parameters but no lead parameter")
     keeps = set()
     for dotted in conv.get("intensity_keeps") or ():
         ename, _, pname = str(dotted).partition(".")
         try:
             effect(ename).param(pname)
         except KeyError:
-            raise _fail(where, f"intensity_keeps: unknown parameter {dotted!r}") from None
+            raise corpus_error(where, f"intensity_keeps: unknown parameter {dotted!r}") from None
         keeps.add((ename, pname))
     return Conventions(tuple(bands), rules, lead, frozenset(keeps))
 
@@ -334,29 +334,29 @@ def _parse_recipe(raw: Any, where: str) -> Recipe:
     if raw is None:
         return Recipe()
     if not isinstance(raw, Mapping):
-        raise _fail(where, f"recipe must be a mapping of effects, got {type(raw).__name__}")
+        raise corpus_error(where, f"recipe must be a mapping of effects, got {type(raw).__name__}")
     conv = conventions()
     values: dict[str, dict[str, Any]] = {}
     enabled: dict[str, bool] = {}
     for ename, settings in raw.items():
         if ename not in EFFECTS:
-            raise _fail(where, f"unknown effect {ename!r} (known: {', '.join(EFFECT_ORDER)})")
+            raise corpus_error(where, f"unknown effect {ename!r} (known: {', '.join(EFFECT_ORDER)})")
         eff = EFFECTS[ename]
         if settings is None:
             settings = {}
         if isinstance(settings, bool):
             settings = {"enabled": settings}
         if not isinstance(settings, Mapping):
-            raise _fail(where, f"{ename}: settings must be a mapping")
+            raise corpus_error(where, f"{ename}: settings must be a mapping")
         flat: dict[str, Any] = {}
         for key, val in settings.items():
             if key == "enabled":
                 if not isinstance(val, bool):
-                    raise _fail(where, f"{ename}.enabled must be true or false")
+                    raise corpus_error(where, f"{ename}.enabled must be true or false")
                 enabled[ename] = val
             elif eff.bands > 1 and re.fullmatch(r"band\d+", str(key)):
                 if not isinstance(val, Mapping):
-                    raise _fail(where, f"{ename}.{key} must be a mapping of band parameters")
+                    raise corpus_error(where, f"{ename}.{key} must be a mapping of band parameters")
                 for sub, v in val.items():
                     flat[f"{key}_{sub}"] = v
             else:
@@ -365,7 +365,7 @@ def _parse_recipe(raw: Any, where: str) -> Recipe:
             try:
                 p = eff.param(fname)
             except KeyError:
-                raise _fail(where, f"unknown parameter {ename}.{fname} (known: {', '.join(eff.param_names)})") from None
+                raise corpus_error(where, f"unknown parameter {ename}.{fname} (known: {', '.join(eff.param_names)})") from None
             flat[fname] = _check(where, ename, fname, p, v)
         if ename == "eq":
             flat = _complete_bands(flat, conv, where)
@@ -377,12 +377,12 @@ def _parse_recipe(raw: Any, where: str) -> Recipe:
 def _check(where: str, ename: str, fname: str, p: Param, v: Any) -> Any:
     if p.is_choice:
         if v not in p.choices:
-            raise _fail(where, f"{ename}.{fname} = {v!r} is not one of {', '.join(p.choices)}")
+            raise corpus_error(where, f"{ename}.{fname} = {v!r} is not one of {', '.join(p.choices)}")
         return v
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _fail(where, f"{ename}.{fname} = {v!r} must be a number ({p.range_text()})")
+        raise corpus_error(where, f"{ename}.{fname} = {v!r} must be a number ({p.range_text()})")
     if not p.low <= v <= p.high:
-        raise _fail(where, f"{ename}.{fname} = {v:g} is out of range {p.range_text()}")
+        raise corpus_error(where, f"{ename}.{fname} = {v:g} is out of range {p.range_text()}")
     return float(v)
 
 
@@ -395,7 +395,7 @@ def _complete_bands(flat: dict[str, Any], conv: Conventions, where: str) -> dict
             continue
         btype = flat.get(keys[0], role.gain_type)
         if btype not in role.types:
-            raise _fail(where, f"eq band{role.band} ({role.role}) must be {' or '.join(role.types)}, got {btype!r}")
+            raise corpus_error(where, f"eq band{role.band} ({role.role}) must be {' or '.join(role.types)}, got {btype!r}")
         out[keys[0]] = btype
         for k in keys[1:]:
             if k not in out:
@@ -404,7 +404,7 @@ def _complete_bands(flat: dict[str, Any], conv: Conventions, where: str) -> dict
             out[keys[2]] = 0.0
         lo, hi = role.freq_range_hz
         if not lo <= out[keys[1]] <= hi:
-            raise _fail(where, f"eq band{role.band} ({role.role}) frequency {out[keys[1]]:g} Hz outside [{lo:g}, {hi:g}] Hz")
+            raise corpus_error(where, f"eq band{role.band} ({role.role}) frequency {out[keys[1]]:g} Hz outside [{lo:g}, {hi:g}] Hz")
     return out
 
 
@@ -448,46 +448,46 @@ class Descriptor:
 @functools.cache
 def load_descriptors() -> dict[str, Descriptor]:
     """All descriptors of ``presets/descriptors.yaml`` by name, validated."""
-    data = _load_yaml("descriptors.yaml")
+    data = load_yaml("descriptors.yaml")
     raw = data.get("descriptors") if isinstance(data, Mapping) else None
     if not isinstance(raw, Mapping) or not raw:
-        raise _fail("descriptors.yaml", "missing the 'descriptors' mapping")
+        raise corpus_error("descriptors.yaml", "missing the 'descriptors' mapping")
     out: dict[str, Descriptor] = {}
     owner: dict[str, str] = {}
     for name, entry in raw.items():
         where = f"descriptors.yaml: descriptor {name!r}"
         if not isinstance(entry, Mapping):
-            raise _fail(where, "must be a mapping")
+            raise corpus_error(where, "must be a mapping")
         unknown = set(entry) - {"family", "adj", "noun", "place", "band", "recipe", "intensity", "heldout", "note"}
         if unknown:
-            raise _fail(where, f"unknown keys {', '.join(sorted(unknown))}")
+            raise corpus_error(where, f"unknown keys {', '.join(sorted(unknown))}")
         family = entry.get("family")
         if family not in FAMILIES:
-            raise _fail(where, f"family {family!r} must be one of {', '.join(FAMILIES)}")
-        forms = {k: tuple(str(f).strip() for f in (entry.get(k) or ())) for k in _FORM_KINDS}
+            raise corpus_error(where, f"family {family!r} must be one of {', '.join(FAMILIES)}")
+        forms = {k: tuple(str(f).strip() for f in (entry.get(k) or ())) for k in FORM_KINDS}
         if not any(forms.values()):
-            raise _fail(where, "needs at least one surface form (adj, noun or place)")
+            raise corpus_error(where, "needs at least one surface form (adj, noun or place)")
         if forms["place"] and family != "space":
-            raise _fail(where, "only space descriptors have place forms")
+            raise corpus_error(where, "only space descriptors have place forms")
         for f in set(sum(forms.values(), ())):
             if f.lower() != f or not f:
-                raise _fail(where, f"surface form {f!r} must be non-empty lower case")
+                raise corpus_error(where, f"surface form {f!r} must be non-empty lower case")
             if f in owner and owner[f] != name:
-                raise _fail(where, f"surface form {f!r} is also a form of {owner[f]!r}")
+                raise corpus_error(where, f"surface form {f!r} is also a form of {owner[f]!r}")
             owner[f] = name
         recipe = _parse_recipe(entry.get("recipe"), where)
         if not recipe.values and not recipe.enabled:
-            raise _fail(where, "recipe is empty")
+            raise corpus_error(where, "recipe is empty")
         d = Descriptor(
             name=str(name), family=family, adj=forms["adj"], noun=forms["noun"], place=forms["place"],
             recipe=recipe, intensity=bool(entry.get("intensity", True)), heldout=bool(entry.get("heldout", False)),
             note=str(entry.get("note", "")), band=forms["band"],
         )
         if d.band and not d.invertible:
-            raise _fail(where, "only EQ-only tone descriptors without pass filters have band forms "
+            raise corpus_error(where, "only EQ-only tone descriptors without pass filters have band forms "
                                "(\"cut the highs\" inverts the recipe)")
         if any(not f.startswith("the ") for f in d.band):
-            raise _fail(where, "band forms start with 'the' (\"the highs\")")
+            raise corpus_error(where, "band forms start with 'the' (\"the highs\")")
         out[str(name)] = d
     return out
 
@@ -512,21 +512,21 @@ class Modifier:
 
 @functools.cache
 def load_modifiers() -> tuple[Modifier, ...]:
-    data = _load_yaml("modifiers.yaml")
+    data = load_yaml("modifiers.yaml")
     out = []
     kinds = {"adverbs": "adverb", "comparatives": "comparative", "quantities": "quantity", "negations": "negation"}
     for section_name, kind in kinds.items():
         section = (data or {}).get(section_name)
         if not isinstance(section, Mapping) or not section:
-            raise _fail("modifiers.yaml", f"missing the {section_name!r} mapping")
+            raise corpus_error("modifiers.yaml", f"missing the {section_name!r} mapping")
         for text, factor in section.items():
             where = f"modifiers.yaml: {section_name}.{text}"
             if isinstance(factor, bool) or not isinstance(factor, (int, float)):
-                raise _fail(where, "factor must be a number")
+                raise corpus_error(where, "factor must be a number")
             if kind == "negation" and not -1.5 <= factor < 0:
-                raise _fail(where, "a negation factor lies in [-1.5, 0)")
+                raise corpus_error(where, "a negation factor lies in [-1.5, 0)")
             if kind != "negation" and not 0 < factor <= 2.5:
-                raise _fail(where, "an intensity factor lies in (0, 2.5]")
+                raise corpus_error(where, "an intensity factor lies in (0, 2.5]")
             out.append(Modifier(str(text), kind, float(factor)))
     return tuple(out)
 
@@ -562,12 +562,12 @@ def _compose_spec(items: Any, where: str) -> tuple[Recipe, tuple[str, ...]]:
         elif isinstance(item, Mapping) and len(item) == 1:
             dname, factor = next(iter(item.items()))
         else:
-            raise _fail(where, f"compose item {item!r} must be a descriptor name or {{name: intensity}}")
+            raise corpus_error(where, f"compose item {item!r} must be a descriptor name or {{name: intensity}}")
         if dname not in descriptors:
             close = difflib.get_close_matches(str(dname), list(descriptors), n=3)
-            raise _fail(where, f"unknown descriptor {dname!r}" + (f" (close: {', '.join(close)})" if close else ""))
+            raise corpus_error(where, f"unknown descriptor {dname!r}" + (f" (close: {', '.join(close)})" if close else ""))
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor <= 2.5:
-            raise _fail(where, f"intensity of {dname!r} must be a number in (0, 2.5]")
+            raise corpus_error(where, f"intensity of {dname!r} must be a number in (0, 2.5]")
         recipes.append(descriptors[dname].recipe.scaled(float(factor)))
         names.append(str(dname))
     return (compose(recipes) if recipes else Recipe()), tuple(names)
@@ -580,32 +580,32 @@ def load_named_presets() -> dict[str, NamedPreset]:
     The mapping and its presets are cached and shared: read them, or take a copy with
     :func:`get_named_preset` before changing one.
     """
-    data = _load_yaml("named.yaml")
+    data = load_yaml("named.yaml")
     raw = data.get("presets") if isinstance(data, Mapping) else None
     if not isinstance(raw, list) or not raw:
-        raise _fail("named.yaml", "missing the 'presets' list")
+        raise corpus_error("named.yaml", "missing the 'presets' list")
     out: dict[str, NamedPreset] = {}
     for i, entry in enumerate(raw):
         if not isinstance(entry, Mapping) or "name" not in entry:
-            raise _fail("named.yaml", f"entry #{i + 1} needs a name")
+            raise corpus_error("named.yaml", f"entry #{i + 1} needs a name")
         name = normalize_name(str(entry["name"]))
         where = f"named.yaml: preset {name!r}"
         unknown = set(entry) - {"name", "tags", "description", "compose", "overrides", "preset", "phrases"}
         if unknown:
-            raise _fail(where, f"unknown keys {', '.join(sorted(unknown))}")
+            raise corpus_error(where, f"unknown keys {', '.join(sorted(unknown))}")
         if name in out:
-            raise _fail(where, "is defined twice")
+            raise corpus_error(where, "is defined twice")
         description = str(entry.get("description") or "").strip()
         if not description:
-            raise _fail(where, "needs a one-line description")
+            raise corpus_error(where, "needs a one-line description")
         tags = tuple(str(t) for t in entry.get("tags") or ())
         if "preset" in entry:
             if "compose" in entry or "overrides" in entry:
-                raise _fail(where, "has a full 'preset'; 'compose'/'overrides' do not apply")
+                raise corpus_error(where, "has a full 'preset'; 'compose'/'overrides' do not apply")
             try:
                 preset = Preset.from_dict(entry["preset"], strict=True)
             except PresetError as exc:
-                raise _fail(where, str(exc)) from None
+                raise corpus_error(where, str(exc)) from None
             preset.notes = []
             names: tuple[str, ...] = ()
             recipe = None
@@ -613,7 +613,7 @@ def load_named_presets() -> dict[str, NamedPreset]:
             recipe, names = _compose_spec(entry.get("compose"), where)
             recipe = recipe.with_overrides(_parse_recipe(entry.get("overrides"), where))
             if not recipe.values and not recipe.enabled:
-                raise _fail(where, "composes nothing")
+                raise corpus_error(where, "composes nothing")
             preset = recipe.to_preset()
         preset.name = name
         preset.description = description
@@ -638,113 +638,6 @@ def get_named_preset(name: str) -> NamedPreset:
     return NamedPreset(np_.name, np_.tags, np_.description, np_.preset.copy(), np_.descriptors, np_.phrases, np_.recipe)
 
 
-# ---------------------------------------------------------------------------- templates
-@dataclass(frozen=True)
-class Template:
-    """A phrasing with slots ({src}, {adj}, {adj2}, {noun}, {place}, {named}, {explicit} …)."""
-
-    id: str
-    text: str
-    heldout: bool
-    negate: bool
-    slots: tuple[str, ...]
-    #: strength a template carries in its words: a negate template's ("too boomy" -0.7; None =
-    #: use a negation word from modifiers.yaml) or a band template's ("cut {band}" -1, "push
-    #: {band} a bit" 0.5; None = 1)
-    factor: float | None = None
-    #: relative chance of the template being drawn (1 = as often as a plain template)
-    weight: float = 1.0
-
-    @property
-    def descriptor_slots(self) -> tuple[str, ...]:
-        return tuple(s for s in self.slots if s.rstrip("23") in _FORM_KINDS)
-
-
-_SLOT_RE = re.compile(r"\{(\w+)\}")
-_KNOWN_SLOTS = {"src", "named", "explicit"} | {k + s for k in _FORM_KINDS for s in ("", "2", "3")}
-
-
-@dataclass(frozen=True)
-class TemplateSet:
-    templates: tuple[Template, ...]
-    sources: tuple[str, ...]
-    #: explicit-value phrase patterns with typed number slots ({st}, {hz}, {db} …)
-    explicit: tuple[str, ...]
-
-
-@functools.cache
-def load_templates() -> TemplateSet:
-    """Phrasing templates, source nouns and explicit-value patterns of ``templates.yaml``."""
-    data = _load_yaml("templates.yaml") or {}
-    templates = []
-    seen = set()
-    for i, entry in enumerate(data.get("templates") or ()):
-        where = f"templates.yaml: template #{i + 1}"
-        if not isinstance(entry, Mapping) or "id" not in entry or "text" not in entry:
-            raise _fail(where, "needs id and text")
-        tid, text = str(entry["id"]), str(entry["text"])
-        if tid in seen:
-            raise _fail(where, f"id {tid!r} is used twice")
-        seen.add(tid)
-        slots = tuple(_SLOT_RE.findall(text))
-        bad = [s for s in slots if s not in _KNOWN_SLOTS]
-        if bad:
-            raise _fail(f"templates.yaml: template {tid!r}", f"unknown slots {bad}")
-        if len(set(slots)) != len(slots):
-            raise _fail(f"templates.yaml: template {tid!r}", "a slot appears twice")
-        factor = entry.get("factor")
-        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))):
-            raise _fail(f"templates.yaml: template {tid!r}", "factor must be a number")
-        weight = entry.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 10:
-            raise _fail(f"templates.yaml: template {tid!r}", "weight must be a number in (0, 10]")
-        t = Template(tid, text, bool(entry.get("heldout", False)), bool(entry.get("negate", False)), slots,
-                     None if factor is None else float(factor), float(weight))
-        band = "band" in (s.rstrip("23") for s in t.descriptor_slots)
-        if band and (t.negate or t.descriptor_slots != ("band",)):
-            raise _fail(f"templates.yaml: template {tid!r}", "a band template has exactly one {band} slot "
-                                                             "and carries its sign in factor (not negate)")
-        if factor is not None and band and not (-1.6 <= factor <= 1.6 and factor != 0):
-            raise _fail(f"templates.yaml: template {tid!r}", "a band template's factor must be in [-1.6, 1.6], not 0")
-        if factor is not None and not band and not (t.negate and -1.5 <= factor < 0):
-            raise _fail(f"templates.yaml: template {tid!r}", "factor applies to negate templates (a negative "
-                                                             "number in [-1.5, 0)) and band templates")
-        if t.negate and t.descriptor_slots != ("adj",):
-            raise _fail(f"templates.yaml: template {tid!r}", "a negate template has exactly one {adj} slot")
-        if not t.descriptor_slots and "named" not in slots and "explicit" not in slots:
-            raise _fail(f"templates.yaml: template {tid!r}", "has no descriptor, named or explicit slot")
-        templates.append(t)
-    sources = tuple(str(s) for s in data.get("sources") or ())
-    explicit = tuple(str(s) for s in data.get("explicit") or ())
-    if not templates or not sources or not explicit:
-        raise _fail("templates.yaml", "needs 'templates', 'sources' and 'explicit' lists")
-    return TemplateSet(tuple(templates), sources, explicit)
-
-
-@functools.cache
-def evaluation_prompts() -> frozenset[str]:
-    """The prompts of the shipped evaluation suites (``suite_direction.yaml`` and
-    ``suite_paraphrase.yaml``), lower case with single spaces: prompt synthesis keeps them out
-    of the training split, so the suites measure prompts the model never saw. Read by the
-    suites' own validating loaders."""
-    from audiomanip.eval_suites import load_direction_suite, load_paraphrase_suite
-
-    direction = [p.prompt for p in load_direction_suite().prompts]
-    paraphrase = [p for group in load_paraphrase_suite().groups.values() for p in group]
-    return frozenset(normalize_text(p) for p in direction + paraphrase)
-
-
 def normalize_text(text: str) -> str:
     """Lower case, single spaces, no spaces at the ends (how prompts are compared)."""
     return re.sub(r"\s+", " ", text.lower()).strip()
-
-
-def validate_all() -> dict[str, int]:
-    """Load and validate every corpus file; returns counts (used by tests and `presets`)."""
-    descriptors = load_descriptors()
-    counts = {f: sum(d.family == f for d in descriptors.values()) for f in FAMILIES}
-    counts["descriptors"] = len(descriptors)
-    counts["named"] = len(load_named_presets())
-    counts["modifiers"] = len(load_modifiers())
-    counts["templates"] = len(load_templates().templates)
-    return counts

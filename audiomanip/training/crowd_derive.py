@@ -1,7 +1,7 @@
 """Derive per-word targets from the SocialFX crowd data (offline; never imported by the runtime).
 
 ``scripts/derive_crowd_words.py`` calls :func:`build_table` and writes ``presets/crowd_words.json``;
-:mod:`audiomanip.data.crowd` reads that table at run time. The raw CSVs (data dictionary in
+:mod:`audiomanip.vocab.crowd` reads that table at run time. The raw CSVs (data dictionary in
 ``../shared/data/socialfx/README.md``) stay outside the repository.
 
 What is derived, per English word (lower case, ``-``/``_`` read as spaces):
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from audiomanip.data import crowd
+from audiomanip.vocab import crowd
 from audiomanip.params import EQ_BAND_TYPES, effect, t60_s_to_room_size
 
 #: Centre frequencies (Hz) of SocialEQ's 40 bands (the data dictionary's list).
@@ -336,12 +336,12 @@ def fit_eq(targets_db: np.ndarray, *, steps: int = 700, sample_rate: float = FIT
     """Fit our 5 bands (low shelf, 3 peaks, high shelf, each in its band's frequency range from
     ``descriptors.yaml``) to target curves ``[W, 40]`` in dB at :data:`EQ_BAND_HZ`, up to a
     constant offset (the crowd curves carry no absolute level). Adam on the differentiable
-    response :func:`audiomanip.dsp.eq.eq_response`; the reported error is re-measured through
+    response :func:`audiomanip.effects.eq.eq_response`; the reported error is re-measured through
     the renderer's SOS (:func:`rendered_eq_db`)."""
     import torch
 
-    from audiomanip.data.corpus import conventions
-    from audiomanip.dsp.eq import eq_response
+    from audiomanip.vocab.descriptors import conventions
+    from audiomanip.effects.eq import eq_response
 
     targets = torch.as_tensor(np.asarray(targets_db, dtype=float), dtype=torch.float64)
     w = targets.shape[0]
@@ -497,8 +497,8 @@ def authored_agreement(recipe: Any, crowd_entry: Mapping[str, Any], *, global_co
 
 def decide_authored(words: Mapping[str, dict[str, Any]], *, global_comp_ratio: float) -> None:
     """Add ``authored`` = {descriptor, agreement, winner} to every crowd word that is also an
-    authored descriptor form; the winner per effect follows :func:`audiomanip.data.crowd.crowd_wins`."""
-    from audiomanip.data.corpus import load_descriptors
+    authored descriptor form; the winner per effect follows :func:`audiomanip.vocab.crowd.crowd_wins`."""
+    from audiomanip.vocab.descriptors import load_descriptors
 
     forms = {f: d for d in load_descriptors().values() for f in d.forms}
     for w, entry in words.items():
@@ -518,8 +518,8 @@ def _r(x: float, nd: int = 3) -> float:
 
 def build_table(data_dir: str | Path, *, progress: Callable[[str], None] | None = None,
                 fit_steps: int = 700) -> dict[str, Any]:
-    """Read the crowd data and return the table that :mod:`audiomanip.data.crowd` loads."""
-    from audiomanip.data.corpus import load_descriptors
+    """Read the crowd data and return the table that :mod:`audiomanip.vocab.crowd` loads."""
+    from audiomanip.vocab.descriptors import load_descriptors
 
     say = progress or (lambda msg: None)
     data_dir = Path(data_dir)

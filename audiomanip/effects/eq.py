@@ -1,7 +1,7 @@
 """5-band parametric EQ of RBJ Audio-EQ-Cookbook biquads, for numpy and torch.
 
 :func:`biquad_coefficients` is the single coefficient function of the project, written against
-the array API (:mod:`audiomanip.dsp.arrays`): the renderer calls it with numpy arrays and filters
+the array API (:mod:`audiomanip.effects.arrays`): the renderer calls it with numpy arrays and filters
 with the coefficients (``dsp.iir.SosFilter``, scipy's ``sosfilt``), training calls it with torch
 tensors and :func:`eq` samples the same biquads' frequency response on the rFFT grid of a
 zero-padded signal (as dasp-pytorch does), so the two paths have the same magnitude response.
@@ -18,7 +18,7 @@ import math
 import numbers
 from collections.abc import Callable
 
-from audiomanip.dsp.arrays import device, float_arrays, namespace
+from audiomanip.effects.arrays import device, float_arrays, namespace
 from audiomanip.params import EQ_BAND_TYPES
 
 #: Largest frequency used for the biquads, as a fraction of the sample rate (below Nyquist).

@@ -1,10 +1,10 @@
 """One batch job, start to finish: the function every engine's worker runs (the local process
 pool and the Ray actors alike).
 
-Inputs and outputs are local paths or fsspec URLs (:mod:`audiomanip.storage`). A remote
+Inputs and outputs are local paths or fsspec URLs (:mod:`audiomanip.batch.storage`). A remote
 input is downloaded to a temporary file; the output is rendered into a part file (beside a
 local output, in the temporary folder for a remote one) and published in one step, under the
-output's claim, followed by its record (:mod:`audiomanip.manifest`). Inputs are only read.
+output's claim, followed by its record (:mod:`audiomanip.batch.manifest`). Inputs are only read.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiomanip import manifest, storage
+from audiomanip.batch import manifest, storage
 from audiomanip.errors import AudiomanipError, InputNotFoundError, OutputError
 from audiomanip.params import Preset, PresetError
 
 if TYPE_CHECKING:
-    from audiomanip.batch import BatchJob, BatchOptions, JobOutcome
+    from audiomanip.batch.engine import BatchJob, BatchOptions, JobOutcome
 
 #: The options that change an output's audio, recorded in its manifest record.
 AUDIO_OPTIONS = ("match_loudness", "peak_safety", "audio_length_s")
@@ -30,7 +30,7 @@ AUDIO_OPTIONS = ("match_loudness", "peak_safety", "audio_length_s")
 
 class _CommitWindow:
     """Publishing an output and writing its record belong together: a stop that a worker is
-    asked for in between (SIGTERM from the parent, see :func:`audiomanip.batch._stop_worker`)
+    asked for in between (SIGTERM from the parent, see :func:`audiomanip.batch.engine._stop_worker`)
     waits until the record is written, so a resumed batch finds every published output with
     its record and skips it. SIGKILL cannot wait; a resume then redoes that output."""
 
@@ -81,7 +81,7 @@ def wanted(job: BatchJob, options: BatchOptions, input_sha256: str) -> manifest.
 
 
 def _outcome(job: BatchJob, status: str, error: str | None = None) -> JobOutcome:
-    from audiomanip.batch import JobOutcome
+    from audiomanip.batch.engine import JobOutcome
 
     return JobOutcome(
         in_path=job.in_path,

@@ -1,14 +1,14 @@
 """Training prompts for crowd words: each crowd word of the training folds in the corpus' plain
 one-adjective phrasings ("make the vocals {adj}", "a {adj} sound" …), with its crowd target.
 
-The crowd vocabulary (:mod:`audiomanip.data.crowd`, a few thousand words people used after
+The crowd vocabulary (:mod:`audiomanip.vocab.crowd`, a few thousand words people used after
 hearing an effect) teaches the network how the frozen encoder's space maps onto effect space over
 far more words than the authored descriptors, which is what lets it place words it never saw.
 
 Kept out, always: the held-out crowd fold (``crowd.heldout_words``), every surface form of a
 held-out authored descriptor (so "shrill", an authored held-out word with crowd EQ data, is
 never trained on), words that are training descriptors' forms (the corpus already teaches them,
-with the crowd-vs-authored rule applied in :func:`audiomanip.data.crowd.grounded_recipe`), and
+with the crowd-vs-authored rule applied in :func:`audiomanip.vocab.crowd.grounded_recipe`), and
 words whose training target is empty (:func:`training_recipe`: a reverb or compressor word used
 once or twice carries no target of its own). ``exclude_folds`` removes more folds (a validation fold for tuning).
 """
@@ -18,8 +18,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from audiomanip.data import corpus
-from audiomanip.data.prompts import PromptExample, _fix_articles, heldout_forms
+from audiomanip.vocab import descriptors as corpus
+from audiomanip.training import templates as prompt_templates
+from audiomanip.training.prompts import PromptExample, _fix_articles, heldout_forms
 
 #: Template slots a crowd word can fill (it has only an adjective form).
 _SLOTS = {"adj", "src"}
@@ -31,7 +32,7 @@ MIN_CONFIDENCE = 0.3
 
 
 def training_recipe(cw, min_confidence: float = MIN_CONFIDENCE) -> corpus.Recipe:
-    """A crowd word's training target: :meth:`audiomanip.data.crowd.CrowdWord.recipe` (its EQ,
+    """A crowd word's training target: :meth:`audiomanip.vocab.crowd.CrowdWord.recipe` (its EQ,
     and the reverb or compressor of the experiment it is typical of) without the effects whose
     confidence is under ``min_confidence``."""
     values = {name: dict(v) for name, v in cw.recipe().values.items()
@@ -41,7 +42,7 @@ def training_recipe(cw, min_confidence: float = MIN_CONFIDENCE) -> corpus.Recipe
 
 def crowd_training_words(exclude_folds: Sequence[int] = (0,)) -> list[str]:
     """Crowd words that may be trained on (sorted; see the module docstring for what is kept out)."""
-    from audiomanip.data import crowd
+    from audiomanip.vocab import crowd
 
     held_forms = set(heldout_forms())
     authored = {f for d in corpus.load_descriptors().values() for f in d.forms}
@@ -54,8 +55,8 @@ def crowd_training_words(exclude_folds: Sequence[int] = (0,)) -> list[str]:
     return out
 
 
-def _phrasings() -> list[corpus.Template]:
-    return [t for t in corpus.load_templates().templates
+def _phrasings() -> list[prompt_templates.Template]:
+    return [t for t in prompt_templates.load_templates().templates
             if not t.heldout and not t.negate and set(t.slots) <= _SLOTS and "adj" in t.slots]
 
 
@@ -65,13 +66,13 @@ def crowd_examples(seed: int = 0, *, per_word: int = 3, exclude_folds: Sequence[
     well-attested word is seen more often), deterministic from
     ``seed``. Targets are :func:`training_recipe` as presets; prompts of
     the evaluation suites are never produced."""
-    from audiomanip.data import crowd
+    from audiomanip.vocab import crowd
 
     rng = random.Random(seed * 7919 + 17)
     templates = _phrasings()
-    sources = corpus.load_templates().sources
+    sources = prompt_templates.load_templates().sources
     words = crowd.load_crowd_words()
-    banned = corpus.evaluation_prompts()
+    banned = prompt_templates.evaluation_prompts()
     out: list[PromptExample] = []
     for word in crowd_training_words(exclude_folds):
         cw = words[word]

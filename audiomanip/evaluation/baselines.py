@@ -123,7 +123,7 @@ class MemoEncoder:
     Has the wrapped encoder's ``name``, ``dim``, ``max_tokens`` and ``encode``; adds
     :meth:`encode_pooled` (pooled vectors only: what the nearest neighbour needs, without
     keeping token vectors of the whole training split in memory). With ``cache_dir`` it reads
-    and fills the training's on-disk :class:`~audiomanip.data.dataset.EmbeddingCache`, so
+    and fills the training's on-disk :class:`~audiomanip.training.dataset.EmbeddingCache`, so
     prompts a model was trained on are not encoded again. Vectors are kept as float16, as
     the training cache keeps them (so the model sees what it was trained on).
     """
@@ -137,7 +137,7 @@ class MemoEncoder:
         self._pooled: dict[str, Any] = {}  # prompt -> pooled [D] float16
         self._disk = None
         if cache_dir is not None:
-            from audiomanip.data.dataset import EmbeddingCache
+            from audiomanip.training.dataset import EmbeddingCache
 
             self._disk = EmbeddingCache(encoder, cache_dir)
 

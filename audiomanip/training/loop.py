@@ -66,7 +66,7 @@ class TrainOptions:
     ``init_from``: start from the weights of this checkpoint (a fine-tuning run: same sizes;
     modules the checkpoint lacks, such as a new text adapter, keep their initialisation; the
     optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
-    training folds (:func:`audiomanip.data.crowd_prompts.crowd_examples`), in this many
+    training folds (:func:`audiomanip.training.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
@@ -137,7 +137,7 @@ def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int 
     """
     import torch
 
-    from audiomanip.data import sources as S
+    from audiomanip.training import sources as S
 
     sr, d = int(sample_rate), float(clip_seconds)
     T = int(round(d * sr))
@@ -316,7 +316,7 @@ def evaluate(net: Any, dataset: Any, constant: dict[str, dict[str, Any]] | None 
     from audiomanip.params import Preset
 
     if apply_explicit:
-        from audiomanip.data.explicit import parse_explicit
+        from audiomanip.vocab.explicit import parse_explicit
     const_preset = None
     if constant is not None:
         const_preset = Preset.from_normalized({
@@ -398,19 +398,19 @@ class ClapAudioLoss:
 # --------------------------------------------------------------------------- data
 def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]]:
     """``(training pairs, {split name: held-out pairs})`` from the generated corpus and files."""
-    from audiomanip.data.dataset import load_description_file, load_pairs_file
+    from audiomanip.training.dataset import load_description_file, load_pairs_file
 
     train_pairs: list[Any] = []
     heldout: dict[str, list[Any]] = {}
     if options.n_pairs > 0:
-        from audiomanip.data.prompts import generate_dataset
+        from audiomanip.training.prompts import generate_dataset
 
         ds = generate_dataset(seed=options.seed, n_pairs=options.n_pairs)
         train_pairs.extend(ds.train)
         heldout = {"heldout_descriptors": list(ds.heldout_descriptors),
                    "heldout_phrasings": list(ds.heldout_phrasings)}
         if options.crowd_per_word > 0:
-            from audiomanip.data.crowd_prompts import crowd_examples
+            from audiomanip.training.crowd_prompts import crowd_examples
 
             train_pairs.extend(crowd_examples(options.seed, per_word=options.crowd_per_word))
     if options.dataset_path is not None:
@@ -479,17 +479,17 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     ``save_checkpoint_every`` steps), ``output_dir/last`` (end of each epoch) and
     ``output_dir/final``; all are resumable (weights + optimizer + step).
 
-    Inside :func:`audiomanip.distributed.worker` (several ranks) each step's batch is split
+    Inside :func:`audiomanip.training.distributed.worker` (several ranks) each step's batch is split
     among the ranks, gradients are averaged, rank 0 alone fills the embedding cache, evaluates
     and writes checkpoints, and a stop signal ends all ranks after the same step (see
-    :mod:`audiomanip.distributed`).
+    :mod:`audiomanip.training.distributed`).
     """
     import torch
 
     from audiomanip.checkpoint import load_checkpoint
-    from audiomanip.data.dataset import EmbeddingCache, PairDataset
+    from audiomanip.training.dataset import EmbeddingCache, PairDataset
     from audiomanip.device import resolve_device
-    from audiomanip.distributed import current
+    from audiomanip.training.distributed import current
     from audiomanip.model.heads import chain_inputs_from_outputs
     from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
     from audiomanip.model.network import count_parameters
@@ -575,7 +575,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
     run_chain = preset_tensors = None
     if use_stft:
-        from audiomanip.dsp.chain import preset_tensors, run_chain
+        from audiomanip.effects.chain import preset_tensors, run_chain
     clip_rng = torch.Generator().manual_seed(options.seed + 17)
 
     emit({"event": "start", "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "step": step,
@@ -710,7 +710,7 @@ def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder:
     folder: the training descriptors' surface forms and crowd words of ``options``' training
     pairs, each with what the model in ``model_dir`` does for the word alone, and the vocabulary
     of every training prompt. Returns the path written."""
-    from audiomanip.data.corpus import load_descriptors
+    from audiomanip.vocab.descriptors import load_descriptors
     from audiomanip.explain import build_known_words, save_known_words
     from audiomanip.model.preset_model import load_model
 
@@ -718,7 +718,7 @@ def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder:
     train_pairs, _ = gather_pairs(options)
     entries = [(form, "authored") for d in load_descriptors().values() if not d.heldout for form in d.forms]
     if options.n_pairs > 0 and options.crowd_per_word > 0:
-        from audiomanip.data.crowd_prompts import crowd_training_words
+        from audiomanip.training.crowd_prompts import crowd_training_words
 
         entries += [(word, "crowd") for word in crowd_training_words()]
     known = build_known_words(entries, (p.prompt for p in train_pairs), model.encoder,

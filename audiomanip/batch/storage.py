@@ -159,7 +159,7 @@ def list_files(
     root: str, *, pattern: str | None, suffixes: Sequence[str], recursive: bool, exclude: Sequence[str] = ()
 ) -> list[str]:
     """URLs of the files under a remote ``root`` (sorted), matched like
-    :func:`audiomanip.batch.find_inputs`: by ``pattern`` or by suffix, hidden names skipped."""
+    :func:`audiomanip.batch.engine.find_inputs`: by ``pattern`` or by suffix, hidden names skipped."""
     fs, base = _fs(root)
     if not fs.isdir(base):
         raise InputNotFoundError(f"input folder not found: {root}")
