@@ -43,14 +43,43 @@ class ResolvedPreset:
     edits: list[dict[str, str]] = field(default_factory=list)
     explain: list[dict[str, Any]] | None = None
 
+    def at_strength(self, strength: float) -> Preset:
+        """The preset scaled to ``strength`` (0..1, :meth:`Preset.with_strength`); at 1 the
+        preset itself, unchanged to the last bit."""
+        return self.preset.with_strength(strength) if strength != 1.0 else self.preset
 
-def check_one_source(prompt: str | None, preset_name: str | None, preset_file: Path | None) -> None:
+
+def check_one_source(
+    prompt: str | None,
+    preset_name: str | None,
+    preset_file: Path | None,
+    *,
+    prompt_lists: dict[str, Any] | None = None,
+) -> None:
     """UsageError unless one source is given: a PROMPT, --preset or --preset-file, or a PROMPT
-    with one of the two presets (an edit). --preset and --preset-file never go together."""
+    with one of the two presets (an edit). --preset and --preset-file never go together.
+
+    With ``prompt_lists`` (``batch``: its option names mapped to their values, ``{"--prompts":
+    FILE, "--plan": CSV}``) the prompt is batch's ``--prompt`` and exactly one of all the
+    sources must be given (a batch edits nothing)."""
+    if prompt_lists is not None:
+        given = {"--prompt": prompt, **prompt_lists, "--preset": preset_name, "--preset-file": preset_file}
+        named = [n for n, v in given.items() if v is not None]
+        if len(named) != 1:
+            raise UsageError(
+                f"give exactly one of {', '.join(given)}" + (f" (got {', '.join(named)})" if named else "")
+            )
+        return
     if prompt is None and preset_name is None and preset_file is None:
         raise UsageError("give a PROMPT, --preset NAME or --preset-file FILE")
     if preset_name is not None and preset_file is not None:
         raise UsageError("give only one of --preset and --preset-file (a PROMPT may edit either)")
+
+
+def check_prompt(prompt: str, example: str = "warm tape with a small room") -> None:
+    """PromptError when ``prompt`` holds no words (checked before the model is loaded)."""
+    if not str(prompt).split():
+        raise PromptError(f'the prompt is empty; describe the sound, e.g. "{example}"')
 
 
 def load_named(name: str) -> ResolvedPreset:
@@ -143,7 +172,7 @@ class PromptPresetter:
 
     ``checkpoint_path``/``checkpoint_dir`` follow ``checkpoint.find_checkpoint``'s rule;
     ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``note`` receives the CPU fall-back
-    message of ``auto``); ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
+    message of ``auto``; without ``note`` such messages wait for :meth:`take_notes`); ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
     :mod:`audiomanip.inference.loader`: ONNX Runtime unless the checkpoint needs torch);
     ``many``: many prompts will follow (the runtime then optimises its graphs at load);
     ``explain``: also fill :attr:`ResolvedPreset.explain` (the model's ``explain``).
@@ -167,7 +196,8 @@ class PromptPresetter:
         self.device = device
         self.seed = seed
         self.backend = backend
-        self.note = note
+        self._pending_notes: list[str] = []
+        self.note = note if note is not None else self._pending_notes.append
         self.many = many
         self._model: Any = None
 
@@ -185,6 +215,14 @@ class PromptPresetter:
                 torch.manual_seed(self.seed)
         return self._model
 
+    def take_notes(self) -> list[str]:
+        """The loader's notes (the CPU fall-back of ``--device auto`` …) not yet taken, when no
+        ``note`` callback was given: a caller shows them once the model ran, so that an error
+        while loading stays one line."""
+        notes = list(self._pending_notes)
+        self._pending_notes.clear()
+        return notes
+
     @property
     def device_used(self) -> str:
         """The device the model runs on (``"cpu"``, ``"cuda"``); loads the model."""
@@ -198,8 +236,7 @@ class PromptPresetter:
 
     def __call__(self, prompt: str, audio: Any = None, sample_rate: int | None = None) -> ResolvedPreset:
         text, notes = clean_prompt(prompt)
-        if not text:
-            raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
+        check_prompt(text)
         from audiomanip.vocab.unsupported import unsupported_notes
 
         prediction = self.model.predict(text, audio=audio, sample_rate=sample_rate)
@@ -289,6 +326,7 @@ __all__ = [
     "ResolvedPreset",
     "PromptPresetter",
     "check_one_source",
+    "check_prompt",
     "load_named",
     "load_file",
     "resolve",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,11 +9,6 @@ import typer
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, handle_errors, note, warn
 from audiomanip.commands.app import app
-
-from audiomanip.errors import InputNotFoundError, PromptError
-
-#: Seconds of the input a model with an audio view listens to.
-CONTEXT_SECONDS = 30.0
 
 
 @app.command(
@@ -87,57 +79,19 @@ def apply(
     sample rate and channels as IN), <slug>_preset.json (the preset used, reusable with
     --preset-file) and metadata.txt.
     """
-    from audiomanip import audio_io
-    from audiomanip.destination import check_destination
-    from audiomanip.outputs import (
-        make_folder,
-        metadata_text,
-        plan_layout,
-        preset_document,
-        slugify,
-        write_preset_document,
-        write_text_atomic,
-    )
-    from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
-    from audiomanip.processing import check_options
+    from audiomanip.apply_job import ApplyJob, ApplyRequest, format_lufs
 
-    started = time.perf_counter()
-    check_one_source(prompt, preset, preset_file)
-    if plot:
-        from audiomanip.plot import require_matplotlib
-
-        require_matplotlib()
-    if prompt is not None and not prompt.split():  # before loading the model
-        raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape with a small room"')
-    check_options(audio_length_s=audio_length, sample_rate=sample_rate, strength=strength)
-    if not in_path.exists():
-        raise InputNotFoundError(f"input file not found: {in_path}")
-    if in_path.is_dir():
-        raise InputNotFoundError(f"expected an audio file, got a folder: {in_path} (use `audiomanip batch`)")
-    info = audio_io.info(in_path)
-    rate_out = sample_rate or info.sample_rate
-    if output_path is not None and not dry_run:  # an -o that cannot be written is refused up front
-        audio_io.check_output(output_path, rate_out, info.channels, in_subtype=info.subtype,
-                              overwrite=overwrite, protect=in_path)
-        if plot:
-            check_destination(output_path.with_suffix(".png"), overwrite=overwrite)
-
-    device_used = "cpu"
-    device_notes: list[str] = []  # the CPU fall-back note is shown once the model ran (errors stay one line)
-    editing = preset is not None or preset_file is not None  # a PROMPT then edits that preset
-    if prompt is not None and not editing:
-        prompter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
-                                   seed=seed, note=device_notes.append, explain=explain)
-        excerpt, excerpt_sr = None, None
-        if prompter.wants_audio:  # a model with an audio view also listens to the input
-            excerpt, excerpt_sr = audio_io.read(
-                in_path, frames=int(min(audio_length or CONTEXT_SECONDS, CONTEXT_SECONDS) * info.sample_rate)
-            )
-        source = prompter(prompt, excerpt, excerpt_sr)
-        device_used = prompter.device_used
-        out.print_notes(device_notes)
-    else:
-        source = resolve(prompt, preset, preset_file, clamp=clamp)
+    job = ApplyJob(ApplyRequest(
+        in_path=in_path, prompt=prompt, preset_name=preset, preset_file=preset_file, output_path=output_path,
+        output_dir=output_dir, audio_length_s=audio_length, strength=strength, match_loudness=match_loudness,
+        sample_rate=sample_rate, peak_safety=not no_peak_safety, overwrite=overwrite, plot=plot, explain=explain,
+        clamp=clamp, checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device, seed=seed,
+        dry_run=dry_run,
+    ))
+    job.check()
+    chosen = job.choose_preset()
+    source, the_preset = chosen.source, chosen.preset
+    out.print_notes(chosen.device_notes)
     out.print_notes(source.notes, warning=source.kind == "file")
     for item in source.explicit:
         note(f"from the prompt: {item}")
@@ -146,112 +100,26 @@ def apply(
              "with words (read by the edit vocabulary, not the model) has nothing to explain")
     if source.explain is not None and not json_out:
         out.print_explanation(source.explain)
-    the_preset = source.preset.with_strength(strength) if strength != 1.0 else source.preset
+    about = {
+        "source": source.kind,
+        "label": source.label,
+        "prompt": source.prompt,
+        "strength": strength,
+    }
+    explained = {"explain": source.explain} if explain else {}
 
     if dry_run:
         if json_out:
-            out.print_json(
-                {
-                    "dry_run": True,
-                    "source": source.kind,
-                    "label": source.label,
-                    "prompt": source.prompt,
-                    "strength": strength,
-                    "model": source.model,
-                    "notes": list(source.notes),
-                    **({"explain": source.explain} if explain else {}),
-                    "preset": the_preset.to_dict(),
-                }
-            )
+            out.print_json({"dry_run": True, **about, "model": source.model, "notes": list(source.notes),
+                            **explained, "preset": the_preset.to_dict()})
         else:
             console.print(out.preset_table(the_preset, title=f"{source.kind}: {source.label}"))
             console.print("[dim]dry run: nothing written[/]")
         return
 
-    slug = slugify(source.label)
-    layout = plan_layout(in_path, slug, output_path=output_path, output_root=output_dir, plot=plot)
-    if layout.folder is not None:
-        # a format that can be read but not written (or not at this rate) is written as WAV
-        audio, why = audio_io.writable_output_path(layout.audio, rate_out, info.channels, info.subtype)
-        if why:
-            note(why)
-            layout = dataclasses.replace(layout, audio=audio)
-    created_folder = layout.folder is not None and not layout.folder.exists()
-    if layout.folder is not None:
-        make_folder(layout.folder)
-
-    from audiomanip.processing import file_identity, process_file, remove_if_written
-
-    before = {p: file_identity(p) for p in layout.all_paths()}
-    try:
-        with out.render_progress(f"rendering {in_path.name}", enabled=not json_out) as progress:
-            result = process_file(
-                the_preset,
-                in_path,
-                layout.audio,
-                audio_length_s=audio_length,
-                match_loudness=match_loudness,
-                peak_safety=not no_peak_safety,
-                overwrite=overwrite,
-                sample_rate=sample_rate,
-                progress=progress,
-            )
-        for message in result.warnings:
-            warn(message)
-        if result.match_shortfall_lu:
-            warn(
-                f"loudness matched {result.match_shortfall_lu:.1f} LU short of the input: "
-                "the gain was capped to keep peaks safe (use --no-peak-safety to allow clipping)"
-            )
-        elapsed = time.perf_counter() - started
-        if layout.preset_json is not None:
-            doc = preset_document(
-                the_preset,
-                prompt=source.prompt,
-                source=source.kind,
-                model=source.model,
-                strength=strength,
-                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path),
-                       **({"edits": source.edits} if source.edits else {})},
-            )
-            write_preset_document(layout.preset_json, doc, overwrite=overwrite)
-        if layout.metadata is not None:
-            rows = {
-                "input": str(in_path),
-                "output": str(layout.audio),
-                "source": f"{source.kind}: {source.label}",
-                "strength": f"{strength:g}",
-                "input duration": f"{info.duration_s:.3f} s",
-                "processed duration": f"{result.duration_in_s:.3f} s",
-                "output duration": f"{result.duration_out_s:.3f} s",
-                "sample rate": f"{info.sample_rate} Hz -> {result.sample_rate} Hz",
-                "channels": str(result.channels),
-                "format": f"{info.format} {info.subtype}",
-                "device": device_used,
-                "model": (source.model or {}).get("name", "-") if source.model else "-",
-                "time taken": f"{elapsed:.2f} s",
-                "loudness before": _lufs(result.loudness_in_lufs),
-                "loudness after": _lufs(result.loudness_out_lufs),
-                "loudness matching": (
-                    f"{result.match_gain_db:+.2f} dB" if result.match_gain_db is not None else "off"
-                ),
-                "peak": f"{result.peak_dbfs:.2f} dBFS",
-                "peak safety": "off" if no_peak_safety else "on",
-            }
-            write_text_atomic(layout.metadata, metadata_text(rows), overwrite=overwrite)
-        if layout.plot is not None:
-            _write_plot(the_preset, in_path, layout.audio, layout.plot, source.label, audio_length, overwrite)
-    except BaseException:
-        # Every step after writing begins is part of the run: never leave a half-filled run
-        # folder or a lone -o file behind (Ctrl-C, disk full, a failed measurement …).
-        if created_folder and layout.folder is not None:
-            shutil.rmtree(layout.folder, ignore_errors=True)
-        else:
-            for p in layout.all_paths():
-                remove_if_written(p, before[p])
-        raise
-    elapsed = time.perf_counter() - started
-
+    with out.render_progress(f"rendering {in_path.name}", enabled=not json_out) as progress:
+        done = job.write(chosen, progress=progress, note=note, warn=warn)
+    layout, result = done.layout, done.process
     if json_out:
         out.print_json(
             {
@@ -260,16 +128,13 @@ def apply(
                 "preset_file": str(layout.preset_json) if layout.preset_json else None,
                 "metadata_file": str(layout.metadata) if layout.metadata else None,
                 "plot_file": str(layout.plot) if layout.plot else None,
-                "source": source.kind,
-                "label": source.label,
-                "prompt": source.prompt,
-                "strength": strength,
-                "device": device_used,
+                **about,
+                "device": chosen.device,
                 "model": source.model,
                 "notes": list(source.notes),
-                "seconds_taken": round(elapsed, 3),
+                "seconds_taken": round(done.seconds_taken, 3),
                 "result": result.to_dict(),
-                **({"explain": source.explain} if explain else {}),
+                **explained,
                 "preset": the_preset.to_dict(),
             }
         )
@@ -283,29 +148,6 @@ def apply(
         ]
     if layout.plot:
         rows.append(("plot", layout.plot.name if layout.folder else out.show_path(layout.plot)))
-    rows.append(("loudness", f"{_lufs(result.loudness_in_lufs)} -> {_lufs(result.loudness_out_lufs)}"))
-    rows.append(("time", f"{elapsed:.2f} s for {result.duration_in_s:.1f} s of audio"))
+    rows.append(("loudness", f"{format_lufs(result.loudness_in_lufs)} -> {format_lufs(result.loudness_out_lufs)}"))
+    rows.append(("time", f"{done.seconds_taken:.2f} s for {result.duration_in_s:.1f} s of audio"))
     out.print_summary(rows)
-
-
-def _lufs(value: float | None) -> str:
-    if value is None:  # below features.LOUDNESS_MIN_SAMPLE_RATE_HZ
-        return "not measurable"
-    return f"{value:.2f} LUFS" if value > -200 else "silence"
-
-
-def _write_plot(
-    preset, in_path: Path, audio_path: Path, png: Path, label: str, audio_length: float | None, overwrite: bool
-) -> None:
-    from audiomanip import audio_io
-    from audiomanip.plot import SPECTRUM_SECONDS, plot_preset
-
-    seconds = min(SPECTRUM_SECONDS, audio_length) if audio_length else SPECTRUM_SECONDS
-    info_in = audio_io.info(in_path)
-    x, sr_in = audio_io.read(in_path, frames=int(seconds * info_in.sample_rate))
-    info_out = audio_io.info(audio_path)
-    y, sr_out = audio_io.read(audio_path, frames=int(seconds * info_out.sample_rate))
-    if sr_in != sr_out:
-        x = audio_io.resample(x, sr_in, sr_out)
-    plot_preset(preset, png, sample_rate=sr_out, input_audio=x, output_audio=y, title=f"EQ: {label}",
-                overwrite=overwrite)

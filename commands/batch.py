@@ -102,24 +102,9 @@ def batch(
 
     from audiomanip.batch import engine, storage
     from audiomanip.outputs import slugify, unique_slugs
-    from audiomanip.preset_source import PromptPresetter, load_file, load_named, read_prompt_file
+    from audiomanip.preset_source import PromptPresetter, check_one_source, check_prompt, read_prompt_file, resolve
 
-    sources = [
-        n
-        for n, v in (
-            ("--prompt", prompt),
-            ("--prompts", prompts_file),
-            ("--plan", plan),
-            ("--preset", preset),
-            ("--preset-file", preset_file),
-        )
-        if v is not None
-    ]
-    if len(sources) != 1:
-        raise UsageError(
-            "give exactly one of --prompt, --prompts, --plan, --preset, --preset-file"
-            + (f" (got {', '.join(sources)})" if sources else "")
-        )
+    check_one_source(prompt, preset, preset_file, prompt_lists={"--prompts": prompts_file, "--plan": plan})
     from audiomanip.processing import check_options
 
     check_options(audio_length_s=audio_length, strength=strength)  # before any folder is made
@@ -152,33 +137,26 @@ def batch(
     presets = {}
     model_info = None
     if kind == "prompt":
-        from audiomanip.errors import PromptError
-
-        if not labels or not all(labels):
-            raise PromptError('the prompt is empty; describe the sound, e.g. "warm tape"')
-        device_notes: list[str] = []  # shown once the model ran, so that an error stays one line
+        for label in labels or [""]:
+            check_prompt(label, example="warm tape")
         presetter = PromptPresetter(
             checkpoint_path=checkpoint_path,
             checkpoint_dir=checkpoint_dir,
             device=device,
             seed=seed,
-            note=device_notes.append,
             many=len(labels) > 16,
         )
         for label in labels:
             resolved = presetter(label)
-            presets[label] = resolved.preset
+            presets[label] = resolved.at_strength(strength)
             model_info = resolved.model
-            out.print_notes(device_notes)
-            device_notes.clear()
+            out.print_notes(presetter.take_notes())  # once the model ran, so that an error stays one line
             out.print_notes([f"{label!r}: {n}" for n in resolved.notes + resolved.explicit])
     else:
-        resolved = load_named(preset) if preset is not None else load_file(preset_file, clamp=clamp)
+        resolved = resolve(None, preset, preset_file, clamp=clamp)
         out.print_notes(resolved.notes, warning=resolved.kind == "file")
         labels = [resolved.label]
-        presets[resolved.label] = resolved.preset
-    if strength != 1.0:
-        presets = {k: v.with_strength(strength) for k, v in presets.items()}
+        presets[resolved.label] = resolved.at_strength(strength)
     slugs = unique_slugs(labels)
 
     if output_dir is None:

@@ -94,21 +94,12 @@ def export_preset(
 
         require_matplotlib()
 
-    device_notes: list[str] = []  # shown once the model ran, so that an error stays one line
-
-    def presetter() -> PromptPresetter:
-        return PromptPresetter(
-            checkpoint_path=checkpoint_path,
-            checkpoint_dir=checkpoint_dir,
-            device=device,
-            seed=seed,
-            note=device_notes.append,
-        )
-
-    source = resolve(prompt, preset, preset_file, clamp=clamp, presetter=presetter)
-    out.print_notes(device_notes)
+    prompter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
+                               seed=seed)  # the model loads only for a prompt alone
+    source = resolve(prompt, preset, preset_file, clamp=clamp, presetter=lambda: prompter)
+    out.print_notes(prompter.take_notes())  # once the model ran, so that an error stays one line
     out.print_notes(source.notes, warning=source.kind == "file")
-    the_preset = source.preset.with_strength(strength) if strength != 1.0 else source.preset
+    the_preset = source.at_strength(strength)
     if source.kind != "file" and not the_preset.name:
         the_preset.name = source.label
 
