@@ -26,7 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from audiomanip.errors import InputNotFoundError
 from audiomanip.params import Preset
@@ -144,11 +144,21 @@ class ApplyJob:
         if not in_path.exists():
             raise InputNotFoundError(f"input file not found: {in_path}")
         if in_path.is_dir():
-            raise InputNotFoundError(f"expected an audio file, got a folder: {in_path} (use `audiomanip batch`)")
+            raise InputNotFoundError(
+                f"expected an audio file, got a folder: {in_path} (use `audiomanip batch`)"
+            )
         info = audio_io.info(in_path)
-        if req.output_path is not None and not req.dry_run:  # an -o that cannot be written is refused up front
-            audio_io.check_output(req.output_path, req.sample_rate or info.sample_rate, info.channels,
-                                  in_subtype=info.subtype, overwrite=req.overwrite, protect=in_path)
+        if (
+            req.output_path is not None and not req.dry_run
+        ):  # an -o that cannot be written is refused up front
+            audio_io.check_output(
+                req.output_path,
+                req.sample_rate or info.sample_rate,
+                info.channels,
+                in_subtype=info.subtype,
+                overwrite=req.overwrite,
+                protect=in_path,
+            )
             if req.plot:
                 check_destination(Path(req.output_path).with_suffix(".png"), overwrite=req.overwrite)
         self.info = info
@@ -164,19 +174,30 @@ class ApplyJob:
 
         req = self.request
         info = self.info or self.check()
-        editing = req.preset_name is not None or req.preset_file is not None  # a prompt then edits that preset
+        editing = (
+            req.preset_name is not None or req.preset_file is not None
+        )  # a prompt then edits that preset
         if req.prompt is None or editing:
             source = resolve(req.prompt, req.preset_name, req.preset_file, clamp=req.clamp)
             return ChosenPreset(source=source, preset=source.at_strength(req.strength))
-        prompter = PromptPresetter(checkpoint_path=req.checkpoint_path, checkpoint_dir=req.checkpoint_dir,
-                                   device=req.device, seed=req.seed, explain=req.explain)
+        prompter = PromptPresetter(
+            checkpoint_path=req.checkpoint_path,
+            checkpoint_dir=req.checkpoint_dir,
+            device=req.device,
+            seed=req.seed,
+            explain=req.explain,
+        )
         excerpt, excerpt_sr = None, None
         if prompter.wants_audio:  # a model with an audio view also listens to the input
             seconds = min(req.audio_length_s or CONTEXT_SECONDS, CONTEXT_SECONDS)
             excerpt, excerpt_sr = audio_io.read(req.in_path, frames=int(seconds * info.sample_rate))
         source = prompter(req.prompt, excerpt, excerpt_sr)
-        return ChosenPreset(source=source, preset=source.at_strength(req.strength), device=prompter.device_used,
-                            device_notes=prompter.take_notes())
+        return ChosenPreset(
+            source=source,
+            preset=source.at_strength(req.strength),
+            device=prompter.device_used,
+            device_notes=prompter.take_notes(),
+        )
 
     # ------------------------------------------------------------------ step 3
     def write(
@@ -202,12 +223,18 @@ class ApplyJob:
         req = self.request
         info = self.info or self.check()
         in_path = Path(req.in_path)
-        layout = plan_layout(in_path, slugify(chosen.source.label), output_path=req.output_path,
-                             output_root=Path(req.output_dir), plot=req.plot)
+        layout = plan_layout(
+            in_path,
+            slugify(chosen.source.label),
+            output_path=req.output_path,
+            output_root=Path(req.output_dir),
+            plot=req.plot,
+        )
         if layout.folder is not None:
             # a format that can be read but not written (or not at this rate) is written as WAV
-            audio, why = audio_io.writable_output_path(layout.audio, req.sample_rate or info.sample_rate,
-                                                       info.channels, info.subtype)
+            audio, why = audio_io.writable_output_path(
+                layout.audio, req.sample_rate or info.sample_rate, info.channels, info.subtype
+            )
             if why:
                 note(why)
                 layout = dataclasses.replace(layout, audio=audio)
@@ -228,17 +255,37 @@ class ApplyJob:
             raise
         return ApplyResult(layout=layout, process=result, seconds_taken=time.perf_counter() - self.started)
 
-    def _write_files(self, chosen: ChosenPreset, layout: OutputLayout, info: AudioInfo, *,
-                     progress: Callable[[dict], None] | None, warn: Callable[[str], None]) -> ProcessResult:
+    def _write_files(
+        self,
+        chosen: ChosenPreset,
+        layout: OutputLayout,
+        info: AudioInfo,
+        *,
+        progress: Callable[[dict], None] | None,
+        warn: Callable[[str], None],
+    ) -> ProcessResult:
         """The audio, then the preset file, ``metadata.txt`` and the plot of ``layout``."""
-        from audiomanip.outputs import metadata_text, preset_document, write_preset_document, write_text_atomic
+        from audiomanip.outputs import (
+            metadata_text,
+            preset_document,
+            write_preset_document,
+            write_text_atomic,
+        )
         from audiomanip.processing import process_file
 
         req, source, preset = self.request, chosen.source, chosen.preset
         in_path = Path(req.in_path)
-        result = process_file(preset, in_path, layout.audio, audio_length_s=req.audio_length_s,
-                              match_loudness=req.match_loudness, peak_safety=req.peak_safety,
-                              overwrite=req.overwrite, sample_rate=req.sample_rate, progress=progress)
+        result = process_file(
+            preset,
+            in_path,
+            layout.audio,
+            audio_length_s=req.audio_length_s,
+            match_loudness=req.match_loudness,
+            peak_safety=req.peak_safety,
+            overwrite=req.overwrite,
+            sample_rate=req.sample_rate,
+            progress=progress,
+        )
         for message in result.warnings:
             warn(message)
         if result.match_shortfall_lu:
@@ -254,8 +301,12 @@ class ApplyJob:
                 source=source.kind,
                 model=source.model,
                 strength=req.strength,
-                extra={"label": source.label, "explicit": source.explicit, "input": str(in_path),
-                       **({"edits": source.edits} if source.edits else {})},
+                extra={
+                    "label": source.label,
+                    "explicit": source.explicit,
+                    "input": str(in_path),
+                    **({"edits": source.edits} if source.edits else {}),
+                },
             )
             write_preset_document(layout.preset_json, doc, overwrite=req.overwrite)
         if layout.metadata is not None:
@@ -265,8 +316,14 @@ class ApplyJob:
             self._write_plot(preset, layout, source.label)
         return result
 
-    def _metadata_rows(self, chosen: ChosenPreset, layout: OutputLayout, info: AudioInfo, result: ProcessResult,
-                       elapsed: float) -> dict[str, str]:
+    def _metadata_rows(
+        self,
+        chosen: ChosenPreset,
+        layout: OutputLayout,
+        info: AudioInfo,
+        result: ProcessResult,
+        elapsed: float,
+    ) -> dict[str, str]:
         """The lines of ``metadata.txt`` (``elapsed``: seconds from the job's start to the
         rendered audio)."""
         req, source = self.request, chosen.source
@@ -286,7 +343,9 @@ class ApplyJob:
             "time taken": f"{elapsed:.2f} s",
             "loudness before": format_lufs(result.loudness_in_lufs),
             "loudness after": format_lufs(result.loudness_out_lufs),
-            "loudness matching": f"{result.match_gain_db:+.2f} dB" if result.match_gain_db is not None else "off",
+            "loudness matching": f"{result.match_gain_db:+.2f} dB"
+            if result.match_gain_db is not None
+            else "off",
             "peak": f"{result.peak_dbfs:.2f} dBFS",
             "peak safety": "on" if req.peak_safety else "off",
         }
@@ -306,8 +365,15 @@ class ApplyJob:
         y, sr_out = audio_io.read(layout.audio, frames=int(seconds * info_out.sample_rate))
         if sr_in != sr_out:
             x = audio_io.resample(x, sr_in, sr_out)
-        plot_preset(preset, layout.plot, sample_rate=sr_out, input_audio=x, output_audio=y, title=f"EQ: {label}",
-                    overwrite=req.overwrite)
+        plot_preset(
+            preset,
+            layout.plot,
+            sample_rate=sr_out,
+            input_audio=x,
+            output_audio=y,
+            title=f"EQ: {label}",
+            overwrite=req.overwrite,
+        )
 
 
 def apply_file(
@@ -325,4 +391,12 @@ def apply_file(
     return chosen, job.write(chosen, progress=progress, note=note, warn=warn)
 
 
-__all__ = ["ApplyJob", "ApplyRequest", "ApplyResult", "ChosenPreset", "CONTEXT_SECONDS", "apply_file", "format_lufs"]
+__all__ = [
+    "ApplyJob",
+    "ApplyRequest",
+    "ApplyResult",
+    "ChosenPreset",
+    "CONTEXT_SECONDS",
+    "apply_file",
+    "format_lufs",
+]

@@ -172,7 +172,8 @@ class PromptPresetter:
 
     ``checkpoint_path``/``checkpoint_dir`` follow ``checkpoint.find_checkpoint``'s rule;
     ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``note`` receives the CPU fall-back
-    message of ``auto``; without ``note`` such messages wait for :meth:`take_notes`); ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
+    message of ``auto``; without ``note`` such messages wait for :meth:`take_notes`);
+    ``backend``: ``"auto"``, ``"onnx"`` or ``"torch"`` (see
     :mod:`audiomanip.inference.loader`: ONNX Runtime unless the checkpoint needs torch);
     ``many``: many prompts will follow (the runtime then optimises its graphs at load);
     ``explain``: also fill :attr:`ResolvedPreset.explain` (the model's ``explain``).

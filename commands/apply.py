@@ -84,9 +84,9 @@ def apply(
     job = ApplyJob(ApplyRequest(
         in_path=in_path, prompt=prompt, preset_name=preset, preset_file=preset_file, output_path=output_path,
         output_dir=output_dir, audio_length_s=audio_length, strength=strength, match_loudness=match_loudness,
-        sample_rate=sample_rate, peak_safety=not no_peak_safety, overwrite=overwrite, plot=plot, explain=explain,
-        clamp=clamp, checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device, seed=seed,
-        dry_run=dry_run,
+        sample_rate=sample_rate, peak_safety=not no_peak_safety, overwrite=overwrite, plot=plot,
+        explain=explain, clamp=clamp, checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
+        device=device, seed=seed, dry_run=dry_run,
     ))
     job.check()
     chosen = job.choose_preset()
@@ -148,6 +148,7 @@ def apply(
         ]
     if layout.plot:
         rows.append(("plot", layout.plot.name if layout.folder else out.show_path(layout.plot)))
-    rows.append(("loudness", f"{format_lufs(result.loudness_in_lufs)} -> {format_lufs(result.loudness_out_lufs)}"))
+    loudness = (format_lufs(result.loudness_in_lufs), format_lufs(result.loudness_out_lufs))
+    rows.append(("loudness", " -> ".join(loudness)))
     rows.append(("time", f"{done.seconds_taken:.2f} s for {result.duration_in_s:.1f} s of audio"))
     out.print_summary(rows)

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 from audiomanip.commands import _output as out
-from audiomanip.commands._common import console, err_console, handle_errors, note
+from audiomanip.commands._common import console, err_console, handle_errors, note, warn
 from audiomanip.commands.app import app
 from rich.markup import escape
 from rich.text import Text
@@ -101,81 +101,21 @@ def batch(
     import uuid
 
     from audiomanip.batch import engine, storage
-    from audiomanip.outputs import slugify, unique_slugs
-    from audiomanip.preset_source import PromptPresetter, check_one_source, check_prompt, read_prompt_file, resolve
+    from audiomanip.batch.plan import BatchRequest, check_request, plan_batch
 
-    check_one_source(prompt, preset, preset_file, prompt_lists={"--prompts": prompts_file, "--plan": plan})
-    from audiomanip.processing import check_options
-
-    check_options(audio_length_s=audio_length, strength=strength)  # before any folder is made
-
+    request = BatchRequest(
+        in_dir=in_dir, prompt=prompt, prompts_file=prompts_file, plan=plan, preset_name=preset,
+        preset_file=preset_file, output_dir=output_dir, pattern=pattern, recursive=recursive,
+        audio_length_s=audio_length, strength=strength, clamp=clamp, checkpoint_path=checkpoint_path,
+        checkpoint_dir=checkpoint_dir, device=device, seed=seed,
+    )
+    check_request(request)
     if engine_name not in ("local", "ray"):
         raise UsageError(f"--engine must be local or ray, got {engine_name!r}")
     if address is not None and engine_name != "ray":
         raise UsageError("--address needs --engine ray")
-    in_dir = engine.check_input_dir(in_dir)  # before any slow work (the model)
-    if output_dir is not None and storage.identity(str(output_dir)) == storage.identity(str(in_dir)):
-        raise UsageError(
-            "--output-dir is the input folder: outputs would replace inputs; choose another folder"
-        )
-
-    # ---- which files get which labels
-    if plan is not None:
-        assignments = engine.read_plan(plan, in_dir)
-        labels = list(dict.fromkeys(lab for _, lab in assignments))
-        kind = "prompt"
-    else:
-        if prompt is not None:
-            labels, kind = [" ".join(prompt.split())], "prompt"
-        elif prompts_file is not None:
-            with storage.local_copy(prompts_file) as local_prompts:
-                labels, kind = read_prompt_file(local_prompts), "prompt"
-        else:
-            labels, kind = [], "preset"
-
-    # ---- presets: the model runs once per distinct prompt, here in the parent
-    presets = {}
-    model_info = None
-    if kind == "prompt":
-        for label in labels or [""]:
-            check_prompt(label, example="warm tape")
-        presetter = PromptPresetter(
-            checkpoint_path=checkpoint_path,
-            checkpoint_dir=checkpoint_dir,
-            device=device,
-            seed=seed,
-            many=len(labels) > 16,
-        )
-        for label in labels:
-            resolved = presetter(label)
-            presets[label] = resolved.at_strength(strength)
-            model_info = resolved.model
-            out.print_notes(presetter.take_notes())  # once the model ran, so that an error stays one line
-            out.print_notes([f"{label!r}: {n}" for n in resolved.notes + resolved.explicit])
-    else:
-        resolved = resolve(None, preset, preset_file, clamp=clamp)
-        out.print_notes(resolved.notes, warning=resolved.kind == "file")
-        labels = [resolved.label]
-        presets[resolved.label] = resolved.at_strength(strength)
-    slugs = unique_slugs(labels)
-
-    if output_dir is None:
-        name = slugify(storage.name(storage.identity(str(in_dir))) or "input")
-        output_dir = str(
-            Path("output") / (f"batch_{name}_{slugs[labels[0]]}" if len(labels) == 1 else f"batch_{name}")
-        )
-    if plan is None:
-        files = engine.find_inputs(in_dir, pattern=pattern, recursive=recursive, exclude=[output_dir])
-        if not files:
-            what = f"matching {pattern!r}" if pattern else "with an audio suffix"
-            raise UsageError(f"no files {what} in {in_dir}" + ("" if recursive else " (add --recursive?)"))
-        assignments = [(f, lab) for f in files for lab in labels]
-    jobs = engine.plan_jobs(assignments, presets, in_dir, output_dir, slugs)
-    as_wav = {
-        Path(j.in_path).suffix.lower() for j in jobs if Path(j.in_path).suffix.lower() != Path(j.out_path).suffix
-    }
-    for suffix in sorted(as_wav):
-        note(f"{suffix or 'suffix-less'} files can be read but not written: their outputs are WAV")
+    batch_plan = plan_batch(request, note=note, warn=warn)
+    jobs, labels, output_dir = batch_plan.jobs, batch_plan.labels, batch_plan.output_dir
     n_workers = workers or (0 if engine_name == "ray" else os.cpu_count() or 1)
 
     options = engine.BatchOptions(
@@ -207,15 +147,15 @@ def batch(
     engine.write_report(
         report_path,
         outcomes,
-        input_dir=str(in_dir),
+        input_dir=str(batch_plan.in_dir),
         output_dir=str(output_dir),
         engine=engine_name,
         run=options.run_id,
         workers=n_workers,
         seconds_taken=round(elapsed, 3),
         strength=strength,
-        model=model_info,
-        labels={lab: slugs[lab] for lab in labels},
+        model=batch_plan.model,
+        labels={lab: batch_plan.slugs[lab] for lab in labels},
     )
     counts = engine.count(outcomes)  # this run's (the report also keeps other runs' entries)
     _print_summary(outcomes, counts, elapsed, report_path)

@@ -25,10 +25,10 @@ def _level_db(x: np.ndarray, freq_hz: float, sample_rate: int) -> float:
     left out)."""
     x = np.asarray(x, dtype=np.float64)
     x = x.mean(axis=1) if x.ndim == 2 else x
-    mid = x[len(x) // 4: 3 * len(x) // 4]
+    mid = x[len(x) // 4 : 3 * len(x) // 4]
     spectrum = np.abs(np.fft.rfft(mid * np.hanning(len(mid))))
     k = int(round(freq_hz * len(mid) / sample_rate))
-    return 20.0 * np.log10(spectrum[k - 2: k + 3].max() + 1e-20)
+    return 20.0 * np.log10(spectrum[k - 2 : k + 3].max() + 1e-20)
 
 
 def _gain_db(in_path: Path, out_path: Path, freq_hz: float) -> float:
@@ -78,8 +78,11 @@ def test_named_preset_job_band_limits_like_a_telephone(work):
 def test_preset_file_job_gain_at_the_peak_follows_strength(work, strength, expected_db):
     """A +6 dB peak at 1 kHz measured on a 1 kHz sine: +6 dB, +3 dB at strength 0.5, 0 dB at 0."""
     out = Path(f"boost_{strength}.wav")
-    chosen, done = apply_file(ApplyRequest(in_path=Path("tone.wav"), preset_file=Path("boost.yaml"),
-                                           output_path=out, strength=strength))
+    chosen, done = apply_file(
+        ApplyRequest(
+            in_path=Path("tone.wav"), preset_file=Path("boost.yaml"), output_path=out, strength=strength
+        )
+    )
     assert done.layout.folder is None and done.layout.preset_json is None and done.layout.metadata is None
     assert _gain_db(work / "tone.wav", work / out, 1000.0) == pytest.approx(expected_db, abs=0.2)
     assert [p.name for p in work.iterdir() if p.name.startswith("boost_")] == [out.name]
@@ -89,13 +92,18 @@ def test_preset_file_job_gain_at_the_peak_follows_strength(work, strength, expec
 def test_edit_words_move_a_named_preset(work):
     """A prompt with --preset edits it: "brighter" on telephone keeps the band limits and is
     recorded as an edit."""
-    job = ApplyJob(ApplyRequest(in_path=Path("three.wav"), prompt="much brighter", preset_name="telephone",
-                                dry_run=True))
+    job = ApplyJob(
+        ApplyRequest(in_path=Path("three.wav"), prompt="much brighter", preset_name="telephone", dry_run=True)
+    )
     job.check()
     chosen = job.choose_preset()
     assert chosen.source.kind == "edit" and chosen.source.edits[-1]["prompt"] == "much brighter"
-    assert chosen.preset.to_dict() != ApplyJob(ApplyRequest(in_path=Path("three.wav"), preset_name="telephone")
-                                               ).choose_preset().preset.to_dict()
+    assert (
+        chosen.preset.to_dict()
+        != ApplyJob(ApplyRequest(in_path=Path("three.wav"), preset_name="telephone"))
+        .choose_preset()
+        .preset.to_dict()
+    )
     assert not (work / "output").exists()  # nothing written before write()
 
 
@@ -114,12 +122,19 @@ def test_a_failure_after_the_audio_was_written_rolls_the_run_back(work, monkeypa
         rendered.extend(sf.info(p).frames for p in work.rglob("*.wav") if p.name not in fixture_audio)
         raise ZeroDivisionError("simulated failure after writing")
 
-    target = {"metadata": (audiomanip.outputs, "write_text_atomic"), "plot": (audiomanip.plot, "plot_preset")}[step]
+    target = {
+        "metadata": (audiomanip.outputs, "write_text_atomic"),
+        "plot": (audiomanip.plot, "plot_preset"),
+    }[step]
     monkeypatch.setattr(*target, boom)
     (work / "keep.txt").write_text("not ours")
     before = sorted(p.relative_to(work).as_posix() for p in work.rglob("*"))
-    request = ApplyRequest(in_path=Path("tone.wav"), preset_file=Path("boost.yaml"), plot=True,
-                           output_path=Path("take.wav") if layout == "-o" else None)
+    request = ApplyRequest(
+        in_path=Path("tone.wav"),
+        preset_file=Path("boost.yaml"),
+        plot=True,
+        output_path=Path("take.wav") if layout == "-o" else None,
+    )
     with pytest.raises(ZeroDivisionError):
         apply_file(request)
     assert rendered == [SR]  # the audio was written before the failure
@@ -130,7 +145,10 @@ def test_a_failure_after_the_audio_was_written_rolls_the_run_back(work, monkeypa
 def test_checks_come_before_anything_is_loaded_or_written(work):
     for request, error in [
         (ApplyRequest(in_path=Path("tone.wav")), UsageError),  # no source
-        (ApplyRequest(in_path=Path("tone.wav"), preset_name="telephone", preset_file=Path("boost.yaml")), UsageError),
+        (
+            ApplyRequest(in_path=Path("tone.wav"), preset_name="telephone", preset_file=Path("boost.yaml")),
+            UsageError,
+        ),
         (ApplyRequest(in_path=Path("tone.wav"), prompt="  "), PromptError),
         (ApplyRequest(in_path=Path("tone.wav"), preset_name="telephone", strength=1.5), UsageError),
         (ApplyRequest(in_path=Path("missing.wav"), preset_name="telephone"), InputNotFoundError),
@@ -142,7 +160,9 @@ def test_checks_come_before_anything_is_loaded_or_written(work):
 
 
 def test_one_source_check_of_batch_names_every_source():
-    with pytest.raises(UsageError, match=r"exactly one of --prompt, --prompts, --plan, --preset, --preset-file$"):
+    with pytest.raises(
+        UsageError, match=r"exactly one of --prompt, --prompts, --plan, --preset, --preset-file$"
+    ):
         check_one_source(None, None, None, prompt_lists={"--prompts": None, "--plan": None})
     with pytest.raises(UsageError, match=r"\(got --prompt, --preset\)"):
         check_one_source("warm", "telephone", None, prompt_lists={"--prompts": None, "--plan": None})
