@@ -26,7 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from audiomanip.errors import InputNotFoundError
 from audiomanip.params import Preset
@@ -174,12 +174,6 @@ class ApplyJob:
 
         req = self.request
         info = self.info or self.check()
-        editing = (
-            req.preset_name is not None or req.preset_file is not None
-        )  # a prompt then edits that preset
-        if req.prompt is None or editing:
-            source = resolve(req.prompt, req.preset_name, req.preset_file, clamp=req.clamp)
-            return ChosenPreset(source=source, preset=source.at_strength(req.strength))
         prompter = PromptPresetter(
             checkpoint_path=req.checkpoint_path,
             checkpoint_dir=req.checkpoint_dir,
@@ -187,15 +181,24 @@ class ApplyJob:
             seed=req.seed,
             explain=req.explain,
         )
-        excerpt, excerpt_sr = None, None
-        if prompter.wants_audio:  # a model with an audio view also listens to the input
+
+        def excerpt() -> tuple[Any, int]:
             seconds = min(req.audio_length_s or CONTEXT_SECONDS, CONTEXT_SECONDS)
-            excerpt, excerpt_sr = audio_io.read(req.in_path, frames=int(seconds * info.sample_rate))
-        source = prompter(req.prompt, excerpt, excerpt_sr)
+            return audio_io.read(req.in_path, frames=int(seconds * info.sample_rate))
+
+        source = resolve(
+            req.prompt,
+            req.preset_name,
+            req.preset_file,
+            clamp=req.clamp,
+            presetter=lambda: prompter,
+            audio=excerpt,
+        )
+        ran = source.kind == "prompt"  # the model ran (never for a named preset, a file or an edit)
         return ChosenPreset(
             source=source,
             preset=source.at_strength(req.strength),
-            device=prompter.device_used,
+            device=prompter.device_used if ran else "cpu",
             device_notes=prompter.take_notes(),
         )
 

@@ -170,6 +170,17 @@ def write_text_atomic(path: Path, text: str, *, overwrite: bool = False) -> None
     write_atomic(path, data, overwrite=overwrite)
 
 
+def preset_text(preset: Preset, fmt: str, edits: list[dict[str, str]] | None = None) -> str:
+    """``preset`` as ``fmt`` ``"yaml"`` or ``"json"``, the text ``--preset-file`` reads; with a
+    chain of ``edits`` the preset goes under ``"preset"`` with its chain beside it."""
+    if not edits:
+        return preset.to_yaml() if fmt == "yaml" else preset.to_json()
+    import yaml
+
+    doc = {"edits": edits, "preset": preset.to_dict()}
+    return yaml.safe_dump(doc, sort_keys=False) if fmt == "yaml" else json.dumps(doc, indent=2)
+
+
 def write_preset_document(path: Path, doc: Mapping[str, Any], *, overwrite: bool = False) -> None:
     write_text_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False), overwrite=overwrite)
 

@@ -284,10 +284,14 @@ def resolve(
     *,
     clamp: bool = False,
     presetter: Callable[[], PromptPresetter] | None = None,
+    audio: Callable[[], tuple[Any, int]] | None = None,
 ) -> ResolvedPreset:
     """The Preset of one command call from exactly one source.
 
-    ``presetter`` builds the PromptPresetter (only called when a prompt is given).
+    ``presetter`` builds the PromptPresetter (only called when a prompt is given alone: a named
+    preset, a preset file or an edit never loads the model). ``audio`` returns the audio a model
+    with an audio view listens to, ``(samples [channels, frames], sample rate in Hz)``; it is
+    called only for such a model.
     """
     check_one_source(prompt, preset_name, preset_file)
     if preset_name is not None or preset_file is not None:
@@ -295,8 +299,9 @@ def resolve(
         if prompt is None:
             return base
         return edit(base, prompt, f"preset {base.label}" if preset_name is not None else f"file {preset_file}")
-    builder = presetter or PromptPresetter
-    return builder()(prompt)  # type: ignore[arg-type]
+    model = (presetter or PromptPresetter)()
+    excerpt, rate = audio() if audio is not None and model.wants_audio else (None, None)
+    return model(prompt, excerpt, rate)  # type: ignore[arg-type]
 
 
 def read_prompt_file(path: Path) -> list[str]:

@@ -94,6 +94,14 @@ def print_notes(notes: list[str], *, warning: bool = False) -> None:
         (warn if warning else note)(msg)
 
 
+def print_source_notes(source: Any, device_notes: list[str]) -> None:
+    """The notes of a preset source (a :class:`audiomanip.preset_source.ResolvedPreset`): the
+    model loader's first (shown once the model ran, so that an error while loading stays one
+    line), then the source's own, a preset file's repairs as warnings."""
+    print_notes(device_notes)
+    print_notes(source.notes, warning=source.kind == "file")
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output: exactly one JSON document on stdout."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -188,6 +196,7 @@ __all__ = [
     "SEED_OPT",
     "preset_table",
     "print_notes",
+    "print_source_notes",
     "print_json",
     "render_progress",
     "show_path",

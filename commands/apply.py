@@ -91,8 +91,7 @@ def apply(
     job.check()
     chosen = job.choose_preset()
     source, the_preset = chosen.source, chosen.preset
-    out.print_notes(chosen.device_notes)
-    out.print_notes(source.notes, warning=source.kind == "file")
+    out.print_source_notes(source, chosen.device_notes)
     for item in source.explicit:
         note(f"from the prompt: {item}")
     if explain and source.kind != "prompt":

@@ -75,7 +75,7 @@ def export_preset(
     The preset comes from a prompt, a named preset (--preset) or a preset file (--preset-file);
     a prompt with --preset/--preset-file edits that preset.
     """
-    from audiomanip.outputs import slugify, write_text_atomic
+    from audiomanip.outputs import preset_text, slugify, write_text_atomic
     from audiomanip.preset_source import PromptPresetter, check_one_source, resolve
 
     fmt = (fmt or _format_from_suffix(output)).lower()
@@ -97,8 +97,7 @@ def export_preset(
     prompter = PromptPresetter(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
                                seed=seed)  # the model loads only for a prompt alone
     source = resolve(prompt, preset, preset_file, clamp=clamp, presetter=lambda: prompter)
-    out.print_notes(prompter.take_notes())  # once the model ran, so that an error stays one line
-    out.print_notes(source.notes, warning=source.kind == "file")
+    out.print_source_notes(source, prompter.take_notes())
     the_preset = source.at_strength(strength)
     if source.kind != "file" and not the_preset.name:
         the_preset.name = source.label
@@ -119,9 +118,7 @@ def export_preset(
 
     written: list[Path] = []
     if fmt in ("yaml", "json"):
-        text = the_preset.to_yaml() if fmt == "yaml" else the_preset.to_json()
-        if source.edits:  # the chain of edits travels in the {"edits", "preset"} wrapper
-            text = _with_edits(the_preset, source.edits, fmt)
+        text = preset_text(the_preset, fmt, source.edits)  # a chain of edits travels beside the preset
         if to_stdout:
             typer.echo(text.rstrip("\n"))
             return
@@ -164,16 +161,6 @@ def export_preset(
         # quoted for the shell: pasting the hint never runs anything a file name holds
         chain = shlex.quote(out.show_path(written[0]))
         err_console.print(f'[dim]use:[/] ffmpeg -i in.wav -af "$(cat {escape(chain)})" out.wav')
-
-
-def _with_edits(preset, edits: list, fmt: str) -> str:
-    """The preset under ``"preset"`` with its chain of edits beside it (read by --preset-file)."""
-    import json
-
-    import yaml
-
-    doc = {"edits": edits, "preset": preset.to_dict()}
-    return yaml.safe_dump(doc, sort_keys=False) if fmt == "yaml" else json.dumps(doc, indent=2)
 
 
 def _format_from_suffix(output: Optional[Path]) -> str:

@@ -168,3 +168,30 @@ def test_one_source_check_of_batch_names_every_source():
         check_one_source("warm", "telephone", None, prompt_lists={"--prompts": None, "--plan": None})
     check_one_source(None, None, None, prompt_lists={"--prompts": None, "--plan": "plan.csv"})
     check_one_source("warm", "telephone", None)  # apply: a prompt edits the preset
+
+
+def test_a_model_with_an_audio_view_hears_the_start_of_the_input(work):
+    """A prompt alone with a model that has an audio view: the preset depends on what the input
+    holds within ``audio_length_s``, and only on that."""
+    torch = pytest.importorskip("torch")
+    from audiomanip.checkpoint import save_checkpoint
+    from audiomanip.model.network import ModelConfig, PresetNet
+    from audiomanip.model.preset_model import model_config_dict
+
+    torch.manual_seed(0)
+    net = PresetNet(ModelConfig(d_model=32, n_heads=4, head_hidden=32, n_self_layers=1, audio_view="mel"))
+    save_checkpoint(work / "mel_model", net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2"))
+    start = sine(300.0, 0.5, SR, amplitude=0.3)
+    rest = np.random.default_rng(0).uniform(-0.5, 0.5, size=(1, 3 * SR))
+    sf.write(work / "noisy.wav", np.concatenate([start, rest], axis=1).T, SR)
+    sf.write(work / "quiet.wav", np.concatenate([start, 0.0 * rest], axis=1).T, SR)
+
+    def preset(name: str, seconds: float | None) -> dict:
+        request = ApplyRequest(in_path=Path(name), prompt="warm tape", checkpoint_path=work / "mel_model",
+                               device="cpu", audio_length_s=seconds, dry_run=True)
+        chosen = ApplyJob(request).choose_preset()
+        assert chosen.source.kind == "prompt" and chosen.device == "cpu"
+        return chosen.preset.to_dict()
+
+    assert preset("noisy.wav", 0.5) == preset("quiet.wav", 0.5)  # the same first half second
+    assert preset("noisy.wav", None) != preset("quiet.wav", None)  # the model heard the rest
