@@ -24,17 +24,17 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from audiomanip.errors import InputNotFoundError
 from audiomanip.params import Preset
+from audiomanip.preset_source import ChosenPreset, PresetRequest
 
 if TYPE_CHECKING:
     from audiomanip.audio_io import AudioInfo
     from audiomanip.outputs import OutputLayout
-    from audiomanip.preset_source import ResolvedPreset
     from audiomanip.processing import ProcessResult
 
 #: Seconds of the input a model with an audio view listens to.
@@ -45,54 +45,30 @@ def _ignore(message: str) -> None:
     """The default ``note``/``warn`` callback: messages nobody asked for."""
 
 
-@dataclass
-class ApplyRequest:
-    """What one ``apply`` job is asked to do (the options of ``audiomanip apply``).
+@dataclass(kw_only=True)
+class ApplyRequest(PresetRequest):
+    """What one ``apply`` job is asked to do (the options of ``audiomanip apply``): where its
+    preset comes from (:class:`audiomanip.preset_source.PresetRequest`'s fields) and:
 
-    The preset comes from ``prompt``, ``preset_name`` or ``preset_file`` (a ``prompt`` with one
-    of the two others edits that preset). ``output_path`` writes only the audio there;
-    otherwise a new folder ``output_dir/<YYYYmmdd_HHMMSS>_<slug>/`` receives the audio, the
-    preset file and ``metadata.txt``. ``audio_length_s`` (seconds) processes only the start
-    of the input; ``sample_rate`` (Hz) changes the output's rate; ``strength`` (0..1) scales
-    the preset; ``plot`` also writes a PNG (EQ curve, input/output spectra); ``explain`` asks
-    the model which unknown words it read as which known ones; ``clamp`` clamps out-of-range
-    preset-file values. ``checkpoint_path``/``checkpoint_dir``/``device``/``seed`` choose and
-    run the model (prompts only). ``dry_run``: only steps 1 and 2 will run (an ``-o`` that
-    cannot be written is then not an error).
+    ``in_path``, the input file. ``output_path`` writes only the audio there; otherwise a new
+    folder ``output_dir/<YYYYmmdd_HHMMSS>_<slug>/`` receives the audio, the preset file and
+    ``metadata.txt``. ``audio_length_s`` (seconds) processes only the start of the input;
+    ``sample_rate`` (Hz) changes the output's rate; ``match_loudness`` makes the output's
+    integrated loudness equal the input's; ``peak_safety`` limits peaks to full scale;
+    ``plot`` also writes a PNG (EQ curve, input/output spectra). ``dry_run``: only steps 1 and 2
+    will run (an ``-o`` that cannot be written is then not an error).
     """
 
     in_path: Path
-    prompt: str | None = None
-    preset_name: str | None = None
-    preset_file: Path | None = None
     output_path: Path | None = None
     output_dir: Path = Path("output")
     audio_length_s: float | None = None
-    strength: float = 1.0
     match_loudness: bool = False
     sample_rate: int | None = None
     peak_safety: bool = True
     overwrite: bool = False
     plot: bool = False
-    explain: bool = False
-    clamp: bool = False
-    checkpoint_path: Path | None = None
-    checkpoint_dir: Path | None = None
-    device: str = "auto"
-    seed: int | None = None
     dry_run: bool = False
-
-
-@dataclass
-class ChosenPreset:
-    """The preset of a job: ``source`` (where it came from, with its notes), ``preset`` (at the
-    requested strength), ``device`` the model ran on (``"cpu"`` when no model ran) and
-    ``device_notes`` (the model loader's notes, such as the CPU fall-back of ``--device auto``)."""
-
-    source: ResolvedPreset
-    preset: Preset
-    device: str = "cpu"
-    device_notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -170,37 +146,16 @@ class ApplyJob:
         with an audio view also hears the first :data:`CONTEXT_SECONDS` of the input, at most
         ``audio_length_s``); a named preset, a preset file or an edit never loads it."""
         from audiomanip import audio_io
-        from audiomanip.preset_source import PromptPresetter, resolve
+        from audiomanip.preset_source import choose_preset
 
         req = self.request
         info = self.info or self.check()
-        prompter = PromptPresetter(
-            checkpoint_path=req.checkpoint_path,
-            checkpoint_dir=req.checkpoint_dir,
-            device=req.device,
-            seed=req.seed,
-            explain=req.explain,
-        )
 
         def excerpt() -> tuple[Any, int]:
             seconds = min(req.audio_length_s or CONTEXT_SECONDS, CONTEXT_SECONDS)
             return audio_io.read(req.in_path, frames=int(seconds * info.sample_rate))
 
-        source = resolve(
-            req.prompt,
-            req.preset_name,
-            req.preset_file,
-            clamp=req.clamp,
-            presetter=lambda: prompter,
-            audio=excerpt,
-        )
-        ran = source.kind == "prompt"  # the model ran (never for a named preset, a file or an edit)
-        return ChosenPreset(
-            source=source,
-            preset=source.at_strength(req.strength),
-            device=prompter.device_used if ran else "cpu",
-            device_notes=prompter.take_notes(),
-        )
+        return choose_preset(req, audio=excerpt)
 
     # ------------------------------------------------------------------ step 3
     def write(
@@ -398,7 +353,6 @@ __all__ = [
     "ApplyJob",
     "ApplyRequest",
     "ApplyResult",
-    "ChosenPreset",
     "CONTEXT_SECONDS",
     "apply_file",
     "format_lufs",

@@ -304,6 +304,54 @@ def resolve(
     return model(prompt, excerpt, rate)  # type: ignore[arg-type]
 
 
+@dataclass(kw_only=True)
+class PresetRequest:
+    """Where a command's preset comes from and how the model runs.
+
+    One of ``prompt``, ``preset_name`` and ``preset_file`` (a ``prompt`` with one of the two
+    others edits that preset; see :func:`check_one_source`); ``clamp`` clamps out-of-range
+    preset-file values; ``strength`` (0..1) scales the preset; ``checkpoint_path``,
+    ``checkpoint_dir``, ``device`` and ``seed`` choose and run the model (a prompt alone);
+    ``explain`` asks the model which unknown words it read as which known ones.
+    """
+
+    prompt: str | None = None
+    preset_name: str | None = None
+    preset_file: Path | None = None
+    clamp: bool = False
+    strength: float = 1.0
+    checkpoint_path: Path | None = None
+    checkpoint_dir: Path | None = None
+    device: str = "auto"
+    seed: int | None = None
+    explain: bool = False
+
+
+@dataclass
+class ChosenPreset:
+    """A request's preset: ``source`` (where it came from, with its notes), ``preset`` (at the
+    requested strength), ``device`` the model ran on (``"cpu"`` when no model ran) and
+    ``device_notes`` (the model loader's notes, such as the CPU fall-back of ``--device auto``)."""
+
+    source: ResolvedPreset
+    preset: Preset
+    device: str = "cpu"
+    device_notes: list[str] = field(default_factory=list)
+
+
+def choose_preset(request: PresetRequest, *, audio: Callable[[], tuple[Any, int]] | None = None) -> ChosenPreset:
+    """The preset of ``request`` at its strength (:func:`resolve`; ``audio`` as there). Only a
+    prompt alone loads the model; its notes wait in ``device_notes`` for the caller."""
+    req = request
+    prompter = PromptPresetter(checkpoint_path=req.checkpoint_path, checkpoint_dir=req.checkpoint_dir,
+                               device=req.device, seed=req.seed, explain=req.explain)
+    source = resolve(req.prompt, req.preset_name, req.preset_file, clamp=req.clamp,
+                     presetter=lambda: prompter, audio=audio)
+    ran = source.kind == "prompt"  # the model ran (never for a named preset, a file or an edit)
+    return ChosenPreset(source=source, preset=source.at_strength(req.strength),
+                        device=prompter.device_used if ran else "cpu", device_notes=prompter.take_notes())
+
+
 def read_prompt_file(path: Path) -> list[str]:
     """Prompts from a text file: one per line; blank lines and ``#`` comments skipped;
     duplicates dropped (first kept). PromptError when the file is missing or holds none."""
@@ -329,7 +377,10 @@ def read_prompt_file(path: Path) -> list[str]:
 
 
 __all__ = [
+    "ChosenPreset",
+    "PresetRequest",
     "ResolvedPreset",
+    "choose_preset",
     "PromptPresetter",
     "check_one_source",
     "check_prompt",

@@ -187,11 +187,50 @@ def test_a_model_with_an_audio_view_hears_the_start_of_the_input(work):
     sf.write(work / "quiet.wav", np.concatenate([start, 0.0 * rest], axis=1).T, SR)
 
     def preset(name: str, seconds: float | None) -> dict:
-        request = ApplyRequest(in_path=Path(name), prompt="warm tape", checkpoint_path=work / "mel_model",
-                               device="cpu", audio_length_s=seconds, dry_run=True)
+        request = ApplyRequest(
+            in_path=Path(name),
+            prompt="warm tape",
+            checkpoint_path=work / "mel_model",
+            device="cpu",
+            audio_length_s=seconds,
+            dry_run=True,
+        )
         chosen = ApplyJob(request).choose_preset()
         assert chosen.source.kind == "prompt" and chosen.device == "cpu"
         return chosen.preset.to_dict()
 
     assert preset("noisy.wav", 0.5) == preset("quiet.wav", 0.5)  # the same first half second
     assert preset("noisy.wav", None) != preset("quiet.wav", None)  # the model heard the rest
+
+
+def test_export_job_writes_a_preset_file_that_reads_back_and_an_ir_that_decays(tmp_path, monkeypatch):
+    """export-preset as a library: a YAML export reads back as the same preset (edits beside
+    it); an IR export holds a decaying stereo tail at the requested rate; ``-o -`` is stdout."""
+    from audiomanip.export_job import ExportJob, ExportRequest
+
+    monkeypatch.chdir(tmp_path)
+    job = ExportJob(
+        ExportRequest(
+            preset_name="cathedral", prompt="a bit less reverb", fmt=None, output=Path("chapel.yaml")
+        )
+    )
+    job.check()
+    chosen = job.choose_preset()
+    assert job.fmt == "yaml" and chosen.source.kind == "edit"
+    assert job.write(chosen, job.destination(chosen)) == [Path("chapel.yaml")]
+    assert Preset.load(Path("chapel.yaml")).to_dict() == chosen.preset.to_dict()
+    assert "edits" in Path("chapel.yaml").read_text()
+
+    job = ExportJob(ExportRequest(preset_name="cathedral", output=Path("hall.wav"), sample_rate=16000))
+    job.check()
+    chosen = job.choose_preset()
+    assert job.fmt == "ir" and job.write(chosen, job.destination(chosen)) == [Path("hall.wav")]
+    ir, rate = sf.read("hall.wav")
+    assert rate == 16000 and ir.shape[1] == 2 and sf.info("hall.wav").subtype == "FLOAT"
+    tenth = len(ir) // 10
+    head, tail = (float(np.sum(part**2)) for part in (ir[:tenth], ir[-tenth:]))
+    assert 10 * np.log10(tail / head) < -40.0  # the tail has decayed
+
+    assert ExportJob(ExportRequest(preset_name="telephone", output=Path("-"))).destination(chosen) is None
+    with pytest.raises(UsageError, match="stdout"):
+        ExportJob(ExportRequest(preset_name="telephone", fmt="ir", output=Path("-"))).destination(chosen)

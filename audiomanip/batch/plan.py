@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from audiomanip.errors import UsageError
+from audiomanip.preset_source import PresetRequest
 
 if TYPE_CHECKING:
     from audiomanip.batch.engine import BatchJob
@@ -25,35 +26,26 @@ def _ignore(message: str) -> None:
     """The default ``note``/``warn`` callback: messages nobody asked for."""
 
 
-@dataclass
-class BatchRequest:
-    """What one ``batch`` run is asked to do (the options of ``audiomanip batch``).
+@dataclass(kw_only=True)
+class BatchRequest(PresetRequest):
+    """What one ``batch`` run is asked to do (the options of ``audiomanip batch``): where its
+    presets come from (:class:`audiomanip.preset_source.PresetRequest`'s fields; a batch edits
+    nothing and explains nothing) and:
 
-    ``in_dir`` and ``output_dir`` are paths or fsspec URLs (``s3://bucket/prefix``); with no
-    ``output_dir`` outputs go to ``output/batch_<in_dir name>[_<slug>]``. The source is one of
-    ``prompt``, ``prompts_file``, ``plan``, ``preset_name``, ``preset_file``. ``pattern`` (a
-    glob on file names) and ``recursive`` choose the inputs (not with ``plan``);
-    ``audio_length_s`` (seconds) and ``strength`` (0..1) as for ``apply``; ``clamp`` clamps
-    out-of-range preset-file values; ``checkpoint_path``/``checkpoint_dir``/``device``/``seed``
-    choose and run the model (prompts only).
+    ``in_dir`` and ``output_dir``, paths or fsspec URLs (``s3://bucket/prefix``); with no
+    ``output_dir`` outputs go to ``output/batch_<in_dir name>[_<slug>]``. ``prompts_file`` (one
+    prompt per line) and ``plan`` (a ``file,prompt`` CSV) are sources too: exactly one source
+    is given. ``pattern`` (a glob on file names) and ``recursive`` choose the inputs (not with
+    ``plan``); ``audio_length_s`` (seconds) as for ``apply``.
     """
 
     in_dir: str
-    prompt: str | None = None
     prompts_file: str | None = None
     plan: str | None = None
-    preset_name: str | None = None
-    preset_file: Path | None = None
     output_dir: str | None = None
     pattern: str | None = None
     recursive: bool = False
     audio_length_s: float | None = None
-    strength: float = 1.0
-    clamp: bool = False
-    checkpoint_path: Path | None = None
-    checkpoint_dir: Path | None = None
-    device: str = "auto"
-    seed: int | None = None
 
 
 @dataclass
