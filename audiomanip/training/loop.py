@@ -712,9 +712,9 @@ def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder:
     of every training prompt. Returns the path written."""
     from audiomanip.vocab.descriptors import load_descriptors
     from audiomanip.explain import build_known_words, save_known_words
-    from audiomanip.model.preset_model import load_model
+    from audiomanip.inference.loader import load_model
 
-    model = load_model(model_dir, encoder=encoder)
+    model = load_model(model_dir, encoder=encoder, backend="torch")
     train_pairs, _ = gather_pairs(options)
     entries = [(form, "authored") for d in load_descriptors().values() if not d.heldout for form in d.forms]
     if options.n_pairs > 0 and options.crowd_per_word > 0:
