@@ -505,60 +505,6 @@ def render(preset: Preset, audio: np.ndarray, sample_rate: float, *, tail: bool 
     return np.concatenate(outs, axis=1)
 
 
-class _StreamingResampler:
-    """Polyphase resampling (``audio_io.resample``'s filter) of a stream, on a fixed grid of
-    input chunks with context either side, so the result equals resampling the whole signal."""
-
-    def __init__(self, channels: int, sr_from: int, sr_to: int):
-        from math import gcd
-
-        g = gcd(sr_from, sr_to)
-        self.up, self.down = sr_to // g, sr_from // g
-        self.channels = channels
-        half = 10 * max(self.up, self.down)  # resample_poly's filter half-length (upsampled rate)
-        self.context = -(-(half // self.up + 2) // self.down) * self.down
-        self.chunk = -(-BLOCK_FRAMES // self.down) * self.down
-        self.buf = np.zeros((channels, self.context))  # input from chunk_start - context on
-        self.frames_in = 0
-        self.frames_out = 0
-
-    def _run(self, final: bool) -> np.ndarray:
-        from scipy.signal import resample_poly
-
-        c, k = self.context, self.chunk
-        window = self.buf[:, : c + k + c]
-        y = resample_poly(window, self.up, self.down, axis=-1, window=("kaiser", 8.6))
-        start = c * self.up // self.down
-        n_out = k * self.up // self.down
-        if final:
-            n_out = -(-self.frames_in * self.up // self.down) - self.frames_out
-        y = y[:, start : start + n_out]
-        if y.shape[1] < n_out:
-            y = np.pad(y, ((0, 0), (0, n_out - y.shape[1])))
-        self.buf = self.buf[:, k:]
-        self.frames_out += y.shape[1]
-        return y
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        self.frames_in += x.shape[1]
-        self.buf = np.concatenate([self.buf, x], axis=1)
-        outs = []
-        while self.buf.shape[1] >= 2 * self.context + self.chunk:
-            outs.append(self._run(False))
-        return np.concatenate(outs, axis=1) if outs else np.zeros((self.channels, 0))
-
-    def flush(self) -> np.ndarray:
-        outs = []
-        total = -(-self.frames_in * self.up // self.down)
-        while self.frames_out < total:
-            last = self.buf.shape[1] <= self.context + self.chunk
-            if not last:
-                outs.append(self._run(False))
-            else:
-                outs.append(self._run(True))
-        return np.concatenate(outs, axis=1) if outs else np.zeros((self.channels, 0))
-
-
 @dataclass
 class RenderResult:
     """What :func:`render_file` did. Frames at the output's sample rate for ``out_frames``.
@@ -605,7 +551,7 @@ def render_file(preset: Preset, in_path: str | os.PathLike, out_path: str | os.P
     total = info.frames if max_frames is None else min(info.frames, max_frames)
     fmt = audio_io.format_for_path(out_path)
     out_subtype = audio_io.output_subtype(fmt, info.subtype, subtype, path=out_path)
-    resampler = _StreamingResampler(info.channels, sr_in, sr_out) if sr_out != sr_in else None
+    resampler = audio_io.StreamResampler(info.channels, sr_in, sr_out) if sr_out != sr_in else None
     renderer = ChainRenderer(preset, sr_out, info.channels, peak_safety=peak_safety)
     peak = 0.0
     done = 0
@@ -620,7 +566,7 @@ def render_file(preset: Preset, in_path: str | os.PathLike, out_path: str | os.P
 
         reader = audio_io.iter_blocks(in_path, block_frames, max_frames)
         for block in reader:
-            x = resampler.process(block.astype(np.float64)) if resampler else block
+            x = resampler.process(block) if resampler else block
             emit(renderer.process(x))
             done += block.shape[1]
             if progress is not None:

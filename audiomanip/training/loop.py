@@ -385,10 +385,10 @@ class ClapAudioLoss:
     def __call__(self, pred: Any, target: Any, sample_rate: int) -> Any:
         import torch
 
-        from audiomanip.model.audio_context import resample_linear
+        from audiomanip.model.audio_context import resample_fft
 
-        x = resample_linear(pred.mean(dim=1), sample_rate, self.CLAP_RATE)
-        y = resample_linear(target.mean(dim=1), sample_rate, self.CLAP_RATE)
+        x = resample_fft(pred.mean(dim=1), sample_rate, self.CLAP_RATE)
+        y = resample_fft(target.mean(dim=1), sample_rate, self.CLAP_RATE)
         ex = self.model.get_audio_embedding_from_data(x=x, use_tensor=True)
         with torch.no_grad():
             ey = self.model.get_audio_embedding_from_data(x=y, use_tensor=True)
