@@ -96,7 +96,7 @@ def test_stdout_export(work):
 
 
 def test_ir_export_is_the_renderers_ir(work):
-    from audiomanip.render import reverb_ir_numpy
+    from audiomanip.effects.reverb import reverb_ir_numpy
 
     path = export(rich_preset(), work, "ir", "room.wav", "--sample-rate", "44100")
     ir, sr = sf.read(path, dtype="float32", always_2d=True)
@@ -184,7 +184,7 @@ def test_ffmpeg_reverb_for_other_channel_counts_and_rates(work, channels, rate):
 
 @needs_ffmpeg
 def test_ffmpeg_reverb_impulse_response(work):
-    from audiomanip.render import reverb_ir_numpy
+    from audiomanip.effects.reverb import reverb_ir_numpy
 
     p = Preset.default()
     p.set("reverb", "room_size", 0.5).set("reverb", "wet", 0.25)

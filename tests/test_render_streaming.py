@@ -12,7 +12,8 @@ import soundfile as sf
 
 from audiomanip.training.sources import sawtooth, white_noise
 from audiomanip.params import Preset
-from audiomanip.render import PITCH_SEGMENT, ChainRenderer, render
+from audiomanip.effects.pitch import PITCH_SEGMENT
+from audiomanip.render import ChainRenderer, render
 
 SR = 48000
 
