@@ -39,7 +39,7 @@ import numpy as np
 from audiomanip.effects.arrays import as_batch, float_arrays, namespace
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import effect
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 #: Width of the soft knee in dB (the renderer's pedalboard curve is a hard knee).
 KNEE_DB = 2.0

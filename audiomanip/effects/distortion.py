@@ -27,7 +27,7 @@ The curve is a biased hyperbolic tangent::
   ``Q / (π · DC_BLOCK_HZ)`` ≈ 22.5 ms, so an offset that appears settles within ~0.2 s.
   The differentiable (torch) path applies it by frequency sampling on a zero-padded rFFT
   (:func:`audiomanip.effects.eq.filter_by_response`, as :func:`audiomanip.effects.eq.eq` does); the
-  renderer runs the same biquad as an exact IIR with state (``audiomanip.render.iir.SosFilter``)
+  renderer runs the same biquad as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``)
   and the ffmpeg export as ``highpass``. Both start at rest, so they agree from the first
   sample up to the frequency-sampled path's circular aliasing of the filter's tail beyond
   ``n_fft − T`` (≥ T) samples: max. error ≈ 1e-6 for a 0.1 s clip, ≈ 1e-11 from 0.5 s on (the
@@ -53,7 +53,7 @@ from audiomanip.effects.arrays import device, float_arrays, namespace
 from audiomanip.effects.eq import biquad_coefficients, biquad_response, filter_by_response
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import EQ_BAND_TYPES, effect
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 #: Bias (in units of the tanh argument) at color = 1.
 MAX_BIAS = 0.5
@@ -159,7 +159,7 @@ class Distortion(Stage):
     def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
         import array_api_compat.numpy as xnp
 
-        from audiomanip.render.iir import SosFilter
+        from audiomanip.rendering.iir import SosFilter
 
         self.channels = channels
         constants = curve_constants(np.array([float(values["drive_db"])]), np.array([float(values["color"])]))

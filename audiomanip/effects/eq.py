@@ -2,7 +2,7 @@
 
 :func:`biquad_coefficients` is the single coefficient function of the project, written against
 the array API (:mod:`audiomanip.effects.arrays`): the render stage :class:`EQ` calls it with numpy
-arrays and filters with the coefficients (``audiomanip.render.iir.SosFilter``), training calls it
+arrays and filters with the coefficients (``audiomanip.rendering.iir.SosFilter``), training calls it
 with torch tensors and :func:`eq` samples the same biquads' frequency response on the rFFT grid of
 a zero-padded signal (as dasp-pytorch does), so the two paths have the same magnitude response.
 :func:`eq_response` follows its arguments' library as well. The plot's curve is
@@ -25,7 +25,7 @@ import numpy as np
 from audiomanip.effects.arrays import device, float_arrays, namespace
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import EQ_BAND_TYPES, eq_bands, effect
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 #: Largest frequency used for the biquads, as a fraction of the sample rate (below Nyquist).
 MAX_FREQ_FRACTION = 0.49
@@ -249,11 +249,11 @@ def response_db(values: Mapping[str, Any], sample_rate: float, freqs_hz: np.ndar
 
 class EQ(Stage):
     """The EQ settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate`` Hz: the
-    biquads of :func:`eq_sos` as an exact IIR with state (``audiomanip.render.iir.SosFilter``,
+    biquads of :func:`eq_sos` as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``,
     float32 output products from float64 states; the filter of ``scipy.signal.sosfilt``)."""
 
     def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
-        from audiomanip.render.iir import SosFilter
+        from audiomanip.rendering.iir import SosFilter
 
         self.channels = channels
         self.sos = eq_sos(values, sample_rate)

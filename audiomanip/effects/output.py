@@ -9,7 +9,7 @@ from typing import Any
 from audiomanip.effects.arrays import device, float_arrays, namespace
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import effect
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 
 def output(x, gain_db):

@@ -30,7 +30,7 @@ import numpy as np
 
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import effect
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 #: Frames per pitch-shift segment (plus warm-up context and crossfade).
 PITCH_SEGMENT = 1 << 18

@@ -8,7 +8,7 @@ Each effect ``name`` of :data:`audiomanip.params.SCHEMA` has one module,
 * ``torch_function``: the differentiable function ``f(x [B, C, T][, sample_rate], **params)``
   whose keyword names are the schema's parameter names (None: learned through the parameter loss
   only, as pitch);
-* ``render_stage``: the streaming :class:`audiomanip.render.stage.Stage` class the renderer
+* ``render_stage``: the streaming :class:`audiomanip.rendering.stage.Stage` class the renderer
   builds with ``render_stage.in_chain(values, sample_rate, channels, tail=...)``;
 * ``ffmpeg_filter``: ``f(values, settings) -> str | None``, the effect as an ``ffmpeg -af``
   fragment (None or "" when it would do nothing), ``settings`` an
@@ -17,7 +17,7 @@ Each effect ``name`` of :data:`audiomanip.params.SCHEMA` has one module,
   response of an effect that is a linear filter (the EQ), which the plot draws.
 
 :data:`REGISTRY` holds them in the schema's order. The renderer
-(:class:`audiomanip.render.ChainRenderer`), the ffmpeg export
+(:class:`audiomanip.rendering.ChainRenderer`), the ffmpeg export
 (:func:`audiomanip.export.ffmpeg_filter_chain`), the torch chain
 (:func:`audiomanip.effects.chain.run_chain`) and the plot
 (:func:`audiomanip.plot.eq_curve_db`) iterate over it and take a ``registry`` argument, so a test
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from audiomanip.export import FfmpegSettings
-    from audiomanip.render.stage import Stage
+    from audiomanip.rendering.stage import Stage
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import numpy as np
 from audiomanip.effects.arrays import device, float_arrays, is_torch, namespace, scalar
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import effect, room_size_to_t60_s
-from audiomanip.render.convolution import Convolver
+from audiomanip.rendering.convolution import Convolver
 
 #: Seed of the noise the IR is made of (fixed: the IR is part of the preset's sound).
 IR_SEED = 0x5EED_0A7B
@@ -278,7 +278,7 @@ def reverb_ir_numpy(values: Mapping[str, Any], sample_rate: float) -> np.ndarray
 
 class Reverb(Convolver):
     """The reverb settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate`` Hz:
-    FFT overlap-add convolution (:class:`audiomanip.render.convolution.Convolver`) with the very
+    FFT overlap-add convolution (:class:`audiomanip.rendering.convolution.Convolver`) with the very
     IR of :func:`reverb_ir` (:func:`reverb_ir_numpy`), mixed ``(1 − wet)·x + wet·(x ⊛ IR)``.
     With ``tail`` (default) :meth:`flush` adds the IR's ring-out, ``IR length − 1`` frames."""
 

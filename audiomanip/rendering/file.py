@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from audiomanip.params import Preset
-from audiomanip.render.chain import ChainRenderer
-from audiomanip.render.resampler import _StreamingResampler
-from audiomanip.render.stage import BLOCK_FRAMES
+from audiomanip.rendering.chain import ChainRenderer
+from audiomanip.rendering.resampler import _StreamingResampler
+from audiomanip.rendering.stage import BLOCK_FRAMES
 
 Progress = Callable[[dict], None]
 

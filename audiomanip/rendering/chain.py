@@ -3,7 +3,7 @@ then peak safety.
 
 Order (:data:`audiomanip.effects.registry.REGISTRY`, i.e. ``params.EFFECT_ORDER``): pitch → eq →
 distortion → compressor → reverb → output gain, then the peak limiter
-(:class:`audiomanip.render.limiter.PeakLimiter`). Each effect's stage lives with the effect
+(:class:`audiomanip.rendering.limiter.PeakLimiter`). Each effect's stage lives with the effect
 (``audiomanip/effects/<name>.py``: :class:`~audiomanip.effects.pitch.PitchShift`,
 :class:`~audiomanip.effects.eq.EQ`, :class:`~audiomanip.effects.distortion.Distortion`,
 :class:`~audiomanip.effects.compressor.Compressor`, :class:`~audiomanip.effects.reverb.Reverb`,
@@ -24,8 +24,8 @@ import numpy as np
 
 from audiomanip.effects.registry import REGISTRY, EffectRegistry
 from audiomanip.params import Preset
-from audiomanip.render.limiter import PeakLimiter
-from audiomanip.render.stage import BLOCK_FRAMES, Stage
+from audiomanip.rendering.limiter import PeakLimiter
+from audiomanip.rendering.stage import BLOCK_FRAMES, Stage
 
 
 class ChainRenderer:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 #: Longest IR (frames) convolved as one partition; longer ones are cut into partitions of at
 #: least this length (:func:`reverb_partition`).

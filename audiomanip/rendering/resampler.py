@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiomanip.render.stage import BLOCK_FRAMES
+from audiomanip.rendering.stage import BLOCK_FRAMES
 
 
 class _StreamingResampler:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiomanip.render.stage import Stage
+from audiomanip.rendering.stage import Stage
 
 #: Peak safety ceiling in dBFS.
 PEAK_CEILING_DBFS = -0.1
