@@ -163,8 +163,8 @@ def ffmpeg_filter_chain(
     """
     if pitch_method not in PITCH_METHODS:
         raise ValueError(f"pitch_method must be one of {PITCH_METHODS}")
-    settings = FfmpegSettings(sample_rate=sample_rate, input_channels=input_channels, pitch_method=pitch_method,
-                              ir_path=ir_path, ffmpeg_major=ffmpeg_major)
+    settings = FfmpegSettings(sample_rate=sample_rate, input_channels=input_channels,
+                              pitch_method=pitch_method, ir_path=ir_path, ffmpeg_major=ffmpeg_major)
     fragments = [entry.ffmpeg_filter(preset[name], settings) for name, entry in registry.items()
                  if preset.enabled[name]]
     return ",".join(f for f in fragments if f) or "anull"

@@ -178,8 +178,9 @@ def ffmpeg_filter(values: Mapping[str, Any], settings) -> str:
 
     threshold = max(10.0 ** (float(values["threshold_db"]) / 20.0), 0.000976563)
     makeup = 10.0 ** (float(values["makeup_db"]) / 20.0)
-    return (f"acompressor=threshold={num(threshold)}:ratio={num(values['ratio'])}:attack={num(values['attack_ms'])}"
-            f":release={num(values['release_ms'])}:makeup={num(makeup)}:knee=1:detection=peak")
+    return (f"acompressor=threshold={num(threshold)}:ratio={num(values['ratio'])}"
+            f":attack={num(values['attack_ms'])}:release={num(values['release_ms'])}:makeup={num(makeup)}"
+            ":knee=1:detection=peak")
 
 
 EFFECT = EffectEntry(schema=effect("compressor"), torch_function=compressor, render_stage=Compressor,

@@ -154,7 +154,7 @@ class Distortion(Stage):
     """The distortion settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate``
     Hz: the curve (its constants computed once, in float64, by :func:`curve_constants`, then
     applied to float32 blocks by :func:`apply_curve`), then the DC blocker of
-    :func:`dc_blocker_coefficients` as an exact IIR with state (``render.iir.SosFilter``)."""
+    :func:`dc_blocker_coefficients` as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``)."""
 
     def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
         import array_api_compat.numpy as xnp

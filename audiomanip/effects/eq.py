@@ -24,7 +24,7 @@ import numpy as np
 
 from audiomanip.effects.arrays import device, float_arrays, namespace
 from audiomanip.effects.registry import EffectEntry
-from audiomanip.params import EQ_BAND_TYPES, eq_bands, effect
+from audiomanip.params import EQ_BAND_TYPES, effect, eq_bands
 from audiomanip.rendering.stage import Stage
 
 #: Largest frequency used for the biquads, as a fraction of the sample rate (below Nyquist).

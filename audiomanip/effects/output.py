@@ -42,4 +42,5 @@ def ffmpeg_filter(values: Mapping[str, Any], settings) -> str | None:
     return f"volume={filter_number(values['gain_db'])}dB"
 
 
-EFFECT = EffectEntry(schema=effect("output"), torch_function=output, render_stage=Gain, ffmpeg_filter=ffmpeg_filter)
+EFFECT = EffectEntry(schema=effect("output"), torch_function=output, render_stage=Gain,
+                     ffmpeg_filter=ffmpeg_filter)

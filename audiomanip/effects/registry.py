@@ -106,10 +106,12 @@ class EffectRegistry(Mapping[str, EffectEntry]):
                 except ModuleNotFoundError as exc:
                     if exc.name != module_name:
                         raise
-                    raise LookupError(f"effect {eff.name!r} is in the schema but has no module {module_name}") from None
+                    raise LookupError(
+                        f"effect {eff.name!r} is in the schema but has no module {module_name}") from None
                 entry = getattr(module, "EFFECT", None)
                 if not isinstance(entry, EffectEntry) or entry.schema is not eff:
-                    raise LookupError(f"{module_name}.EFFECT must be an EffectEntry of the schema's {eff.name!r} entry")
+                    raise LookupError(
+                        f"{module_name}.EFFECT must be an EffectEntry of the schema's {eff.name!r} entry")
                 entries.append(entry)
             return entries
 

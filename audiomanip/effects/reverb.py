@@ -320,4 +320,5 @@ def ffmpeg_filter(values: Mapping[str, Any], settings) -> str:
     )
 
 
-EFFECT = EffectEntry(schema=effect("reverb"), torch_function=reverb, render_stage=Reverb, ffmpeg_filter=ffmpeg_filter)
+EFFECT = EffectEntry(schema=effect("reverb"), torch_function=reverb, render_stage=Reverb,
+                     ffmpeg_filter=ffmpeg_filter)

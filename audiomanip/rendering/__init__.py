@@ -18,4 +18,5 @@ from audiomanip.rendering.file import RenderResult, render_file
 from audiomanip.rendering.limiter import PEAK_CEILING_DBFS
 from audiomanip.rendering.stage import BLOCK_FRAMES, Stage
 
-__all__ = ["BLOCK_FRAMES", "PEAK_CEILING_DBFS", "ChainRenderer", "RenderResult", "Stage", "render", "render_file"]
+__all__ = ["BLOCK_FRAMES", "PEAK_CEILING_DBFS", "ChainRenderer", "RenderResult", "Stage", "render",
+           "render_file"]

@@ -49,7 +49,8 @@ class ChainRenderer:
         for entry in registry.values():
             if not preset.enabled[entry.name]:
                 continue
-            stage = entry.render_stage.in_chain(preset.values[entry.name], self.sample_rate, self.channels, tail=tail)
+            values = preset.values[entry.name]
+            stage = entry.render_stage.in_chain(values, self.sample_rate, self.channels, tail=tail)
             if stage is not None:
                 self.stages.append(stage)
         if peak_safety:
@@ -93,7 +94,8 @@ def render(preset: Preset, audio: np.ndarray, sample_rate: float, *, tail: bool 
         x = x[None]
     if not np.isfinite(x).all():
         x = np.where(np.isfinite(x), x, 0.0)
-    renderer = ChainRenderer(preset, sample_rate, x.shape[0], peak_safety=peak_safety, tail=tail, registry=registry)
+    renderer = ChainRenderer(preset, sample_rate, x.shape[0], peak_safety=peak_safety, tail=tail,
+                             registry=registry)
     outs = [renderer.process(x[:, i : i + BLOCK_FRAMES]) for i in range(0, x.shape[1], BLOCK_FRAMES)]
     outs.append(renderer.flush())
     return np.concatenate(outs, axis=1)
