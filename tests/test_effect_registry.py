@@ -35,7 +35,7 @@ def test_the_registry_holds_every_effect_of_the_schema_in_its_order():
 
 def test_a_schema_effect_without_a_module_is_a_clear_error():
     ghost = Effect(name="ghost_echo", params=(), description="not implemented")
-    with pytest.raises(LookupError, match="'ghost_echo' is in the schema but has no module audiomanip.effects.gh"):
+    with pytest.raises(LookupError, match="'ghost_echo' is in the schema but has no module audiomanip"):
         len(EffectRegistry.from_schema((*SCHEMA, ghost)))
 
 
