@@ -10,7 +10,7 @@ import soundfile as sf
 
 from audiomanip import audio_io
 from audiomanip.params import Preset
-from audiomanip.render import render_file
+from audiomanip.rendering import render_file
 from audiomanip.training import sources
 
 AMP = 0.5

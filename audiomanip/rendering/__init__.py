@@ -10,7 +10,7 @@
   :data:`PEAK_CEILING_DBFS`);
 * :mod:`~audiomanip.rendering.iir`: numpy biquad cascades (the EQ, the distortion's DC blocker, the
   loudness meter's K-weighting); :mod:`~audiomanip.rendering.convolution`: FFT convolution (the
-  reverb); :mod:`~audiomanip.rendering.resampler`: streaming resampling of a file's input.
+  reverb). A file's input is resampled by :class:`audiomanip.audio_io.StreamResampler`.
 """
 
 from audiomanip.rendering.chain import ChainRenderer, render

@@ -13,7 +13,6 @@ import numpy as np
 
 from audiomanip.params import Preset
 from audiomanip.rendering.chain import ChainRenderer
-from audiomanip.rendering.resampler import _StreamingResampler
 from audiomanip.rendering.stage import BLOCK_FRAMES
 
 Progress = Callable[[dict], None]
@@ -65,7 +64,7 @@ def render_file(preset: Preset, in_path: str | os.PathLike, out_path: str | os.P
     total = info.frames if max_frames is None else min(info.frames, max_frames)
     fmt = audio_io.format_for_path(out_path)
     out_subtype = audio_io.output_subtype(fmt, info.subtype, subtype, path=out_path)
-    resampler = _StreamingResampler(info.channels, sr_in, sr_out) if sr_out != sr_in else None
+    resampler = audio_io.StreamResampler(info.channels, sr_in, sr_out) if sr_out != sr_in else None
     renderer = ChainRenderer(preset, sr_out, info.channels, peak_safety=peak_safety)
     peak = 0.0
     done = 0
@@ -80,7 +79,7 @@ def render_file(preset: Preset, in_path: str | os.PathLike, out_path: str | os.P
 
         reader = audio_io.iter_blocks(in_path, block_frames, max_frames)
         for block in reader:
-            x = resampler.process(block.astype(np.float64)) if resampler else block
+            x = resampler.process(block) if resampler else block
             emit(renderer.process(x))
             done += block.shape[1]
             if progress is not None:
