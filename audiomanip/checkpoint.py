@@ -42,7 +42,6 @@ from audiomanip.tempfiles import write_bytes
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import torch
 
-    from audiomanip.model import PresetModel
 
 #: The folder of the default model shipped with audiomanip (filled by training).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
@@ -349,15 +348,3 @@ def check_state_shapes(state: Mapping[str, "torch.Tensor"], expected: Mapping[st
         problems.append(f"{len(wrong)} with another shape, e.g. {'; '.join(wrong[:3])}")
     if problems:
         raise CheckpointError(f"{source}: the weights do not fit this model: {'; '.join(problems)}")
-
-
-# --------------------------------------------------------------------------- the model
-def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-               device: str = "cpu", **kwargs: Any) -> "PresetModel":
-    """Load the preset model of a checkpoint found by :func:`find_checkpoint`'s rule; see
-    :func:`audiomanip.model.load_model` (this is the same function, importable without torch
-    until called)."""
-    from audiomanip.model import load_model as _load_model
-
-    return _load_model(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir, device=device,
-                       **kwargs)

@@ -72,7 +72,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool = Fals
     (:func:`audiomanip.tempfiles.replacing`) renamed by :func:`replace_into`; OutputError on any
     failure, and no temporary file is left."""
     from audiomanip import tempfiles
-    from audiomanip.audio_io import _os_error_message
+    from audiomanip.audio_io.writing import _os_error_message
 
     path = Path(path)
     check_destination(path, overwrite=overwrite)

@@ -1,24 +1,9 @@
 """Export a Preset for other tools: an ffmpeg ``-af`` filter chain and the reverb IR as a WAV.
 
-The ffmpeg chain follows the schema's order (pitch → eq → distortion → compressor → reverb →
-output) with ffmpeg's own filters, parameter for parameter:
-
-============  ===============================================================================
-pitch         ``rubberband=pitch=2^(st/12)`` (tempo kept), or with ``pitch_method="asetrate"``
-              ``asetrate=SR·r,aresample=SR,atempo=1/r`` (``SR``: the audio's sample rate)
-eq            per band ``lowshelf`` / ``equalizer`` / ``highshelf`` (f, gain, Q) and 2-pole
-              ``lowpass`` / ``highpass`` (f, Q): ffmpeg's biquads are the same RBJ cookbook
-              filters as ours (``width_type=q``), so the response is identical
-distortion    ``aeval`` with our exact waveshaper ``k·(tanh(g·x + b) − tanh(b))`` (constants
-              computed here by :mod:`audiomanip.effects.distortion`), then its DC blocker: the
-              same RBJ 2-pole ``highpass`` (``DC_BLOCK_HZ``, ``DC_BLOCK_Q``)
-compressor    ``acompressor`` with the same threshold, ratio, attack, release and make-up, peak
-              detection and a hard knee (ffmpeg links the channels; ballistics differ slightly)
-reverb        ``apad`` (room for the tail), ``asplit``; ``amovie=<IR WAV>`` (``pan`` to the
-              audio's channel count when not stereo) into ``afir`` (IR gain normalisation off)
-              and ``amix`` of dry and wet with our dry/wet weights
-output        ``volume=<gain>dB``
-============  ===============================================================================
+The ffmpeg chain runs the effects of :data:`audiomanip.effects.registry.REGISTRY` in the schema's
+order (pitch → eq → distortion → compressor → reverb → output), each as the ``ffmpeg -af``
+fragment its module declares (``ffmpeg_filter`` in ``audiomanip/effects/<name>.py``, whose
+docstring says which of ffmpeg's own filters it uses, parameter for parameter).
 
 The reverb's IR is written beside the chain file (``<stem>_ir.wav``, 32-bit float, stereo) and
 referenced by its absolute path, so the chain works from any folder.
@@ -29,28 +14,25 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from audiomanip.effects.registry import REGISTRY, EffectRegistry
 from audiomanip.errors import DependencyError, OutputError
 from audiomanip.params import Preset
 
 PITCH_METHODS = ("rubberband", "asetrate")
 
 
-def pitch_ratio(semitones: float) -> float:
-    """Frequency ratio of a shift by ``semitones`` (12 = ×2)."""
-    return 2.0 ** (float(semitones) / 12.0)
-
-
-def _num(x: float) -> str:
+def filter_number(x: float) -> str:
     """A number for a filter argument: plain decimal, no exponent, enough digits."""
     text = f"{float(x):.9f}".rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
 
 
-def _quote_path(path: Path) -> str:
+def filter_path(path: Path) -> str:
     """A file path as a filtergraph option value (two levels of ffmpeg escaping)."""
     value = str(path)
     # level 1: option value inside the filter's arguments
@@ -63,7 +45,7 @@ def _quote_path(path: Path) -> str:
 def reverb_ir(preset: Preset, sample_rate: int) -> np.ndarray:
     """The preset's reverb impulse response, float32 ``[2, N]`` at ``sample_rate`` Hz: the very
     IR the renderer convolves with (whether or not the reverb is enabled)."""
-    from audiomanip.render import reverb_ir_numpy
+    from audiomanip.effects.reverb import reverb_ir_numpy
 
     return reverb_ir_numpy(preset["reverb"], float(sample_rate)).astype(np.float32)
 
@@ -75,29 +57,6 @@ def write_ir(preset: Preset, path: str | Path, sample_rate: int, *, overwrite: b
     ir = reverb_ir(preset, sample_rate)
     audio_io.write(path, ir, int(sample_rate), subtype="FLOAT", overwrite=overwrite)
     return Path(path)
-
-
-def _distortion_expr(drive_db: float, color: float) -> str:
-    from audiomanip.effects import distortion as dist
-
-    k = float(dist.compensation_gain(np.array([float(drive_db)]), np.array([float(color)]))[0])
-    g = 10.0 ** (drive_db / 20.0)
-    b = dist.MAX_BIAS * color
-    return f"{_num(k)}*(tanh({_num(g)}*val(ch)+{_num(b)})-tanh({_num(b)}))"
-
-
-def _dc_blocker_filter() -> str:
-    """ffmpeg's RBJ 2-pole high-pass with the distortion's DC-blocker settings (the renderer's
-    biquad: within 3e-8 of it on float input at 40 dB drive, color 1)."""
-    from audiomanip.effects import distortion as dist
-
-    return f"highpass=f={_num(dist.DC_BLOCK_HZ)}:p=2:t=q:w={_num(dist.DC_BLOCK_Q)}"
-
-
-def _reverb_weights(wet: float) -> tuple[float, float]:
-    """(dry weight, wet weight) of the reverb's mix: (1 - wet)·x + wet·(x ⊛ IR), as
-    :func:`audiomanip.effects.reverb.reverb` and the renderer mix."""
-    return 1.0 - float(wet), float(wet)
 
 
 def ffmpeg_version() -> tuple[int, int] | None:
@@ -141,7 +100,7 @@ def afir_gain(norm_option: str) -> float:
             x[0] = 1.0
             sf.write(f"{tmp}/ir.wav", ir, 8000, subtype="FLOAT")
             sf.write(f"{tmp}/x.wav", x, 8000, subtype="FLOAT")
-            ir_ref = _quote_path(Path(tmp) / "ir.wav")
+            ir_ref = filter_path(Path(tmp) / "ir.wav")
             try:
                 run_ffmpeg_chain(f"amovie={ir_ref}[ir];[in][ir]afir={norm_option}", f"{tmp}/x.wav",
                                  f"{tmp}/y.wav", timeout_s=30)
@@ -154,6 +113,30 @@ def afir_gain(norm_option: str) -> float:
     return gain
 
 
+@dataclass(frozen=True)
+class FfmpegSettings:
+    """What an effect's ``ffmpeg_filter(values, settings)`` may need besides its settings (see
+    :func:`ffmpeg_filter_chain` for each field)."""
+
+    sample_rate: int = 48000
+    input_channels: int = 2
+    pitch_method: str = "rubberband"
+    ir_path: str | Path | None = None
+    ffmpeg_major: int | None = None
+
+    def afir_normalisation(self) -> tuple[str, float]:
+        """``(afir option that turns IR gain normalisation off, gain afir still applies)``:
+        ``gtype=none`` before ffmpeg 6, ``irnorm=-1`` from 6 on; with ``ffmpeg_major`` None the
+        installed ffmpeg's version (6 when there is none) and its measured :func:`afir_gain`,
+        else that version and a gain of 1."""
+        major = self.ffmpeg_major
+        if major is None:
+            ver = ffmpeg_version()
+            major = ver[0] if ver else 6
+        norm = "gtype=none" if major < 6 else "irnorm=-1"
+        return norm, afir_gain(norm) if self.ffmpeg_major is None else 1.0
+
+
 def ffmpeg_filter_chain(
     preset: Preset,
     *,
@@ -162,8 +145,10 @@ def ffmpeg_filter_chain(
     input_channels: int = 2,
     pitch_method: str = "rubberband",
     ffmpeg_major: int | None = None,
+    registry: EffectRegistry = REGISTRY,
 ) -> str:
-    """The preset as one ``ffmpeg -af`` filter chain string.
+    """The preset as one ``ffmpeg -af`` filter chain string: the ``ffmpeg_filter`` of every
+    effect of ``registry`` (default: the schema's) that the preset enables, in order.
 
     ``ir_path`` is the IR WAV the ``afir`` stage reads (needed when the reverb is enabled;
     written by :func:`write_ir`). ``sample_rate`` (Hz) is the rate of the audio the chain will
@@ -178,76 +163,11 @@ def ffmpeg_filter_chain(
     """
     if pitch_method not in PITCH_METHODS:
         raise ValueError(f"pitch_method must be one of {PITCH_METHODS}")
-    filters: list[str] = []
-    if preset.enabled["pitch"] and abs(float(preset["pitch"]["semitones"])) > 1e-9:
-        r = pitch_ratio(preset["pitch"]["semitones"])
-        if pitch_method == "rubberband":
-            filters.append(f"rubberband=pitch={_num(r)}:tempo=1")
-        else:
-            filters.append(
-                f"asetrate={_num(sample_rate * r)},aresample={int(sample_rate)},atempo={_num(1.0 / r)}"
-            )
-    if preset.enabled["eq"]:
-        from audiomanip.params import eq_bands
-
-        for band in eq_bands(preset["eq"]):
-            kind, f, g, q = band.type, band.freq_hz, band.gain_db, band.q
-            if kind == "peak":
-                if abs(g) > 1e-9:
-                    filters.append(f"equalizer=f={_num(f)}:t=q:w={_num(q)}:g={_num(g)}")
-            elif kind in ("low_shelf", "high_shelf"):
-                if abs(g) > 1e-9:
-                    name = "lowshelf" if kind == "low_shelf" else "highshelf"
-                    filters.append(f"{name}=f={_num(f)}:t=q:w={_num(q)}:g={_num(g)}")
-            else:
-                name = "lowpass" if kind == "low_pass" else "highpass"
-                filters.append(f"{name}=f={_num(f)}:p=2:t=q:w={_num(q)}")
-    if preset.enabled["distortion"]:
-        d = preset["distortion"]
-        filters.append(f"aeval='{_distortion_expr(float(d['drive_db']), float(d['color']))}':c=same")
-        filters.append(_dc_blocker_filter())
-    if preset.enabled["compressor"]:
-        c = preset["compressor"]
-        threshold = max(10.0 ** (float(c["threshold_db"]) / 20.0), 0.000976563)
-        makeup = 10.0 ** (float(c["makeup_db"]) / 20.0)
-        filters.append(
-            f"acompressor=threshold={_num(threshold)}:ratio={_num(c['ratio'])}:attack={_num(c['attack_ms'])}"
-            f":release={_num(c['release_ms'])}:makeup={_num(makeup)}:knee=1:detection=peak"
-        )
-    chain = ",".join(filters)
-    if preset.enabled["reverb"]:
-        if ir_path is None:
-            raise ValueError("the reverb is enabled: an IR file (ir_path) is needed for afir")
-        from audiomanip.effects.reverb import ir_length
-
-        r = preset["reverb"]
-        dry_w, wet_w = _reverb_weights(float(r["wet"]))
-        # room for the whole tail, as the renderer writes it
-        tail_s = ir_length(sample_rate, float(r["room_size"]), float(r["pre_delay_ms"])) / sample_rate
-        major = ffmpeg_major
-        if major is None:
-            ver = ffmpeg_version()
-            major = ver[0] if ver else 6
-        norm = "gtype=none" if major < 6 else "irnorm=-1"
-        wet_w /= afir_gain(norm) if ffmpeg_major is None else 1.0
-        ir = _quote_path(Path(ir_path).resolve())
-        if input_channels == 2:
-            pick = ""
-        elif input_channels == 1:
-            pick = ",pan=mono|c0=c0"
-        else:
-            pick = f",pan={input_channels}c|" + "|".join(f"c{c}=c{c % 2}" for c in range(input_channels))
-        reverb = (
-            f"apad=pad_dur={_num(tail_s)},asplit=2[am_dry][am_send];"
-            f"amovie={ir}{pick}[am_ir];"
-            f"[am_send][am_ir]afir={norm}:dry=1:wet=1[am_wet];"
-            f"[am_dry][am_wet]amix=inputs=2:weights={_num(dry_w)} {_num(wet_w)}:normalize=0:duration=longest"
-        )
-        chain = f"{chain},{reverb}" if chain else reverb
-    if preset.enabled["output"] and abs(float(preset["output"]["gain_db"])) > 1e-9:
-        gain = f"volume={_num(preset['output']['gain_db'])}dB"
-        chain = f"{chain},{gain}" if chain else gain
-    return chain or "anull"
+    settings = FfmpegSettings(sample_rate=sample_rate, input_channels=input_channels,
+                              pitch_method=pitch_method, ir_path=ir_path, ffmpeg_major=ffmpeg_major)
+    fragments = [entry.ffmpeg_filter(preset[name], settings) for name, entry in registry.items()
+                 if preset.enabled[name]]
+    return ",".join(f for f in fragments if f) or "anull"
 
 
 def write_ffmpeg_chain(
@@ -323,7 +243,9 @@ def run_ffmpeg_chain(
 
 
 __all__ = [
-    "pitch_ratio",
+    "FfmpegSettings",
+    "filter_number",
+    "filter_path",
     "reverb_ir",
     "write_ir",
     "ffmpeg_filter_chain",

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from audiomanip.effects.iir import sosfilt
+from audiomanip.rendering.iir import sosfilt
 
 #: Band edges (Hz) of :func:`band_energy_ratios`: low < 200 ≤ low_mid < 2000 ≤ high_mid < 6000 ≤ high.
 BAND_EDGES_HZ: dict[str, tuple[float, float]] = {

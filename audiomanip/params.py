@@ -130,6 +130,22 @@ class Effect:
                 return p
         raise KeyError(flat_name)
 
+    def table_rows(self) -> list[str]:
+        """This effect's rows of the README's schema table (:func:`schema_table_markdown`):
+        ``enabled``, then one row per parameter (per-band parameters as ``band1…N_name``)."""
+        enabled = str(self.enabled_default).lower()
+        rows = [f"| {self.name} | enabled | | true / false | | {enabled} | {self.description} |"]
+        for p in self.params:
+            name = p.name if self.bands == 1 else f"band1…{self.bands}_{p.name}"
+            if self.bands > 1:
+                defaults = ", ".join(_fmt(self.default_of(p, b)).strip("'") for b in range(self.bands))
+            else:
+                defaults = _fmt(p.default).strip("'")
+            rng = " / ".join(p.choices) if p.is_choice else f"{p.low:g} … {p.high:g}"
+            scale = "class" if p.is_choice else p.scale
+            rows.append(f"| {self.name} | {name} | {p.unit} | {rng} | {scale} | {defaults} | {p.description} |")
+        return rows
+
 
 EQ_BAND_TYPES = ("low_shelf", "peak", "high_shelf", "low_pass", "high_pass")
 
@@ -652,16 +668,5 @@ def schema_table_markdown() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for e in SCHEMA:
-        lines.append(
-            f"| {e.name} | enabled | | true / false | | {str(e.enabled_default).lower()} | {e.description} |"
-        )
-        for p in e.params:
-            name = p.name if e.bands == 1 else f"band1…{e.bands}_{p.name}"
-            if e.bands > 1:
-                defaults = ", ".join(_fmt(e.default_of(p, b)).strip("'") for b in range(e.bands))
-            else:
-                defaults = _fmt(p.default).strip("'")
-            rng = " / ".join(p.choices) if p.is_choice else f"{p.low:g} … {p.high:g}"
-            scale = "class" if p.is_choice else p.scale
-            lines.append(f"| {e.name} | {name} | {p.unit} | {rng} | {scale} | {defaults} | {p.description} |")
+        lines += e.table_rows()
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from audiomanip.effects.registry import REGISTRY, EffectRegistry
 from audiomanip.params import Preset
 
 #: Seconds of audio read from each file for the spectra.
@@ -39,21 +40,17 @@ def pyplot() -> Any:
     return plt
 
 
-def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
-    """Magnitude response of the preset's EQ in dB at ``freqs_hz`` (shape [F]).
-
-    0 dB everywhere when the EQ is disabled. Uses the renderer's biquads
-    (:func:`audiomanip.render.eq_sos`, numpy only).
-    """
+def eq_curve_db(preset: Preset, sample_rate: float, freqs_hz: np.ndarray, *,
+                registry: EffectRegistry = REGISTRY) -> np.ndarray:
+    """Magnitude response in dB at ``freqs_hz`` (shape [F]) of the preset's filter effects: the
+    sum of the ``response_db`` of every effect of ``registry`` that declares one and is enabled
+    (the EQ, by the renderer's biquads, numpy only). 0 dB everywhere when none is enabled."""
     freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
-    if not preset.enabled["eq"]:
-        return np.zeros_like(freqs_hz)
-    from audiomanip.effects.eq import biquad_response
-    from audiomanip.render import eq_sos
-
-    sos = eq_sos(preset["eq"], sample_rate)  # [bands, 6]
-    mag = np.abs(np.prod(biquad_response(sample_rate, freqs_hz, sos[:, :3], sos[:, 3:]), axis=0))
-    return 20.0 * np.log10(np.maximum(mag, 1e-12))
+    curve = np.zeros_like(freqs_hz)
+    for name, entry in registry.items():
+        if entry.response_db is not None and preset.enabled[name]:
+            curve = curve + entry.response_db(preset[name], sample_rate, freqs_hz)
+    return curve
 
 
 def plot_preset(

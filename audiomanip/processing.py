@@ -1,7 +1,7 @@
 """Apply a Preset to one file, optionally matching the input's loudness.
 
 This is what ``apply`` and every ``batch`` worker run. Rendering streams
-(:func:`audiomanip.render.render_file`); loudness matching adds a second streaming pass:
+(:func:`audiomanip.rendering.render_file`); loudness matching adds a second streaming pass:
 
 1. render into a temporary 32-bit float WAV beside the output (no clipping, no encoding loss),
 2. measure the integrated loudness (ITU-R BS.1770) of the input and of the rendered audio,
@@ -180,7 +180,7 @@ def _process(preset: Preset, in_path: Path, out_path: Path, info: Any, *, audio_
              ) -> ProcessResult:
     """:func:`process_file` once its checks passed (``info``: the input's ``AudioInfo``)."""
     from audiomanip import audio_io
-    from audiomanip.render import render_file
+    from audiomanip.rendering import render_file
 
     start = time.perf_counter()
     max_frames = None
@@ -208,7 +208,7 @@ def _process(preset: Preset, in_path: Path, out_path: Path, info: Any, *, audio_
             loud_in = _loudness(in_path, max_frames)
             loud_out = _loudness(out_path)
     else:
-        from audiomanip.render import ChainRenderer
+        from audiomanip.rendering import ChainRenderer
         from audiomanip.tempfiles import scratch_file
 
         # this job's own scratch file beside the output (a fresh name, created exclusively,

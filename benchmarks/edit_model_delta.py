@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint-path", default=None)
     args = ap.parse_args(argv)
-    from audiomanip.checkpoint import load_model
+    from audiomanip import load_model
 
     model = load_model(checkpoint_path=args.checkpoint_path, device="cpu")
     base = _features(model.predict(NEUTRAL).preset)

@@ -23,13 +23,13 @@ from _bench import Result, python, write_music
 CHILD = r"""
 import json, resource, sys, time
 import numpy, pedalboard
-from audiomanip import audio_io, render
+from audiomanip import audio_io, rendering
 out = {"seconds": 0.0}
 if sys.argv[1] == "render":
     sys.path.insert(0, sys.argv[4])
     from render_speed import chain_preset
     t = time.perf_counter()
-    render.render_file(chain_preset(False), sys.argv[2], sys.argv[3], overwrite=True)
+    rendering.render_file(chain_preset(False), sys.argv[2], sys.argv[3], overwrite=True)
     out["seconds"] = time.perf_counter() - t
 out["torch"] = "torch" in sys.modules
 # VmHWM: peak resident memory of this process image (ru_maxrss would include the parent's

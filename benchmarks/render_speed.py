@@ -69,7 +69,7 @@ def best_of_alternating(fns, repeats: int = 5) -> list[float]:
 def measure(pitch: bool) -> Result:
     """One row: audiomanip's renderer against pedalboard's chain, with or without pitch shift."""
     from audiomanip.training.sources import music_like
-    from audiomanip.render import render
+    from audiomanip.rendering import render
 
     audio = music_like(SECONDS, SR, seed=0, channels=2)
     preset, board = chain_preset(pitch), pedalboard_chain(pitch)

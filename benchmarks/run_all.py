@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cold_start
 import render_memory
 import render_speed
+import resample
 import training_speed
 from _bench import markdown_table
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         ("cold start", lambda: cold_start.main(cold)),
         ("render speed", lambda: render_speed.main(["--no-pitch"])[0]),
         ("render speed with pitch", lambda: render_speed.main(["--pitch"])[0]),
+        ("resampling", lambda: resample.main(["--no-quality"] + (["--quick"] if args.quick else []))),
         ("training speed", lambda: training_speed.main(["--steps", "20"] if args.quick else [])),
         ("render memory", lambda: render_memory.main(["--minutes", "2"] if args.quick else [])),
     ]
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, run in runs:
         print(f"running {name} …", file=sys.stderr, flush=True)
         rows = run()
-        for result in rows if isinstance(rows, list) else [rows]:  # cold start gives two rows
+        for result in rows if isinstance(rows, list) else [rows]:  # cold start, resampling: two rows
             result.print()
             results.append(result)
     print()

@@ -18,7 +18,6 @@ from audiomanip.commands._common import (
 from audiomanip.commands.app import app
 from audiomanip.safe_text import printable
 
-from audiomanip.training import distributed
 
 
 @app.command(
@@ -102,6 +101,7 @@ def train(
 
     Ctrl-C writes a resumable checkpoint to <output-dir>/interrupted (continue with --resume).
     """
+    from audiomanip.training import distributed
     from audiomanip.training.loop import TrainOptions, build_network, train as run_training
 
     options = TrainOptions(
@@ -184,6 +184,8 @@ def _launch(ctx: Any, nproc: int) -> None:
             args += [param.opts[0]] if value else list(param.secondary_opts[:1])
         else:
             args += [param.opts[0], str(value)]
+    from audiomanip.training import distributed
+
     try:
         distributed.launch(nproc, args)
     except distributed.WorkerFailed as exc:
@@ -199,6 +201,7 @@ def _rank(options: Any) -> Iterator[Any]:
     """This process's part in a run (:func:`audiomanip.training.distributed.worker`; a single process
     when not launched). Ranks other than 0 end quietly when another rank failed or on Ctrl-C."""
     from audiomanip.device import resolve_device
+    from audiomanip.training import distributed
 
     is_main = True
     try:

@@ -96,7 +96,7 @@ def test_stdout_export(work):
 
 
 def test_ir_export_is_the_renderers_ir(work):
-    from audiomanip.render import reverb_ir_numpy
+    from audiomanip.effects.reverb import reverb_ir_numpy
 
     path = export(rich_preset(), work, "ir", "room.wav", "--sample-rate", "44100")
     ir, sr = sf.read(path, dtype="float32", always_2d=True)
@@ -146,7 +146,7 @@ def test_ffmpeg_eq_gain_at_each_frequency(work):
 @needs_ffmpeg
 def test_ffmpeg_chain_matches_the_renderer(work):
     """Distortion, reverb and output gain: ffmpeg's result equals ours sample by sample."""
-    from audiomanip.render import render
+    from audiomanip.rendering import render
 
     p = Preset.default()
     p.set("distortion", "drive_db", 18.0).set("distortion", "color", 0.6)
@@ -167,7 +167,7 @@ def test_ffmpeg_chain_matches_the_renderer(work):
 def test_ffmpeg_reverb_for_other_channel_counts_and_rates(work, channels, rate):
     """Channel c uses IR channel c % 2, at the audio's own rate, exactly as the renderer does."""
     from audiomanip.export import run_ffmpeg_chain
-    from audiomanip.render import render
+    from audiomanip.rendering import render
 
     p = Preset.default()
     p.set("reverb", "room_size", 0.35).set("reverb", "wet", 0.5).set("reverb", "diffusion", 0.3)
@@ -184,7 +184,7 @@ def test_ffmpeg_reverb_for_other_channel_counts_and_rates(work, channels, rate):
 
 @needs_ffmpeg
 def test_ffmpeg_reverb_impulse_response(work):
-    from audiomanip.render import reverb_ir_numpy
+    from audiomanip.effects.reverb import reverb_ir_numpy
 
     p = Preset.default()
     p.set("reverb", "room_size", 0.5).set("reverb", "wet", 0.25)

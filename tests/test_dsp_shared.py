@@ -19,10 +19,10 @@ SR = 48000
 
 
 def test_importing_the_renderer_imports_no_torch():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import audiomanip.render"],
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import audiomanip.rendering"],
                           capture_output=True, text=True, check=True)
     modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
-    assert "audiomanip.render" in modules
+    assert "audiomanip.rendering" in modules
     assert not [m for m in modules if m == "torch" or m.startswith("torch.")]
 
 
@@ -32,7 +32,7 @@ _RENDER_EVERYTHING = textwrap.dedent(
     import numpy as np
     from audiomanip import audio_io, export, plot
     from audiomanip.params import Preset
-    from audiomanip.render import render_file
+    from audiomanip.rendering import render_file
     p = Preset.default()
     for name, key, value in (("pitch", "semitones", 2.0), ("eq", "band3_gain_db", 6.0),
                              ("distortion", "drive_db", 20.0), ("distortion", "color", 0.5),

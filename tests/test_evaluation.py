@@ -271,7 +271,7 @@ def test_audio_dir_sources_are_mono_trimmed_and_levelled(tmp_path, tmp_wav):
 
 # ------------------------------------------------------------ measures on rendered signals
 def _change(check: S.Check, out_preset: Preset, src: S.Source) -> float:
-    from audiomanip.render import render
+    from audiomanip.rendering import render
 
     S.measure_reference(src, [check.key], SR)
     out = render(out_preset, src.audio, SR)

@@ -1,4 +1,4 @@
-"""audiomanip.effects.iir: the numpy biquad cascade equals scipy.signal.sosfilt, streams exactly,
+"""audiomanip.rendering.iir: the numpy biquad cascade equals scipy.signal.sosfilt, streams exactly,
 and has the response its coefficients say; plus the limiter's numpy running minimum."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from scipy.ndimage import minimum_filter1d
 
 from audiomanip.training.sources import sine
 from audiomanip.effects.eq import biquad_coefficients
-from audiomanip.effects.iir import SosFilter, sosfilt, state_space
+from audiomanip.rendering.iir import SosFilter, sosfilt, state_space
 from audiomanip.features import k_weighting_sos
 from audiomanip.params import EQ_BAND_TYPES, effect
-from audiomanip.render import _running_min
+from audiomanip.rendering.limiter import running_min as _running_min
 
 TOL = 1e-9
 EQ = effect("eq")

@@ -125,10 +125,10 @@ def _save_like_default(folder: Path, scale: float = 1.0, **model_changes) -> Pat
     import torch
 
     from audiomanip.checkpoint import save_checkpoint
-    from audiomanip.model import load_model
+    from audiomanip.inference.loader import load_model
     from audiomanip.model.network import ModelConfig, PresetNet
 
-    default = load_model(DEFAULT_MODEL_DIR)
+    default = load_model(DEFAULT_MODEL_DIR, backend="torch")
     config = {k: v for k, v in default.config.items() if k != "checkpoint"}
     if model_changes:
         torch.manual_seed(0)
@@ -177,9 +177,8 @@ def test_weights_with_nan_are_refused_on_onnx_runtime(tmp_path):
 
     from audiomanip.checkpoint import save_checkpoint
     from audiomanip.inference.loader import load_model
-    from audiomanip.model import load_model as load_torch_model
 
-    default = load_torch_model(DEFAULT_MODEL_DIR)
+    default = load_model(DEFAULT_MODEL_DIR, backend="torch")
     state = dict(default.net.state_dict())
     state["heads.heads.reverb.net.4.bias"] = torch.full_like(state["heads.heads.reverb.net.4.bias"], float("nan"))
     ckpt = save_checkpoint(tmp_path / "nan", state, {k: v for k, v in default.config.items() if k != "checkpoint"})

@@ -9,7 +9,8 @@ from fakes import HashEncoder
 
 from audiomanip import params as P
 from audiomanip.errors import CheckpointError, PromptError
-from audiomanip.model import ModelConfig, PresetModel, PresetNet, build_model, load_model, model_config_dict
+from audiomanip.model import ModelConfig, PresetModel, PresetNet, build_model, model_config_dict
+from audiomanip.inference.loader import load_model
 from audiomanip.model.audio_context import hz_to_mel, log_mel, mel_filterbank, mel_to_hz
 from audiomanip.model.heads import (
     chain_inputs_from_outputs,
@@ -187,7 +188,7 @@ def test_checkpoint_save_load_gives_identical_predictions(tmp_path):
 
     model = _model(seed=3)
     save_checkpoint(tmp_path / "ckpt", model.net.state_dict(), model.config)
-    loaded = load_model(checkpoint_path=tmp_path / "ckpt", encoder=HashEncoder())
+    loaded = load_model(checkpoint_path=tmp_path / "ckpt", encoder=HashEncoder(), backend="torch")
     prompts = ["warm tape with a small room", "bright telephone voice", "huge cathedral, pitch up 12 semitones"]
     a = model.predict_normalized(prompts)
     b = loaded.predict_normalized(prompts)

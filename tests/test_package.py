@@ -147,3 +147,80 @@ def test_readme_layout_names_every_top_level_folder_and_package_module():
     if stale:
         problems.append("names what the tree lacks: " + ", ".join(stale))
     assert not problems, "README.md's Layout section " + "; ".join(problems)
+
+
+# ------------------------------------------------------------------ package by concern
+#: Packages only training and evaluation may import: the runtime (everything else in
+#: audiomanip/) never does, and training never imports evaluation.
+_TRAINING, _EVALUATION = "audiomanip.training", "audiomanip.evaluation"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, at its top or inside a function (absolute names)."""
+    names = set()
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_runtime_never_imports_training_or_evaluation():
+    problems = []
+    for path in sorted((ROOT / "audiomanip").rglob("*.py")):
+        module = _module_name(path)
+        if _within(module, _EVALUATION):
+            continue
+        forbidden = (_EVALUATION,) if _within(module, _TRAINING) else (_TRAINING, _EVALUATION)
+        problems += [f"{module} imports {name}" for name in sorted(_imports_of(path))
+                     if any(_within(name, f) for f in forbidden)]
+    assert not problems, "; ".join(problems)
+
+
+def _audiomanip_modules_imported(args: list[str]) -> set[str]:
+    """The audiomanip modules a fresh ``python -X importtime -m audiomanip ARGS`` imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "audiomanip", *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line
+            and line.rsplit("|", 1)[1].strip().startswith("audiomanip")}
+
+
+def test_apply_imports_no_training_or_evaluation_module():
+    for args in (["apply", "examples/voice.wav", "--preset", "warm-tape", "--dry-run"],
+                 ["apply", "examples/voice.wav", "warm vintage tape with a small room", "--dry-run"]):
+        imported = _audiomanip_modules_imported(args)
+        assert "audiomanip.params" in imported  # the measurement sees our modules
+        assert not {m for m in imported if _within(m, _TRAINING) or _within(m, _EVALUATION)}, args
+
+
+def test_top_level_api_and_its_docstring_example(tmp_path):
+    code = ("import audiomanip as a, sys; a.Preset; a.load_model; a.render; a.render_file; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]"  # the four names import no torch
+    import doctest
+
+    from audiomanip.params import Preset
+    from audiomanip.rendering import render, render_file
+
+    assert (audiomanip.Preset, audiomanip.render, audiomanip.render_file) == (Preset, render, render_file)
+    result = doctest.testmod(audiomanip, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 6 and result.failed == 0

@@ -17,7 +17,7 @@ from audiomanip.vocab.descriptors import get_named_preset
 from audiomanip.features import spectral_centroid_hz
 from audiomanip.params import Preset
 from audiomanip.preset_edit import edit_factor, edit_preset
-from audiomanip.render import render
+from audiomanip.rendering import render
 from cli_helpers import assert_user_error, invoke
 
 SR = 16000

@@ -36,9 +36,9 @@ def tone(tmp_path_factory) -> Path:
 @pytest.fixture
 def cached_model(tiny_model, monkeypatch):
     """The tiny model, loaded once per test however many prompts run."""
-    import audiomanip.checkpoint as checkpoint
+    import audiomanip.inference.loader as loader
 
-    real = checkpoint.load_model
+    real = loader.load_model
     cache: dict = {}
 
     def load_model(**kw):
@@ -46,7 +46,7 @@ def cached_model(tiny_model, monkeypatch):
             cache["model"] = real(checkpoint_path=tiny_model, device="cpu")
         return cache["model"]
 
-    monkeypatch.setattr(checkpoint, "load_model", load_model)
+    monkeypatch.setattr(loader, "load_model", load_model)
     return tiny_model
 
 

@@ -16,7 +16,8 @@ from audiomanip.effects.eq import eq, eq_response
 from audiomanip.effects.reverb import reverb
 from audiomanip.features import estimate_f0_hz, peak_dbfs
 from audiomanip.params import Preset
-from audiomanip.render import PEAK_CEILING_DBFS, ChainRenderer, eq_sos, render, render_file
+from audiomanip.effects.eq import eq_sos
+from audiomanip.rendering import PEAK_CEILING_DBFS, ChainRenderer, render, render_file
 
 SR = 48000
 CEILING = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
@@ -231,7 +232,7 @@ def test_limiter_follows_its_definition():
     # out[t] = x[t] * mean_{j=t..t+L-1} min_{i=j-L+1..j} a[i],  a = min(1, ceiling / max_c |x|)
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from audiomanip.render import LIMITER_LOOKAHEAD_MS
+    from audiomanip.rendering.limiter import LIMITER_LOOKAHEAD_MS
 
     x = white_noise(0.2, SR, rms=0.5, channels=2, seed=9).astype(np.float64)
     x[:, 3000:3010] = 4.0  # a short burst far over the ceiling
@@ -252,7 +253,7 @@ def test_limiter_follows_its_definition():
 
 
 def test_pitch_segment_joins_keep_level_and_pitch():
-    from audiomanip.render import PITCH_SEGMENT
+    from audiomanip.effects.pitch import PITCH_SEGMENT
 
     n = 2 * PITCH_SEGMENT + 20000  # two segment joins
     x = sine(440.0, n / SR, SR, amplitude=0.25)

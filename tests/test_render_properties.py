@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from audiomanip.effects.reverb import ir_length
 from audiomanip.params import SCHEMA, Preset
-from audiomanip.render import PEAK_CEILING_DBFS, ChainRenderer, render
+from audiomanip.rendering import PEAK_CEILING_DBFS, ChainRenderer, render
 
 CEILING = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
 

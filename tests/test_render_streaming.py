@@ -12,7 +12,8 @@ import soundfile as sf
 
 from audiomanip.training.sources import sawtooth, white_noise
 from audiomanip.params import Preset
-from audiomanip.render import PITCH_SEGMENT, ChainRenderer, render
+from audiomanip.effects.pitch import PITCH_SEGMENT
+from audiomanip.rendering import ChainRenderer, render
 
 SR = 48000
 
@@ -68,7 +69,7 @@ _CHILD = textwrap.dedent(
     """
     import json, sys, time
     from audiomanip.params import Preset
-    from audiomanip.render import render_file
+    from audiomanip.rendering import render_file
     p = Preset.default()
     p.set("eq", "band2_gain_db", -3.0); p.set("eq", "band4_gain_db", 2.5)
     p.set("compressor", "threshold_db", -18.0); p.set("compressor", "ratio", 3.0)

@@ -110,7 +110,8 @@ def test_gradients_flow_to_every_parameter():
 
 
 def test_render_uses_the_same_ir():
-    from audiomanip.render import ChainRenderer, reverb_ir_numpy
+    from audiomanip.effects.reverb import reverb_ir_numpy
+    from audiomanip.rendering import ChainRenderer
 
     preset = Preset.default()
     for name, value in (("room_size", 0.35), ("pre_delay_ms", 21.4), ("diffusion", 0.4), ("damping", 0.6)):

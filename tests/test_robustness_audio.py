@@ -23,7 +23,7 @@ from cli_helpers import assert_user_error, digests, invoke
 from audiomanip.training.sources import sine
 from audiomanip.errors import AudioReadError, InputNotFoundError
 from audiomanip.params import Preset
-from audiomanip.render import PEAK_CEILING_DBFS
+from audiomanip.rendering import PEAK_CEILING_DBFS
 
 SR = 8000
 GAIN_DB = -6.0

@@ -143,9 +143,9 @@ def test_tiny_training_run_lowers_the_loss_and_beats_the_constant_predictor(tmp_
     assert m["mae"] < 0.5 * m["constant_mae"]
     assert m["enabled_accuracy"] > 0.9
     # the final checkpoint loads as a model and predicts the corpus rule
-    from audiomanip.model import load_model
+    from audiomanip.inference.loader import load_model
 
-    model = load_model(checkpoint_path=result.checkpoint, encoder=enc)
+    model = load_model(checkpoint_path=result.checkpoint, encoder=enc, backend="torch")
     pred = model.predict("huge hall and fuzzy, dark").preset
     assert pred.enabled["reverb"] and pred.enabled["distortion"]
     assert pred.values["distortion"]["drive_db"] > 20.0
@@ -239,7 +239,7 @@ def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
     from audiomanip.commands.app import app
     from typer.testing import CliRunner
 
-    from audiomanip.model import load_model
+    from audiomanip.inference.loader import load_model
 
     lines = [json.dumps({"prompt": p.prompt, "preset": p.preset.to_dict()}) for p in make_pairs()[::4]]
     (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n")
@@ -249,7 +249,7 @@ def test_cli_trains_on_a_pair_file_and_exports_a_loadable_model(tmp_path):
         "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "run"), "--text-adapter", "8",
         "--export", str(tmp_path / "exported")])
     assert result.exit_code == 0, result.output
-    model = load_model(checkpoint_path=tmp_path / "exported")
+    model = load_model(checkpoint_path=tmp_path / "exported", backend="torch")
     assert model.info["trained"]["steps"] == 8 and model.info["parameters"] > 0
     assert model.net.config.text_adapter == 8
     assert "training_state" not in model.config  # the export carries no optimizer state

@@ -299,7 +299,7 @@ def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
 #: Modules the fork server imports once, so that each worker starts without importing them.
 _PRELOAD = [
     "audiomanip.processing",
-    "audiomanip.render",
+    "audiomanip.rendering",
     "audiomanip.audio_io",
     "audiomanip.features",
     "audiomanip.effects.reverb",

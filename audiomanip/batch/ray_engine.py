@@ -47,7 +47,7 @@ class _Renderer:
     def __init__(self) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         import audiomanip.processing
-        import audiomanip.render  # noqa: F401
+        import audiomanip.rendering  # noqa: F401
 
     def run(self, job: BatchJob, options: BatchOptions) -> JobOutcome:
         from audiomanip.batch.job import run_job

@@ -1,10 +1,10 @@
 """The differentiable effect chain: presets as tensors, run in the schema's fixed order.
 
-Every effect ``name`` with a differentiable path lives in ``audiomanip/effects/<name>.py`` as a
-function also called ``name`` whose keyword arguments after ``(x[, sample_rate])`` are the
-schema's parameter names (for the EQ the per-band stems ``type, freq_hz, gain_db, q`` as
-``[B, bands]`` tensors). :data:`DSP_FUNCTIONS` maps effect names to those functions and imports
-each module the first time it is looked up.
+Every effect of the registry (:data:`audiomanip.effects.registry.REGISTRY`) with a differentiable
+path declares it as its entry's ``torch_function``: a function of ``(x[, sample_rate])`` whose
+keyword arguments are the schema's parameter names (for the EQ the per-band stems ``type,
+freq_hz, gain_db, q`` as ``[B, bands]`` tensors). :data:`DSP_FUNCTIONS` maps effect names to
+those functions.
 
 **Pitch is skipped**: pitch shifting (with tempo preserved) has no differentiable
 implementation here, so it is learned through the parameter loss only; the chain passes the
@@ -13,60 +13,30 @@ audio through unchanged at pitch's position.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
 
 from audiomanip.effects.arrays import as_batch
-from audiomanip.params import EFFECT_ORDER, SCHEMA, Effect, Param, Preset, effect
-
-#: Effects of the schema without a differentiable function (parameter loss only).
-NON_DIFFERENTIABLE: tuple[str, ...] = ("pitch",)
-
-
-class _DSPFunctions(Mapping):
-    """``{effect_name: function}`` in chain order; each module is imported on first access."""
-
-    def __init__(self) -> None:
-        self._names = tuple(name for name in EFFECT_ORDER if name not in NON_DIFFERENTIABLE)
-        self._cache: dict[str, Callable[..., torch.Tensor]] = {}
-
-    def __getitem__(self, name: str) -> Callable[..., torch.Tensor]:
-        if name not in self._names:
-            raise KeyError(name)
-        if name not in self._cache:
-            module = importlib.import_module(f"audiomanip.effects.{name}")
-            self._cache[name] = getattr(module, name)
-        return self._cache[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __repr__(self) -> str:
-        return f"DSP_FUNCTIONS({', '.join(self._names)})"
-
+from audiomanip.effects.registry import REGISTRY, EffectRegistry
+from audiomanip.params import Effect, Param, Preset, effect
 
 #: ``{effect_name: function}`` for every effect with a differentiable path, in chain order.
-DSP_FUNCTIONS: Mapping[str, Callable[..., torch.Tensor]] = _DSPFunctions()
+DSP_FUNCTIONS: Mapping[str, Callable[..., torch.Tensor]] = MappingProxyType(
+    {name: entry.torch_function for name, entry in REGISTRY.items() if entry.torch_function is not None})
+
+#: Effects of the schema without a differentiable function (parameter loss only).
+NON_DIFFERENTIABLE: tuple[str, ...] = tuple(name for name in REGISTRY if name not in DSP_FUNCTIONS)
 
 
 def function_parameter_names(name: str) -> tuple[str, ...]:
     """Keyword names of ``DSP_FUNCTIONS[name]`` after ``x`` and (if taken) ``sample_rate``."""
-    names = list(inspect.signature(DSP_FUNCTIONS[name]).parameters)
-    return tuple(n for n in names[1:] if n != "sample_rate")
-
-
-@functools.cache
-def _takes_sample_rate(name: str) -> bool:
-    return "sample_rate" in inspect.signature(DSP_FUNCTIONS[name]).parameters
+    if name not in DSP_FUNCTIONS:
+        raise KeyError(name)
+    return REGISTRY[name].torch_parameter_names
 
 
 def schema_parameter_names(eff: Effect) -> tuple[str, ...]:
@@ -76,20 +46,22 @@ def schema_parameter_names(eff: Effect) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- presets -> tensors
 def preset_tensors(
-    presets: Sequence[Preset], device=None, dtype: torch.dtype = torch.float32
+    presets: Sequence[Preset], device=None, dtype: torch.dtype = torch.float32, *,
+    registry: EffectRegistry = REGISTRY,
 ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
     """Stack presets into batched tensors in physical units.
 
     Returns ``(params, enabled)``: ``params[effect][name]`` is ``Tensor[B]`` (or
     ``Tensor[B, bands]`` for the EQ's per-band stems; choice parameters such as the EQ band
     ``type`` are LongTensors of class indices), ``enabled[effect]`` is ``Tensor[B]`` of 0./1.
-    Every effect of the schema is included (pitch too, although the chain skips it).
+    Every effect of ``registry`` (default: the schema's) is included (pitch too, although the
+    chain skips it).
     """
     if not presets:
         raise ValueError("preset_tensors needs at least one preset")
     params: dict[str, dict[str, torch.Tensor]] = {}
     enabled: dict[str, torch.Tensor] = {}
-    for eff in SCHEMA:
+    for eff in (entry.schema for entry in registry.values()):
         columns: dict[str, list[list[Any]]] = {p.name: [[] for _ in presets] for p in eff.params}
         for fname, p, _band in eff.flat_params():
             for i, preset in enumerate(presets):
@@ -154,8 +126,11 @@ def run_chain(
     sample_rate: float,
     params: Mapping[str, Mapping[str, torch.Tensor]],
     enabled: Mapping[str, torch.Tensor],
+    *,
+    registry: EffectRegistry = REGISTRY,
 ) -> torch.Tensor:
-    """Run the differentiable chain on ``x [B, C, T]`` in ``params.EFFECT_ORDER``.
+    """Run the differentiable chain on ``x [B, C, T]``: the effects of ``registry`` (default:
+    every effect of the schema, in ``params.EFFECT_ORDER``) that have a ``torch_function``.
 
     Each effect is soft-gated, ``y = e * f(x) + (1 - e) * x`` with ``e = enabled[effect]``
     (``Tensor[B]``, 0./1. or a probability while training). An effect whose gate is exactly 0
@@ -163,15 +138,13 @@ def run_chain(
     Returns ``[B, C, T]`` (same length as ``x``).
     """
     y = x
-    for name in EFFECT_ORDER:
-        if name not in DSP_FUNCTIONS:
+    for name, entry in registry.items():
+        if entry.torch_function is None:
             continue
         gate = as_batch(enabled[name], x)
         if not gate.requires_grad and not bool(torch.any(gate != 0)):
             continue
-        fn = DSP_FUNCTIONS[name]
-        kwargs = dict(params[name])
-        wet = fn(y, sample_rate, **kwargs) if _takes_sample_rate(name) else fn(y, **kwargs)
+        wet = entry.run_torch(y, sample_rate, params[name])
         g = gate[:, None, None]
         y = g * wet + (1.0 - g) * y
     return y

@@ -31,8 +31,15 @@ array API: numpy or torch, the library of its arguments. The level detector need
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 
 from audiomanip.effects.arrays import as_batch, float_arrays, namespace
+from audiomanip.effects.registry import EffectEntry
+from audiomanip.params import effect
+from audiomanip.rendering.stage import Stage
 
 #: Width of the soft knee in dB (the renderer's pedalboard curve is a hard knee).
 KNEE_DB = 2.0
@@ -132,3 +139,49 @@ def compressor(x, sample_rate: float, threshold_db, ratio, attack_ms, release_ms
     gain_db = gain_reduction_db(env, thr, rat) + makeup
     gain = 10.0 ** (gain_db / 20.0)
     return (x.double() * gain).to(x.dtype)
+
+
+class Compressor(Stage):
+    """The compressor settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate``
+    Hz: ``pedalboard.Compressor`` (``reset=False``, so its state carries across blocks), then
+    the make-up gain."""
+
+    def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
+        import pedalboard
+
+        self.channels = channels
+        self.sample_rate = sample_rate
+        self.plugin = pedalboard.Compressor(
+            threshold_db=float(values["threshold_db"]),
+            ratio=float(values["ratio"]),
+            attack_ms=float(values["attack_ms"]),
+            release_ms=float(values["release_ms"]),
+        )
+        self.makeup = 10.0 ** (float(values["makeup_db"]) / 20.0)
+
+    def process(self, x):
+        if x.shape[1] == 0:
+            return x
+        if x.shape[0] == x.shape[1] > 1:
+            # pedalboard cannot tell channels from samples in a square block: split it in two
+            # non-square ones (the compressor's state carries over, so the result is the same)
+            return np.concatenate([self.process(x[:, :1]), self.process(x[:, 1:])], axis=1)
+        y = self.plugin.process(x.astype(np.float32, copy=False), self.sample_rate, reset=False)
+        y *= np.float32(self.makeup)
+        return y
+
+
+def ffmpeg_filter(values: Mapping[str, Any], settings) -> str:
+    """``acompressor`` with the same threshold, ratio, attack, release and make-up, peak
+    detection and a hard knee (ffmpeg links the channels; ballistics differ slightly)."""
+    from audiomanip.export import filter_number as num
+
+    threshold = max(10.0 ** (float(values["threshold_db"]) / 20.0), 0.000976563)
+    makeup = 10.0 ** (float(values["makeup_db"]) / 20.0)
+    return (f"acompressor=threshold={num(threshold)}:ratio={num(values['ratio'])}"
+            f":attack={num(values['attack_ms'])}:release={num(values['release_ms'])}:makeup={num(makeup)}"
+            ":knee=1:detection=peak")
+
+
+EFFECT = EffectEntry(schema=effect("compressor"), torch_function=compressor, render_stage=Compressor,
+                     ffmpeg_filter=ffmpeg_filter)

@@ -27,7 +27,7 @@ The curve is a biased hyperbolic tangent::
   ``Q / (π · DC_BLOCK_HZ)`` ≈ 22.5 ms, so an offset that appears settles within ~0.2 s.
   The differentiable (torch) path applies it by frequency sampling on a zero-padded rFFT
   (:func:`audiomanip.effects.eq.filter_by_response`, as :func:`audiomanip.effects.eq.eq` does); the
-  renderer runs the same biquad as an exact IIR with state (``audiomanip.effects.iir.SosFilter``)
+  renderer runs the same biquad as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``)
   and the ffmpeg export as ``highpass``. Both start at rest, so they agree from the first
   sample up to the frequency-sampled path's circular aliasing of the filter's tail beyond
   ``n_fft − T`` (≥ T) samples: max. error ≈ 1e-6 for a 0.1 s clip, ≈ 1e-11 from 0.5 s on (the
@@ -44,10 +44,16 @@ The curve is a biased hyperbolic tangent::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 
 from audiomanip.effects.arrays import device, float_arrays, namespace
 from audiomanip.effects.eq import biquad_coefficients, biquad_response, filter_by_response
-from audiomanip.params import EQ_BAND_TYPES
+from audiomanip.effects.registry import EffectEntry
+from audiomanip.params import EQ_BAND_TYPES, effect
+from audiomanip.rendering.stage import Stage
 
 #: Bias (in units of the tanh argument) at color = 1.
 MAX_BIAS = 0.5
@@ -142,3 +148,45 @@ def distortion(x, sample_rate: float, drive_db, color):
         return biquad_response(sample_rate, n_bins, b, a)[None]  # [1, F]
 
     return filter_by_response(shaped, response)
+
+
+class Distortion(Stage):
+    """The distortion settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate``
+    Hz: the curve (its constants computed once, in float64, by :func:`curve_constants`, then
+    applied to float32 blocks by :func:`apply_curve`), then the DC blocker of
+    :func:`dc_blocker_coefficients` as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``)."""
+
+    def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
+        import array_api_compat.numpy as xnp
+
+        from audiomanip.rendering.iir import SosFilter
+
+        self.channels = channels
+        constants = curve_constants(np.array([float(values["drive_db"])]), np.array([float(values["color"])]))
+        self.constants = [np.float32(c[0]) for c in constants]  # g, tanh(b), k
+        b, a = dc_blocker_coefficients(sample_rate, xnp)
+        self.dc_blocker = SosFilter(np.concatenate([b, a])[None], channels, dtype=np.float32)
+
+    def process(self, x):
+        if x.shape[1] == 0:
+            return x
+        return self.dc_blocker.process(apply_curve(x.astype(np.float32), *self.constants))
+
+
+def ffmpeg_filter(values: Mapping[str, Any], settings) -> str:
+    """``aeval`` with the exact curve ``k·(tanh(g·x + b) − tanh(b))`` (constants computed here),
+    then the DC blocker: ffmpeg's RBJ 2-pole ``highpass`` at :data:`DC_BLOCK_HZ`, Q
+    :data:`DC_BLOCK_Q` (the renderer's biquad: within 3e-8 of it on float input at 40 dB drive,
+    color 1)."""
+    from audiomanip.export import filter_number as num
+
+    drive_db, color = float(values["drive_db"]), float(values["color"])
+    k = float(compensation_gain(np.array([drive_db]), np.array([color]))[0])
+    g = 10.0 ** (drive_db / 20.0)
+    b = MAX_BIAS * color
+    curve = f"{num(k)}*(tanh({num(g)}*val(ch)+{num(b)})-tanh({num(b)}))"
+    return f"aeval='{curve}':c=same,highpass=f={num(DC_BLOCK_HZ)}:p=2:t=q:w={num(DC_BLOCK_Q)}"
+
+
+EFFECT = EffectEntry(schema=effect("distortion"), torch_function=distortion, render_stage=Distortion,
+                     ffmpeg_filter=ffmpeg_filter)

@@ -1,11 +1,12 @@
 """5-band parametric EQ of RBJ Audio-EQ-Cookbook biquads, for numpy and torch.
 
 :func:`biquad_coefficients` is the single coefficient function of the project, written against
-the array API (:mod:`audiomanip.effects.arrays`): the renderer calls it with numpy arrays and filters
-with the coefficients (``dsp.iir.SosFilter``, scipy's ``sosfilt``), training calls it with torch
-tensors and :func:`eq` samples the same biquads' frequency response on the rFFT grid of a
-zero-padded signal (as dasp-pytorch does), so the two paths have the same magnitude response.
-:func:`eq_response` (the plot's curve too) follows its arguments' library as well.
+the array API (:mod:`audiomanip.effects.arrays`): the render stage :class:`EQ` calls it with numpy
+arrays and filters with the coefficients (``audiomanip.rendering.iir.SosFilter``), training calls it
+with torch tensors and :func:`eq` samples the same biquads' frequency response on the rFFT grid of
+a zero-padded signal (as dasp-pytorch does), so the two paths have the same magnitude response.
+:func:`eq_response` follows its arguments' library as well. The plot's curve is
+:func:`response_db`; the ffmpeg export, :func:`ffmpeg_filter`.
 
 Band types index :data:`audiomanip.params.EQ_BAND_TYPES`
 (low_shelf, peak, high_shelf, low_pass, high_pass). Shelves use the cookbook's Q form
@@ -16,10 +17,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
 
 from audiomanip.effects.arrays import device, float_arrays, namespace
-from audiomanip.params import EQ_BAND_TYPES
+from audiomanip.effects.registry import EffectEntry
+from audiomanip.params import EQ_BAND_TYPES, effect, eq_bands
+from audiomanip.rendering.stage import Stage
 
 #: Largest frequency used for the biquads, as a fraction of the sample rate (below Nyquist).
 MAX_FREQ_FRACTION = 0.49
@@ -219,3 +225,66 @@ def filter_by_response(x, response: Callable[[int], object]):
     h = xp.astype(response(n_fft // 2 + 1), spec.dtype)
     y = xp.fft.irfft(spec * h[:, None, :], n=n_fft)
     return xp.astype(y[..., :n], x.dtype)
+
+
+# ---------------------------------------------------------------- a preset's EQ
+def eq_sos(values: Mapping[str, Any], sample_rate: float) -> np.ndarray:
+    """SOS matrix [bands, 6] (float64) of the EQ settings ``values`` (a Preset's ``eq`` values,
+    read band by band by :func:`audiomanip.params.eq_bands`)."""
+    bands = eq_bands(values)
+    band_type = np.array([EQ_BAND_TYPES.index(band.type) for band in bands])
+    freq, gain, q = (np.array([getattr(band, name) for band in bands], dtype=np.float64)
+                     for name in ("freq_hz", "gain_db", "q"))
+    b, a = biquad_coefficients(band_type, freq, gain, q, float(sample_rate))
+    return np.concatenate([b, a], axis=-1)
+
+
+def response_db(values: Mapping[str, Any], sample_rate: float, freqs_hz: np.ndarray) -> np.ndarray:
+    """Magnitude response in dB of the EQ settings ``values`` at ``freqs_hz`` (shape [F]): the
+    renderer's biquads (:func:`eq_sos`), numpy only."""
+    sos = eq_sos(values, sample_rate)  # [bands, 6]
+    mag = np.abs(np.prod(biquad_response(sample_rate, freqs_hz, sos[:, :3], sos[:, 3:]), axis=0))
+    return 20.0 * np.log10(np.maximum(mag, 1e-12))
+
+
+class EQ(Stage):
+    """The EQ settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate`` Hz: the
+    biquads of :func:`eq_sos` as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``,
+    float32 output products from float64 states; the filter of ``scipy.signal.sosfilt``)."""
+
+    def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
+        from audiomanip.rendering.iir import SosFilter
+
+        self.channels = channels
+        self.sos = eq_sos(values, sample_rate)
+        self.filter = SosFilter(self.sos, channels, dtype=np.float32)
+
+    def process(self, x):
+        if x.shape[1] == 0:
+            return x
+        return self.filter.process(x)
+
+
+#: ffmpeg's biquad filter of each band type (its RBJ cookbook filters are ours, ``width_type=q``).
+_FFMPEG_BIQUADS = {"peak": "equalizer", "low_shelf": "lowshelf", "high_shelf": "highshelf",
+                   "low_pass": "lowpass", "high_pass": "highpass"}
+
+
+def ffmpeg_filter(values: Mapping[str, Any], settings) -> str | None:
+    """Per band ``lowshelf`` / ``equalizer`` / ``highshelf`` (f, gain, Q; skipped at 0 dB) and
+    2-pole ``lowpass`` / ``highpass`` (f, Q): ffmpeg's biquads are the same RBJ cookbook filters
+    as ours (``width_type=q``), so the response is identical. None when every band is flat."""
+    from audiomanip.export import filter_number as num
+
+    filters = []
+    for band in eq_bands(values):
+        name = _FFMPEG_BIQUADS[band.type]
+        if band.type in ("low_pass", "high_pass"):
+            filters.append(f"{name}=f={num(band.freq_hz)}:p=2:t=q:w={num(band.q)}")
+        elif abs(band.gain_db) > 1e-9:
+            filters.append(f"{name}=f={num(band.freq_hz)}:t=q:w={num(band.q)}:g={num(band.gain_db)}")
+    return ",".join(filters) or None
+
+
+EFFECT = EffectEntry(schema=effect("eq"), torch_function=eq, render_stage=EQ, ffmpeg_filter=ffmpeg_filter,
+                     response_db=response_db)

@@ -2,7 +2,7 @@
 
 The impulse response (IR) is built from fixed, seeded noise (numpy's generator), so the same
 parameters always give the bit-identical IR, in training (:func:`reverb`) and in the file
-renderer (``render.py`` calls :func:`reverb_ir` itself with numpy arrays). :func:`reverb_ir` is
+renderer (:class:`Reverb` calls :func:`reverb_ir` itself with numpy arrays). :func:`reverb_ir` is
 written once against the array API. Where no gradient is needed, torch callers get the numpy
 evaluation in float64 too (bit-identical to the renderer's IR: numpy and torch round
 transcendental functions differently in the last bit); where a parameter needs a gradient
@@ -25,12 +25,17 @@ room sizes: convolving white noise with it keeps its RMS.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from audiomanip.effects.arrays import device, float_arrays, is_torch, namespace, scalar
-from audiomanip.params import room_size_to_t60_s
+from audiomanip.effects.registry import EffectEntry
+from audiomanip.params import effect, room_size_to_t60_s
+from audiomanip.rendering.convolution import Convolver
 
 #: Seed of the noise the IR is made of (fixed: the IR is part of the preset's sound).
 IR_SEED = 0x5EED_0A7B
@@ -261,3 +266,59 @@ def reverb(x, sample_rate: float, room_size, pre_delay_ms, diffusion, damping, w
     wet_signal = xp.fft.irfft(xp.fft.rfft(x, n=n) * xp.fft.rfft(ir, n=n), n=n)[..., :length]
     wet = wet[:, None, None]
     return (1.0 - wet) * x + wet * wet_signal
+
+
+# ---------------------------------------------------------------- rendering and export
+def reverb_ir_numpy(values: Mapping[str, Any], sample_rate: float) -> np.ndarray:
+    """The reverb's IR as numpy float64 [2, N]: exactly :func:`reverb_ir` of ``values`` (a
+    Preset's ``reverb`` values) with float64 parameters."""
+    args = [np.array([float(values[n])]) for n in ("room_size", "pre_delay_ms", "diffusion", "damping")]
+    return reverb_ir(sample_rate, *args)[0]
+
+
+class Reverb(Convolver):
+    """The reverb settings ``values`` on float32 blocks ``[channels, n]`` at ``sample_rate`` Hz:
+    FFT overlap-add convolution (:class:`audiomanip.rendering.convolution.Convolver`) with the very
+    IR of :func:`reverb_ir` (:func:`reverb_ir_numpy`), mixed ``(1 − wet)·x + wet·(x ⊛ IR)``.
+    With ``tail`` (default) :meth:`flush` adds the IR's ring-out, ``IR length − 1`` frames."""
+
+    def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int, *, tail: bool = True):
+        super().__init__(reverb_ir_numpy(values, sample_rate), channels, wet=float(values["wet"]), tail=tail)
+
+    @classmethod
+    def in_chain(cls, values, sample_rate, channels, *, tail=True):
+        return cls(values, sample_rate, channels, tail=tail)
+
+
+def ffmpeg_filter(values: Mapping[str, Any], settings) -> str:
+    """``apad`` (room for the whole tail, as the renderer writes it), ``asplit``;
+    ``amovie=<IR WAV>`` (``settings.ir_path``; ``pan`` to the audio's channel count when not
+    stereo) into ``afir`` (IR gain normalisation off) and ``amix`` of dry and wet with the
+    weights ``1 − wet`` and ``wet``."""
+    from audiomanip.export import filter_number as num
+    from audiomanip.export import filter_path
+
+    if settings.ir_path is None:
+        raise ValueError("the reverb is enabled: an IR file (ir_path) is needed for afir")
+    rate, channels = settings.sample_rate, settings.input_channels
+    dry_w, wet_w = 1.0 - float(values["wet"]), float(values["wet"])
+    tail_s = ir_length(rate, float(values["room_size"]), float(values["pre_delay_ms"])) / rate
+    norm, gain = settings.afir_normalisation()
+    wet_w /= gain
+    ir = filter_path(Path(settings.ir_path).resolve())
+    if channels == 2:
+        pick = ""
+    elif channels == 1:
+        pick = ",pan=mono|c0=c0"
+    else:
+        pick = f",pan={channels}c|" + "|".join(f"c{c}=c{c % 2}" for c in range(channels))
+    return (
+        f"apad=pad_dur={num(tail_s)},asplit=2[am_dry][am_send];"
+        f"amovie={ir}{pick}[am_ir];"
+        f"[am_send][am_ir]afir={norm}:dry=1:wet=1[am_wet];"
+        f"[am_dry][am_wet]amix=inputs=2:weights={num(dry_w)} {num(wet_w)}:normalize=0:duration=longest"
+    )
+
+
+EFFECT = EffectEntry(schema=effect("reverb"), torch_function=reverb, render_stage=Reverb,
+                     ffmpeg_filter=ffmpeg_filter)

@@ -89,11 +89,11 @@ def eq_only(preset: Preset) -> Preset:
 def rendered_band_db(preset: Preset, *, noise: np.ndarray | None = None,
                      sample_rate: int = NOISE_SAMPLE_RATE) -> np.ndarray:
     """The gain (dB) per SocialEQ band of ``preset``'s EQ, measured by rendering white noise
-    through :func:`audiomanip.render.render` (EQ only, no peak safety) and dividing the output's
+    through :func:`audiomanip.rendering.render` (EQ only, no peak safety) and dividing the output's
     Welch cross-spectrum by the input's (|Pxy / Pxx|^2, averaged over each band's bins)."""
     from scipy.signal import csd, welch
 
-    from audiomanip.render import render
+    from audiomanip.rendering import render
 
     x = noise_probe(sample_rate) if noise is None else noise
     y = render(eq_only(preset), x, sample_rate, tail=False, peak_safety=False)

@@ -305,7 +305,7 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
     with every check's before/after/change.
     """
     if render is None:
-        from audiomanip.render import render as _render
+        from audiomanip.rendering import render as _render
 
         render = _render
     prompts = [p.prompt for p in suite.prompts]

@@ -407,7 +407,7 @@ def instrument_source(sample_rate: int, duration_s: float) -> np.ndarray:
 
 #: A short speech recording shipped with the package (2.6 s of ``examples/voice.wav``, 32 kHz mono
 #: FLAC): the speech material when espeak-ng is not installed.
-SHIPPED_SPEECH = Path(__file__).resolve().parent / "data" / "voice_excerpt.flac"
+SHIPPED_SPEECH = Path(__file__).resolve().parent / "voice_excerpt.flac"
 
 
 def speech_source(sample_rate: int = EVAL_SAMPLE_RATE, duration_s: float = SOURCE_SECONDS) -> Source:

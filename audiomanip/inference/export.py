@@ -111,11 +111,11 @@ def export_preset_net(checkpoint: str | Path) -> Path:
     from audiomanip.checkpoint import checkpoint_files, find_checkpoint
     from audiomanip.errors import CheckpointError
     from audiomanip.inference.model import graph_file
+    from audiomanip.inference.loader import load_model
     from audiomanip.inference.weights import bind_graph
-    from audiomanip.model import load_model
 
     path = find_checkpoint(checkpoint_path=checkpoint)
-    model = load_model(checkpoint_path=path, device="cpu")  # the text encoder is not loaded
+    model = load_model(checkpoint_path=path, device="cpu", backend="torch")  # the text encoder is not loaded
     net = model.net
     if net.config.audio_view != "none":
         raise CheckpointError(f"{path}: only text-only models run on ONNX Runtime (this one has the "

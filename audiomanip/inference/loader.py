@@ -1,9 +1,11 @@
-"""``load_model``: a checkpoint's preset model on ONNX Runtime, or on torch when it must.
+"""``load_model``: THE loader of a checkpoint's preset model (``audiomanip.load_model``), on
+ONNX Runtime, or on torch when asked or when it must.
 
 Backends: ``"onnx"`` (ONNX Runtime, torch-free: needs the checkpoint's graph, a text-only
-model and the default text encoder), ``"torch"`` (:func:`audiomanip.model.load_model`, needs
-the ``train`` extra) and ``"auto"``: ONNX Runtime when the checkpoint has its graph, else
-torch. This is the loader of the runtime commands (apply, batch, export-preset).
+model and the default text encoder), ``"torch"`` (:class:`audiomanip.model.PresetModel` via
+:func:`audiomanip.model.build_model`, needs the ``train`` extra: training, ``eval --backend
+torch``, ONNX export) and ``"auto"``: ONNX Runtime when the checkpoint has its graph, else
+torch. Every caller (apply, batch, export-preset, eval, training's exports) loads through it.
 """
 
 from __future__ import annotations
@@ -89,9 +91,12 @@ def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | 
         if not _torch_installed():
             raise DependencyError(f"checkpoint {path} needs torch (the train extra: pip install "
                                   f"'audiomanip[train]'), or its ONNX graph: {choose_reason(path, config)}")
-        from audiomanip.model import load_model as load_torch_model
+        from audiomanip.checkpoint import load_checkpoint
+        from audiomanip.model import build_model
 
-        return load_torch_model(checkpoint_path=path, device=resolve_device(device, note=note), encoder=encoder)
+        state, config = load_checkpoint(path)
+        return build_model(config, state, encoder=encoder, path=path, device=resolve_device(device, note=note),
+                           source=str(path))
     from audiomanip.inference.heads import check_checkpoint_kind
     from audiomanip.inference.model import OnnxPresetModel
 

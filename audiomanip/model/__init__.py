@@ -1,11 +1,13 @@
-"""The preset model: fusion of text (and optional audio) views, per-effect heads, ``load_model``.
+"""The preset model in torch: fusion of text (and optional audio) views, per-effect heads.
 
-Public API: :func:`load_model`, :class:`PresetModel` (``.predict``), :class:`Prediction`,
-:class:`ModelConfig`, :class:`PresetNet`. Importing this package imports torch.
+Public API: :class:`PresetModel` (``.predict``), :func:`build_model` (a model from a
+checkpoint's config and weights), :class:`Prediction`, :class:`ModelConfig`,
+:class:`PresetNet`. Loading a checkpoint is :func:`audiomanip.load_model` (``backend="torch"``
+for this model). Importing this package imports torch.
 """
 
 from audiomanip.model.network import ModelConfig, PresetNet, count_parameters
-from audiomanip.model.preset_model import Prediction, PresetModel, build_model, load_model, model_config_dict
+from audiomanip.model.preset_model import Prediction, PresetModel, build_model, model_config_dict
 
 __all__ = [
     "ModelConfig",
@@ -14,6 +16,5 @@ __all__ = [
     "PresetModel",
     "build_model",
     "count_parameters",
-    "load_model",
     "model_config_dict",
 ]

@@ -39,8 +39,16 @@ def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int, f_min_hz: float 
     return torch.from_numpy(fb.astype(np.float32))
 
 
-def resample_linear(x: torch.Tensor, sr_from: float, sr_to: float) -> torch.Tensor:
-    """Cheap band-limited resampling for analysis only: [B, T] -> [B, T'] (FFT zero-pad/crop)."""
+def resample_fft(x: torch.Tensor, sr_from: float, sr_to: float) -> torch.Tensor:
+    """Band-limited resampling of torch audio [B, T] -> [B, round(T * sr_to / sr_from)] by
+    cropping or zero-padding its spectrum (rates in Hz), for analysis only: the model's log-mel
+    view and the CLAP loss.
+
+    This is not :func:`audiomanip.audio_io.resample` (soxr, numpy) on purpose: it runs on the
+    tensor's device and is differentiable, and training needs both (the CLAP loss resamples the
+    rendered predictions inside the autograd graph; the mel view resamples batches of clips on
+    the training device). The whole clip is one FFT, so it suits short clips, not streams.
+    """
     if sr_from == sr_to:
         return x
     T = x.shape[-1]
@@ -57,7 +65,7 @@ def log_mel(audio: torch.Tensor, sample_rate: float, *, analysis_rate: float = 1
     """Log-mel frames of audio [B, C, T] (channels are averaged): [B, n_mels, frames], in dB
     relative to full scale, floored at -100 dB. Long inputs keep evenly spaced ``max_frames``."""
     x = audio.mean(dim=1)
-    x = resample_linear(x, float(sample_rate), float(analysis_rate))
+    x = resample_fft(x, float(sample_rate), float(analysis_rate))
     if x.shape[-1] < n_fft:
         x = torch.nn.functional.pad(x, (0, n_fft - x.shape[-1]))
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)

@@ -1,9 +1,8 @@
 """PresetModel: the trained network plus its frozen text encoder, with one verb, ``predict``.
 
-``load_model()`` finds a checkpoint by the rule of :func:`audiomanip.checkpoint.find_checkpoint`
-(explicit path, then a directory, then the shipped default model), checks that it was trained
-for this schema, rebuilds the network from the config stored beside the weights and returns a
-:class:`PresetModel` in eval mode.
+:func:`build_model` rebuilds the network from the config stored beside a checkpoint's weights
+and returns a :class:`PresetModel` in eval mode; :func:`audiomanip.load_model` (with
+``backend="torch"``) finds the checkpoint, checks it was trained for this schema and calls it.
 
 A checkpoint's config (JSON) holds::
 
@@ -222,20 +221,3 @@ def build_model(config: dict[str, Any], state: dict[str, torch.Tensor] | None = 
     model.to(device)
     model.eval()
     return model
-
-
-def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-               device: str = "cpu", encoder: Any = None) -> PresetModel:
-    """Load a trained :class:`PresetModel`.
-
-    ``checkpoint_path``: a checkpoint file or folder; ``checkpoint_dir``: a folder of checkpoints
-    (the newest is used); neither: the shipped default model. ``device`` "cpu", "cuda" or "auto".
-    Raises :class:`CheckpointError` when the checkpoint is missing, unsafe or for another schema.
-    """
-    from audiomanip.checkpoint import find_checkpoint, load_checkpoint
-    from audiomanip.device import resolve_device
-
-    path = find_checkpoint(checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir)
-    state, config = load_checkpoint(path)
-    return build_model(config, state, encoder=encoder, path=path, device=resolve_device(device),
-                       source=str(path))

@@ -302,10 +302,10 @@ def eq_values_from_arrays(types: Sequence[int], freq: Sequence[float], gain: Seq
 def rendered_eq_db(values: Mapping[str, Any], freqs_hz: Sequence[float] = EQ_BAND_HZ,
                    sample_rate: float = FIT_SAMPLE_RATE) -> np.ndarray:
     """Magnitude (dB) at ``freqs_hz`` of the SOS filter the renderer builds for ``values``
-    (:func:`audiomanip.render.eq_sos`)."""
+    (:func:`audiomanip.effects.eq.eq_sos`)."""
     from scipy.signal import sosfreqz
 
-    from audiomanip.render import eq_sos
+    from audiomanip.effects.eq import eq_sos
 
     _, h = sosfreqz(eq_sos(values, sample_rate), worN=np.asarray(freqs_hz, dtype=float), fs=sample_rate)
     return 20.0 * np.log10(np.maximum(np.abs(h), 1e-12))

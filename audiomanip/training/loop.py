@@ -385,10 +385,10 @@ class ClapAudioLoss:
     def __call__(self, pred: Any, target: Any, sample_rate: int) -> Any:
         import torch
 
-        from audiomanip.model.audio_context import resample_linear
+        from audiomanip.model.audio_context import resample_fft
 
-        x = resample_linear(pred.mean(dim=1), sample_rate, self.CLAP_RATE)
-        y = resample_linear(target.mean(dim=1), sample_rate, self.CLAP_RATE)
+        x = resample_fft(pred.mean(dim=1), sample_rate, self.CLAP_RATE)
+        y = resample_fft(target.mean(dim=1), sample_rate, self.CLAP_RATE)
         ex = self.model.get_audio_embedding_from_data(x=x, use_tensor=True)
         with torch.no_grad():
             ey = self.model.get_audio_embedding_from_data(x=y, use_tensor=True)
@@ -712,9 +712,9 @@ def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder:
     of every training prompt. Returns the path written."""
     from audiomanip.vocab.descriptors import load_descriptors
     from audiomanip.explain import build_known_words, save_known_words
-    from audiomanip.model.preset_model import load_model
+    from audiomanip.inference.loader import load_model
 
-    model = load_model(model_dir, encoder=encoder)
+    model = load_model(model_dir, encoder=encoder, backend="torch")
     train_pairs, _ = gather_pairs(options)
     entries = [(form, "authored") for d in load_descriptors().values() if not d.heldout for form in d.forms]
     if options.n_pairs > 0 and options.crowd_per_word > 0:
