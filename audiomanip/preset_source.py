@@ -55,7 +55,7 @@ def check_one_source(prompt: str | None, preset_name: str | None, preset_file: P
 
 def load_named(name: str) -> ResolvedPreset:
     """A named preset from the corpus (PresetFileError naming close matches when unknown)."""
-    from audiomanip.vocab.descriptors import get_named_preset
+    from audiomanip.vocab.named_presets import get_named_preset
 
     named = get_named_preset(name)
     return ResolvedPreset(

@@ -13,7 +13,8 @@ from cli_helpers import invoke
 
 from audiomanip.vocab import crowd
 from audiomanip.training import crowd_derive as D
-from audiomanip.vocab.descriptors import load_descriptors, presets_dir
+from audiomanip.vocab.corpus_files import presets_dir
+from audiomanip.vocab.descriptors import load_descriptors
 from audiomanip.evaluation.crowd import (
     band_edges_hz,
     pearson,
@@ -349,7 +350,7 @@ def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset(tmp_path):
     assert not set(rep["words"]["eq"]) & held  # fold 1 never scores held-out words
     with pytest.raises(ValueError, match="fold"):
         run_crowd_suite([_TablePredictor("model")], fold=7)
-    from audiomanip.evaluation.evaluate import plot_report
+    from audiomanip.evaluation.report import plot_report
 
     plot_report({"predictors": ["model", "corpus_mean"], "suites": {"crowd": rep}}, tmp_path / "crowd.png")
     assert (tmp_path / "crowd.png").stat().st_size > 5000

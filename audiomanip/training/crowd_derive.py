@@ -340,7 +340,7 @@ def fit_eq(targets_db: np.ndarray, *, steps: int = 700, sample_rate: float = FIT
     the renderer's SOS (:func:`rendered_eq_db`)."""
     import torch
 
-    from audiomanip.vocab.descriptors import conventions
+    from audiomanip.vocab.recipes import conventions
     from audiomanip.effects.eq import eq_response
 
     targets = torch.as_tensor(np.asarray(targets_db, dtype=float), dtype=torch.float64)

@@ -625,7 +625,7 @@ def _note_conflicts(result: ExplicitValues) -> None:
 # ---------------------------------------------------------------------------- EQ placement
 def _place_eq(preset: Preset, move: EqMove) -> None:
     """Write ``move`` into one band of ``preset``'s (enabled) EQ, keeping the other bands."""
-    from audiomanip.vocab.descriptors import PASS_TYPES, conventions
+    from audiomanip.vocab.recipes import PASS_TYPES, conventions
 
     roles = conventions().bands
     vals = preset.values["eq"]
