@@ -28,7 +28,7 @@ DYNAMICS_PEAK_DBFS = -3.0
 @dataclass
 class Source:
     """A mono signal the direction suite renders on: ``audio`` float32 [1, T] at the suite's
-    sample rate; ``roles`` says which measures apply (see :data:`MEASURES`)."""
+    sample rate; ``roles`` says which measures apply (see :data:`audiomanip.evaluation.measures.MEASURES`)."""
 
     name: str
     audio: np.ndarray

@@ -39,7 +39,7 @@ class Check:
     Either ``direction`` (``up``/``down`` by at least ``min_change`` and, when set, at most
     ``max_change``; ``flat``: within ``min_change`` either way) or ``target`` ± ``tolerance``
     (for ratio measures the tolerance is relative: 0.02 = 2 %). Thresholds are in the measure's
-    change units (see :class:`Measure`). ``band`` is (low_hz, high_hz) for ``band_level``.
+    change units (see :class:`~audiomanip.evaluation.measures.Measure`). ``band`` is (low_hz, high_hz) for ``band_level``.
     """
 
     measure: str
@@ -63,7 +63,7 @@ class Check:
     def change(self, before: float | np.ndarray, after: float | np.ndarray) -> float:
         """The change of the measure: ratio or difference, as the measure compares. For f0
         (pitch tracks, arrays with nan where unvoiced) the median of the frame-by-frame ratio
-        over frames voiced in both; nan when fewer than :data:`MIN_PITCH_FRAMES` are."""
+        over frames voiced in both; nan when fewer than :data:`~audiomanip.evaluation.measures.MIN_PITCH_FRAMES` are."""
         if isinstance(before, np.ndarray) or isinstance(after, np.ndarray):
             b, a = np.asarray(before, float), np.asarray(after, float)
             n = min(a.shape[0], b.shape[0])
