@@ -46,14 +46,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiomanip.vocab.descriptors import (
-    PASS_TYPES,
-    Recipe,
-    load_yaml,
-    conventions,
-    load_descriptors,
-    load_modifiers,
-)
+from audiomanip.vocab.corpus_files import load_yaml
+from audiomanip.vocab.descriptors import load_descriptors, load_modifiers
+from audiomanip.vocab.recipes import PASS_TYPES, Recipe, conventions
 from audiomanip.vocab.explicit import parse_explicit
 from audiomanip.errors import PresetFileError, PromptError
 from audiomanip.params import EFFECTS, SCHEMA, Param, Preset

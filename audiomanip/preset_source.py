@@ -84,7 +84,7 @@ def check_prompt(prompt: str, example: str = "warm tape with a small room") -> N
 
 def load_named(name: str) -> ResolvedPreset:
     """A named preset from the corpus (PresetFileError naming close matches when unknown)."""
-    from audiomanip.vocab.descriptors import get_named_preset
+    from audiomanip.vocab.named_presets import get_named_preset
 
     named = get_named_preset(name)
     return ResolvedPreset(

@@ -61,7 +61,8 @@ def eval_command(
     sound the way listeners chose; each next to three baselines (corpus-mean preset, random
     preset, nearest-neighbour prompt lookup), the crowd suite also next to the crowd's mean
     curve, nearest crowd word and split-half ceiling."""
-    from audiomanip.evaluation.evaluate import ALL_SUITES, evaluate, plot_report, save_report
+    from audiomanip.evaluation.evaluate import ALL_SUITES, evaluate
+    from audiomanip.evaluation.report import plot_report, save_report
     from audiomanip.evaluation.baselines import load_model_for_eval
     from audiomanip.training.loop import default_cache_dir
 

@@ -30,7 +30,7 @@ def list_presets(
     """List the named presets as a table (name, tags, one-line description)."""
     if ctx.invoked_subcommand is not None:
         return
-    from audiomanip.vocab.descriptors import load_named_presets
+    from audiomanip.vocab.named_presets import load_named_presets
 
     named = load_named_presets()
     items = [n for n in named.values() if tag is None or tag.lower() in (t.lower() for t in n.tags)]
@@ -70,7 +70,7 @@ def show(
 
     if fmt not in ("table", "yaml", "json"):
         raise UsageError(f"--format must be table, yaml or json, got {fmt!r}")
-    from audiomanip.vocab.descriptors import get_named_preset
+    from audiomanip.vocab.named_presets import get_named_preset
 
     named = get_named_preset(name)
     preset = load_named(name).preset

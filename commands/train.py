@@ -164,7 +164,7 @@ def train(
         return  # rank 0 reports and exports
     console.print(f"trained {result.steps} steps in {result.seconds:.0f} s; checkpoint: {printable(result.checkpoint)}", markup=False)
     if export is not None:
-        from audiomanip.training.loop import export_known_words, export_model
+        from audiomanip.training.model_export import export_known_words, export_model
 
         path = export_model(result.checkpoint, export)
         words = export_known_words(export, options)

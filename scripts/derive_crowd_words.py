@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from audiomanip.training.crowd_derive import build_table, default_data_dir
+from audiomanip.training.crowd_derive import build_table
+from audiomanip.training.socialfx import default_data_dir
 from audiomanip.outputs import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -492,14 +492,13 @@ def test_one_audio_suffix_list_serves_batch_training_and_eval(tmp_path):
     """Folder searches (batch, `train --audio-dir`, `eval --audio-dir`) take the same files:
     every extension audio_io reads."""
     from audiomanip.batch import engine as batch
-    from audiomanip.evaluation import suites as eval_suites
-    from audiomanip.training import loop as training
-    from audiomanip.training import sources
+    from audiomanip.evaluation import sources as eval_sources
+    from audiomanip.training import clips, sources
 
-    assert batch.AUDIO_SUFFIXES is audio_io.AUDIO_SUFFIXES is training.AUDIO_SUFFIXES
+    assert batch.AUDIO_SUFFIXES is audio_io.AUDIO_SUFFIXES is clips.AUDIO_SUFFIXES
     assert set(audio_io.AUDIO_SUFFIXES) == {f".{ext}" for ext in audio_io.EXTENSION_FORMATS}
     audio_io.write(tmp_path / "tone.au", sources.sine(440.0, 1.0, 16000, amplitude=0.5), 16000)
     (tmp_path / "notes.txt").write_text("not audio")
     assert batch.find_inputs(tmp_path) == [tmp_path / "tone.au"]
-    found = eval_suites.audio_dir_sources(tmp_path, sample_rate=16000, duration_s=0.5)
+    found = eval_sources.audio_dir_sources(tmp_path, sample_rate=16000, duration_s=0.5)
     assert [s.name for s in found] == ["tone"] and found[0].audio.shape == (1, 8000)

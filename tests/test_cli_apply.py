@@ -197,7 +197,7 @@ def test_output_path_exists_needs_overwrite(work):
 
 
 def test_named_preset(work):
-    from audiomanip.vocab.descriptors import load_named_presets
+    from audiomanip.vocab.named_presets import load_named_presets
 
     name = sorted(load_named_presets())[0]
     res = invoke("apply", "noise.wav", "--preset", name, "--json")

@@ -256,7 +256,7 @@ def test_export_errors(work):
 
 
 def test_presets_list_and_show(work):
-    from audiomanip.vocab.descriptors import load_named_presets
+    from audiomanip.vocab.named_presets import load_named_presets
 
     named = load_named_presets()
     res = invoke("presets", "--json")
@@ -275,7 +275,7 @@ def test_presets_list_and_show(work):
 
 
 def test_export_named_preset_round_trip(work):
-    from audiomanip.vocab.descriptors import load_named_presets
+    from audiomanip.vocab.named_presets import load_named_presets
 
     name, named = sorted(load_named_presets().items())[0]
     res = invoke("export-preset", "--preset", name, "-f", "yaml", "-o", "named.yaml")

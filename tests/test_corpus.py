@@ -8,9 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from audiomanip.vocab import descriptors as corpus
+from audiomanip.vocab import descriptors as corpus, corpus_files, named_presets, recipes
 from audiomanip.training import templates as prompt_templates
-from audiomanip.vocab.descriptors import Recipe, compose, descriptor_preset, get_named_preset, load_descriptors
+from audiomanip.vocab.descriptors import descriptor_preset, load_descriptors
+from audiomanip.vocab.named_presets import get_named_preset
+from audiomanip.vocab.recipes import Recipe, compose
 from audiomanip.errors import PresetFileError
 from audiomanip.params import EFFECTS, Preset, room_size_to_t60_s
 
@@ -93,7 +95,7 @@ def test_every_descriptor_gives_a_valid_preset_at_any_intensity():
 
 
 def test_every_named_preset_is_valid_and_described():
-    for name, n in corpus.load_named_presets().items():
+    for name, n in named_presets.load_named_presets().items():
         assert n.description and "\n" not in n.description, name
         assert n.tags, name
         assert n.phrases, name
@@ -102,7 +104,7 @@ def test_every_named_preset_is_valid_and_described():
 
 
 def test_eq_band_convention_is_respected_by_every_recipe():
-    conv = corpus.conventions()
+    conv = recipes.conventions()
     for name, d in load_descriptors().items():
         eq = d.recipe.values.get("eq", {})
         for role in conv.bands:
@@ -131,18 +133,18 @@ def test_yaml_is_found_inside_the_presets_package():
     import audiomanip.presets  # noqa: F401 - the package must import (editable installs)
 
     for f in ("descriptors.yaml", "modifiers.yaml", "named.yaml", "templates.yaml"):
-        assert (corpus.presets_dir() / f).is_file()
+        assert (corpus_files.presets_dir() / f).is_file()
 
 
 # ---------------------------------------------------------------------------- loud failures
 @pytest.fixture
 def corpus_dir(tmp_path, monkeypatch):
     """A copy of the corpus in tmp_path that a test may break."""
-    for f in corpus.presets_dir().glob("*.yaml"):
+    for f in corpus_files.presets_dir().glob("*.yaml"):
         (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
-    monkeypatch.setattr(corpus, "presets_dir", lambda: tmp_path)
-    caches = [corpus.load_yaml, corpus.conventions, corpus.load_descriptors, corpus.load_modifiers,
-              corpus.load_named_presets, prompt_templates.load_templates, prompt_templates.evaluation_prompts]
+    monkeypatch.setattr(corpus_files, "presets_dir", lambda: tmp_path)
+    caches = [corpus_files.load_yaml, recipes.conventions, corpus.load_descriptors, corpus.load_modifiers,
+              named_presets.load_named_presets, prompt_templates.load_templates, prompt_templates.evaluation_prompts]
     for c in caches:
         c.cache_clear()
     yield tmp_path
@@ -201,7 +203,7 @@ def test_a_broken_template_fails_naming_it(corpus_dir, old, new, message):
 def test_a_broken_named_preset_fails_naming_the_entry(corpus_dir):
     _break(corpus_dir, "named.yaml", "compose: [warm, tape]", "compose: [warm, tapes]")
     with pytest.raises(PresetFileError, match=r"preset 'warm-tape'.*unknown descriptor 'tapes'.*tape"):
-        corpus.load_named_presets()
+        named_presets.load_named_presets()
 
 
 # ---------------------------------------------------------------------------- composition

@@ -12,8 +12,9 @@ import soundfile as sf
 from cli_helpers import invoke
 
 from audiomanip.vocab import crowd
-from audiomanip.training import crowd_derive as D
-from audiomanip.vocab.descriptors import load_descriptors, presets_dir
+from audiomanip.training import crowd_derive as D, crowd_eq_fit, socialfx
+from audiomanip.vocab.corpus_files import presets_dir
+from audiomanip.vocab.descriptors import load_descriptors
 from audiomanip.evaluation.crowd import (
     band_edges_hz,
     pearson,
@@ -25,7 +26,7 @@ from audiomanip.evaluation.crowd import (
 )
 from audiomanip.params import Preset, room_size_to_t60_s
 
-SHARED = D.default_data_dir()
+SHARED = socialfx.default_data_dir()
 
 
 def known_eq() -> Preset:
@@ -53,8 +54,8 @@ def test_rendered_band_db_measures_a_known_peak_on_noise():
 def test_fit_reproduces_a_known_curve_through_the_renderer():
     """A target made by a known 5-band EQ is fitted within 0.5 dB RMS, measured by rendering noise
     through the fitted preset (offset removed: crowd curves have no absolute level)."""
-    target = D.rendered_eq_db(known_eq().values["eq"])
-    fit = D.fit_eq(target[None], steps=700)
+    target = crowd_eq_fit.rendered_eq_db(known_eq().values["eq"])
+    fit = crowd_eq_fit.fit_eq(target[None], steps=700)
     assert fit.rms_db[0] < 0.3
     preset = Preset.default()
     for k, v in fit.values(0).items():
@@ -67,29 +68,29 @@ def test_fit_reproduces_a_known_curve_through_the_renderer():
 def test_fit_of_the_crowd_mean_curve_is_within_half_a_db():
     table = crowd.load_table()
     target = table["constants"]["db_per_sd"] * np.asarray(table["global"]["eq"]["mean_curve"])
-    fit = D.fit_eq(target[None], steps=700)
+    fit = crowd_eq_fit.fit_eq(target[None], steps=700)
     assert fit.rms_db[0] < 0.5
 
 
 def test_db_scale_gives_the_typical_well_supported_word_the_audealize_peak():
     means = np.array([[0.5, -1.0, 0.2], [2.0, 0.0, -0.5], [0.1, 0.1, 0.1]])
-    scale = D.eq_db_per_sd(means, [10, 12, 1], min_sessions=8, peak_db=5.0)
+    scale = crowd_eq_fit.eq_db_per_sd(means, [10, 12, 1], min_sessions=8, peak_db=5.0)
     assert scale == pytest.approx(5.0 / 1.5)  # median of 1.0 and 2.0
 
 
 # ------------------------------------------------------------------------------ reverb mappings
 def test_t60_from_d_and_g_on_known_values():
-    assert D.crowd_t60_s(0.05, 0.5) == pytest.approx(-0.15 / math.log10(0.5))  # 0.498 s
-    assert D.crowd_t60_s(0.099, 0.9) == pytest.approx(6.4907, abs=1e-3)  # 0.297 / 0.04576
-    assert D.crowd_t60_s(0.01, 0.01) == pytest.approx(0.015)
+    assert socialfx.crowd_t60_s(0.05, 0.5) == pytest.approx(-0.15 / math.log10(0.5))  # 0.498 s
+    assert socialfx.crowd_t60_s(0.099, 0.9) == pytest.approx(6.4907, abs=1e-3)  # 0.297 / 0.04576
+    assert socialfx.crowd_t60_s(0.01, 0.01) == pytest.approx(0.015)
 
 
 def test_damping_wet_and_room_mappings():
-    assert D.damping_from_cutoff(22050) == 0.0
-    assert D.damping_from_cutoff(200) == 1.0
-    assert D.damping_from_cutoff(2000) == pytest.approx(0.5)
-    assert D.wet_from_clarity(0.0) == pytest.approx(0.5)
-    assert D.wet_from_clarity(10.0) == pytest.approx(1 / 11)
+    assert socialfx.damping_from_cutoff(22050) == 0.0
+    assert socialfx.damping_from_cutoff(200) == 1.0
+    assert socialfx.damping_from_cutoff(2000) == pytest.approx(0.5)
+    assert socialfx.wet_from_clarity(0.0) == pytest.approx(0.5)
+    assert socialfx.wet_from_clarity(10.0) == pytest.approx(1 / 11)
     kw = dict(log_t60_mu=0.5, log_t60_sd=0.4, wet_mu=0.6, wet_sd=0.05)
     mid = D.reverb_recipe(0.5, 0.6, 30.0, 0.4, 0.5, **kw)
     assert mid["room_size"] == pytest.approx(D.ROOM_CENTRE, abs=1e-3)
@@ -171,8 +172,8 @@ def test_heldout_split_is_fixed_about_a_fifth_and_disjoint_from_authored_forms()
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the SocialFX data (../shared/data/socialfx) is not here")
 def test_table_counts_match_the_raw_data():
-    eq = D.read_eq_sessions(SHARED)
-    rev = D.read_reverb_uses(SHARED)
+    eq = socialfx.read_eq_sessions(SHARED)
+    rev = socialfx.read_reverb_uses(SHARED)
     words = crowd.load_crowd_words()
     for w in ("warm", "soft", "harsh"):
         assert words[w].effects["eq"].n == len(eq[w])
@@ -349,7 +350,7 @@ def test_crowd_suite_scores_the_crowd_targets_above_a_fixed_preset(tmp_path):
     assert not set(rep["words"]["eq"]) & held  # fold 1 never scores held-out words
     with pytest.raises(ValueError, match="fold"):
         run_crowd_suite([_TablePredictor("model")], fold=7)
-    from audiomanip.evaluation.evaluate import plot_report
+    from audiomanip.evaluation.report import plot_report
 
     plot_report({"predictors": ["model", "corpus_mean"], "suites": {"crowd": rep}}, tmp_path / "crowd.png")
     assert (tmp_path / "crowd.png").stat().st_size > 5000

@@ -3,7 +3,7 @@ authored forms) and what the targets are."""
 
 from __future__ import annotations
 
-from audiomanip.vocab import descriptors as corpus, crowd
+from audiomanip.vocab import crowd, descriptors as corpus
 from audiomanip.training import templates as prompt_templates
 from audiomanip.training.crowd_prompts import MIN_CONFIDENCE, crowd_examples, crowd_training_words, training_recipe
 from audiomanip.training.prompts import heldout_forms, heldout_form_pattern

@@ -13,7 +13,7 @@ import pytest
 import torch
 from fakes import HashEncoder
 
-from audiomanip.evaluation import suites as S, evaluate as E
+from audiomanip.evaluation import evaluate as E, measures as M, metrics, report as eval_report, sources as SRC, suites as S
 from audiomanip.evaluation.baselines import (
     CorpusMeanBaseline,
     ModelPredictor,
@@ -68,31 +68,31 @@ def tiny_dataset():
 
 
 @pytest.fixture(scope="module")
-def instrument() -> S.Source:
-    audio = S.instrument_source(SR, 1.5)
-    return S.Source("instrument", audio, frozenset({S.MATERIAL, S.PITCHED}), "test instrument")
+def instrument() -> SRC.Source:
+    audio = SRC.instrument_source(SR, 1.5)
+    return SRC.Source("instrument", audio, frozenset({M.MATERIAL, M.PITCHED}), "test instrument")
 
 
-def fresh(src: S.Source) -> S.Source:
-    return S.Source(src.name, src.audio, src.roles, src.description)
+def fresh(src: SRC.Source) -> SRC.Source:
+    return SRC.Source(src.name, src.audio, src.roles, src.description)
 
 
 # ------------------------------------------------------------------------- preset metrics
 def test_preset_distance_known_values():
     a = Preset.default()
-    assert E.preset_distance(a, a.copy()) == 0.0
+    assert metrics.preset_distance(a, a.copy()) == 0.0
     # Enabling distortion at its default values: block [enabled, drive, color] differs only in
     # the flag → 1/3 for that effect, averaged over the 6 effects.
     b = a.copy()
     b.enabled["distortion"] = True
-    assert E.preset_distance(a, b) == pytest.approx((1 / 3) / len(SCHEMA))
+    assert metrics.preset_distance(a, b) == pytest.approx((1 / 3) / len(SCHEMA))
     # Values of a disabled effect do not count.
     c = a.copy()
     c.values["reverb"]["room_size"] = 0.9
-    assert E.preset_distance(a, c) == 0.0
+    assert metrics.preset_distance(a, c) == 0.0
     # Within an enabled effect: room 0.5 → 0.9 moves one of 6 entries by 0.4.
     d, e = preset(reverb__room_size=0.5), preset(reverb__room_size=0.9)
-    assert E.preset_distance(d, e) == pytest.approx((0.4 / 6) / len(SCHEMA))
+    assert metrics.preset_distance(d, e) == pytest.approx((0.4 / 6) / len(SCHEMA))
 
 
 def test_param_metrics_known_values():
@@ -100,7 +100,7 @@ def test_param_metrics_known_values():
     pred = preset(reverb__room_size=0.7, eq__band2_gain_db=6.0)
     pred.values["eq"]["band1_type"] = "peak"  # one of 5 band types wrong
     pred.enabled["distortion"] = True  # a wrong enabled flag
-    m = E.param_metrics([pred, target], [target, target])
+    m = metrics.param_metrics([pred, target], [target, target])
     assert m["n"] == 2
     assert m["mae_per_effect"]["reverb"] == pytest.approx((0.2 / 5) / 2)  # room off by 0.2 of 5 params, once
     assert m["mae_per_effect"]["eq"] == pytest.approx(0.0)
@@ -111,7 +111,7 @@ def test_param_metrics_known_values():
     assert m["enabled_accuracy_mean"] == pytest.approx((5 + 0.5) / 6)
     assert m["eq_band_type_accuracy"] == pytest.approx(9 / 10)
     with pytest.raises(ValueError):
-        E.param_metrics([pred], [target, target])
+        metrics.param_metrics([pred], [target, target])
 
 
 def test_paraphrase_metrics_separate_groups_and_score_constant_predictions_zero():
@@ -119,16 +119,16 @@ def test_paraphrase_metrics_separate_groups_and_score_constant_predictions_zero(
         "warm": [WORD_PRESETS["warm"], WORD_PRESETS["warm"].copy(), WORD_PRESETS["warm"].copy()],
         "hall": [WORD_PRESETS["hall"], WORD_PRESETS["hall"].copy()],
     }
-    m = E.paraphrase_metrics(groups)
+    m = metrics.paraphrase_metrics(groups)
     assert m["within"] == 0.0
-    assert m["between"] == pytest.approx(E.preset_distance(WORD_PRESETS["warm"], WORD_PRESETS["hall"]))
+    assert m["between"] == pytest.approx(metrics.preset_distance(WORD_PRESETS["warm"], WORD_PRESETS["hall"]))
     assert m["margin"] == pytest.approx(m["between"]) and m["margin"] > 0
     assert m["separation"] == 1.0 and m["n_prompts"] == 5
     same = {g: [Preset.default() for _ in v] for g, v in groups.items()}
-    m0 = E.paraphrase_metrics(same)
+    m0 = metrics.paraphrase_metrics(same)
     assert m0["margin"] == 0.0 and m0["separation"] == 0.0
     with pytest.raises(ValueError):
-        E.paraphrase_metrics({"only": [Preset.default(), Preset.default()]})
+        metrics.paraphrase_metrics({"only": [Preset.default(), Preset.default()]})
 
 
 def test_direction_summary_counts():
@@ -138,7 +138,7 @@ def test_direction_summary_counts():
         {"family": "space", "source": "a", "passed": True},
         {"family": "space", "source": "b", "passed": True},
     ]
-    s = E.direction_summary(cases)
+    s = metrics.direction_summary(cases)
     assert (s["n"], s["passed"], s["accuracy"]) == (4, 3, 0.75)
     assert s["per_family"] == {"space": 1.0, "tone": 0.5}
     assert s["per_source"] == {"a": 1.0, "b": 0.5}
@@ -147,13 +147,13 @@ def test_direction_summary_counts():
 def test_ratios_follow_nested_figures_and_drop_noise():
     fig = {"n": 10, "mae": 0.1, "per": {"x": 0.5, "y": None}, "margin": 0.2, "acc": 0.5}
     base = {"n": 10, "mae": 0.2, "per": {"x": 0.25, "y": 0.3}, "margin": -0.001, "acc": 0.0}
-    r = E.ratios(fig, base)
+    r = metrics.ratios(fig, base)
     assert "n" not in r
     assert r["mae"] == pytest.approx(0.5)
     assert r["per"] == {"x": pytest.approx(2.0), "y": None}
     assert r["margin"] is None  # other sign: not a meaningful ratio
     assert r["acc"] is None  # division by zero
-    assert E.ratios({"m": 1.0}, {"m": 0.01})["m"] is None  # baseline < 5 % of the figure
+    assert metrics.ratios({"m": 1.0}, {"m": 0.01})["m"] is None  # baseline < 5 % of the figure
 
 
 # ----------------------------------------------------------------------------- checks
@@ -220,7 +220,7 @@ def test_shipped_direction_suite_has_150_prompts_over_every_family():
     for fam in S.FAMILIES:
         assert sum(p.family == fam for p in suite.prompts) >= 15, fam
     measures = {c.measure for p in suite.prompts for c in p.checks}
-    assert measures == set(S.MEASURES)  # every measure is used
+    assert measures == set(M.MEASURES)  # every measure is used
     # Pitch and explicit prompts state amounts (targets or minimum semitones).
     explicit_f0 = [c for p in suite.prompts if p.family == "explicit" for c in p.checks if c.measure == "f0"]
     assert explicit_f0 and all(c.target is not None and c.tolerance == 0.02 for c in explicit_f0)
@@ -256,26 +256,26 @@ def test_audio_dir_sources_are_mono_trimmed_and_levelled(tmp_path, tmp_wav):
     tmp_wav(np.concatenate([silence, music], axis=1), 22050, name="b_song.wav")
     tmp_wav(gen.drum_loop(3.0, 44100, seed=2, channels=1), 44100, name="a_drums.flac")
     (tmp_path / "notes.txt").write_text("not audio")
-    srcs = S.audio_dir_sources(tmp_path, sample_rate=SR, duration_s=1.0)
+    srcs = SRC.audio_dir_sources(tmp_path, sample_rate=SR, duration_s=1.0)
     assert [s.name for s in srcs] == ["a_drums", "b_song"]
     for s in srcs:
         assert s.audio.shape == (1, SR) and s.audio.dtype == np.float32
-        assert 20 * np.log10(np.max(np.abs(s.audio))) == pytest.approx(S.SOURCE_PEAK_DBFS, abs=0.01)
+        assert 20 * np.log10(np.max(np.abs(s.audio))) == pytest.approx(SRC.SOURCE_PEAK_DBFS, abs=0.01)
         assert np.abs(s.audio[0, :80]).max() > 1e-3  # the leading silence was cut
     from audiomanip.errors import InputNotFoundError
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputNotFoundError, match="no audio files"):
-        S.audio_dir_sources(tmp_path / "empty", sample_rate=SR)
+        SRC.audio_dir_sources(tmp_path / "empty", sample_rate=SR)
 
 
 # ------------------------------------------------------------ measures on rendered signals
-def _change(check: S.Check, out_preset: Preset, src: S.Source) -> float:
+def _change(check: S.Check, out_preset: Preset, src: SRC.Source) -> float:
     from audiomanip.rendering import render
 
-    S.measure_reference(src, [check.key], SR)
+    M.measure_reference(src, [check.key], SR)
     out = render(out_preset, src.audio, SR)
-    after = S.measure(check.key, out, SR, src.audio.shape[1], reference=False)
+    after = M.measure(check.key, out, SR, src.audio.shape[1], reference=False)
     return check.change(src.measurements[check.key], after)
 
 
@@ -305,14 +305,14 @@ def test_measures_move_as_the_rendered_effects_should(instrument):
 
 
 def test_thd_and_loudness_range_probes():
-    sine, dynamics = S.probe_sources(SR)
+    sine, dynamics = SRC.probe_sources(SR)
     thd_up = S.parse_check({"measure": "thd", "direction": "up", "min_change": 5.0})
     assert thd_up.applies_to(sine) and not thd_up.applies_to(dynamics)
     assert thd_up.passes(_change(thd_up, preset(distortion__drive_db=18.0), sine))
     assert S.parse_check({"measure": "thd", "direction": "flat"}).passes(_change(thd_up, Preset.default(), sine))
     lra = S.parse_check({"measure": "lra", "direction": "down", "min_change": 3.0})
     assert dynamics.measurements.get(("lra",)) is None
-    S.measure_reference(dynamics, [("lra",)], SR)
+    M.measure_reference(dynamics, [("lra",)], SR)
     assert dynamics.measurements[("lra",)] > 8.0  # loud and soft passages 12 dB apart
     assert lra.passes(_change(lra, preset(compressor__threshold_db=-30.0, compressor__ratio=8.0), dynamics))
 
@@ -329,15 +329,15 @@ def test_corpus_mean_baseline_is_the_normalised_mean_and_the_majorities():
     assert p.values["reverb"]["room_size"] == pytest.approx(0.4)  # mean over the examples enabling it
     assert not p.enabled["eq"]
     assert p.values["eq"]["band1_type"] == "low_shelf"  # majority class
-    assert E.preset_distance(p, base.predict_presets(["something else"])[0]) == 0.0
+    assert metrics.preset_distance(p, base.predict_presets(["something else"])[0]) == 0.0
 
 
 def test_random_baseline_is_reproducible_per_prompt_and_valid():
     r = RandomPresetBaseline(seed=3)
     p1, p2 = r.predict_presets(["warm", "bright"])
-    assert E.preset_distance(p1, r.predict_presets(["warm"])[0]) == 0.0
-    assert E.preset_distance(p1, p2) > 0.0
-    assert E.preset_distance(p1, RandomPresetBaseline(seed=4).predict_presets(["warm"])[0]) > 0.0
+    assert metrics.preset_distance(p1, r.predict_presets(["warm"])[0]) == 0.0
+    assert metrics.preset_distance(p1, p2) > 0.0
+    assert metrics.preset_distance(p1, RandomPresetBaseline(seed=4).predict_presets(["warm"])[0]) > 0.0
     Preset.from_dict(p1.to_dict(), strict=True)  # within the schema
     flags = np.array([[p.enabled[e] for e in EFFECT_ORDER] for p in r.predict_presets([str(i) for i in range(200)])])
     assert 0.4 < flags.mean() < 0.6
@@ -349,8 +349,8 @@ def test_nearest_neighbour_returns_the_preset_of_the_most_similar_training_promp
     assert len(nn.prompts) == len(ds.train) and nn.index.shape == (len(ds.train), 32)
     assert len(nn.prompts) == len(ds.train)
     got = nn.predict_presets(["so hall", "very deep"])
-    assert E.preset_distance(got[0], WORD_PRESETS["hall"]) == 0.0
-    assert E.preset_distance(got[1], WORD_PRESETS["deep"]) == 0.0
+    assert metrics.preset_distance(got[0], WORD_PRESETS["hall"]) == 0.0
+    assert metrics.preset_distance(got[1], WORD_PRESETS["deep"]) == 0.0
 
 
 # --------------------------------------------------------------------------- end to end
@@ -392,7 +392,7 @@ class KeywordModel:
 
 def test_evaluate_end_to_end_report(tmp_path, instrument):
     dsuite, psuite = _tiny_suites(tmp_path)
-    sine = S.probe_sources(SR)[0]
+    sine = SRC.probe_sources(SR)[0]
     events = []
     report = E.evaluate(
         KeywordModel(), dataset=tiny_dataset(), encoder=HashEncoder(), direction_suite=dsuite,
@@ -425,9 +425,9 @@ def test_evaluate_end_to_end_report(tmp_path, instrument):
     assert para["model"]["margin"] > 0 and para["model"]["separation"] == 1.0
     assert para["corpus_mean"]["margin"] == 0.0
 
-    E.save_report(report, tmp_path / "r.json")
+    eval_report.save_report(report, tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["suites"]["param"]["verdict"]["beats_nearest_neighbour"] is False
-    E.plot_report(report, tmp_path / "r.png")
+    eval_report.plot_report(report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -542,16 +542,16 @@ def _hide_espeak(tmp_path, monkeypatch) -> None:
 
 def test_speech_source_without_espeak_is_the_shipped_recording(tmp_path, monkeypatch):
     _hide_espeak(tmp_path, monkeypatch)
-    src = S.speech_source(S.EVAL_SAMPLE_RATE, 2.0)
-    assert src.name == "speech" and src.roles == frozenset({S.MATERIAL, S.PITCHED})
+    src = SRC.speech_source(SRC.EVAL_SAMPLE_RATE, 2.0)
+    assert src.name == "speech" and src.roles == frozenset({M.MATERIAL, M.PITCHED})
     assert "shipped with the package" in src.description
-    assert src.audio.shape == (1, 2 * S.EVAL_SAMPLE_RATE) and src.audio.dtype == np.float32
-    assert 20 * math.log10(np.abs(src.audio).max()) == pytest.approx(S.SOURCE_PEAK_DBFS, abs=0.01)
-    f0 = S.pitch_track(src.audio[0], S.EVAL_SAMPLE_RATE)
+    assert src.audio.shape == (1, 2 * SRC.EVAL_SAMPLE_RATE) and src.audio.dtype == np.float32
+    assert 20 * math.log10(np.abs(src.audio).max()) == pytest.approx(SRC.SOURCE_PEAK_DBFS, abs=0.01)
+    f0 = M.pitch_track(src.audio[0], SRC.EVAL_SAMPLE_RATE)
     voiced = f0[np.isfinite(f0)]
-    assert voiced.size >= 4 * S.MIN_PITCH_FRAMES  # enough voiced frames for the f0 checks
+    assert voiced.size >= 4 * M.MIN_PITCH_FRAMES  # enough voiced frames for the f0 checks
     assert 70.0 < float(np.median(voiced)) < 300.0  # a speaking voice's f0
-    assert S.SHIPPED_SPEECH.stat().st_size < 300_000
+    assert SRC.SHIPPED_SPEECH.stat().st_size < 300_000
 
 
 def test_speech_source_prefers_espeak_when_installed():
@@ -559,7 +559,7 @@ def test_speech_source_prefers_espeak_when_installed():
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    assert S.speech_source(16000, 1.0).description == "espeak-ng speech"
+    assert SRC.speech_source(16000, 1.0).description == "espeak-ng speech"
 
 
 def test_cli_eval_direction_runs_without_espeak_and_says_which_sources(tmp_path, monkeypatch):

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from audiomanip.vocab.descriptors import descriptor_preset
-from audiomanip.vocab.explicit import normalize_prompt, parse_explicit
+from audiomanip.vocab.amount_words import normalize_prompt
+from audiomanip.vocab.explicit import parse_explicit
 from audiomanip.params import Preset, room_size_to_t60_s, t60_s_to_room_size
 
 # (phrase, expected parameter values {(effect, param): value}, expected EQ moves
@@ -280,7 +281,7 @@ def test_describe_reads_well():
 
 
 def test_a_ratio_alone_switches_on_a_compressor_that_compresses():
-    from audiomanip.vocab.explicit import IMPLIED_THRESHOLD_DB
+    from audiomanip.vocab.explicit_values import IMPLIED_THRESHOLD_DB
 
     p = parse_explicit("4:1 compression").apply(Preset.default())
     assert p.enabled["compressor"] and p["compressor"]["ratio"] == 4

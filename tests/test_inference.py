@@ -24,7 +24,8 @@ def corpus_texts() -> list[str]:
     """Every text of the authored corpus: descriptor forms, named presets' names, phrases and
     descriptions, the evaluation suites' prompts, and one prompt over the encoder's limit."""
     from audiomanip.training.templates import evaluation_prompts
-    from audiomanip.vocab.descriptors import load_descriptors, load_named_presets
+    from audiomanip.vocab.descriptors import load_descriptors
+    from audiomanip.vocab.named_presets import load_named_presets
 
     texts = [f for d in load_descriptors().values() for f in d.forms]
     for named in load_named_presets().values():

@@ -101,7 +101,7 @@ def test_plot_and_ffmpeg_ir_beside_the_output_are_checked(work):
 def _writers():
     from audiomanip import audio_io, export, outputs, plot
     from audiomanip.batch import engine as batch
-    from audiomanip.evaluation import evaluate as evaluation
+    from audiomanip.evaluation import report as evaluation_report
 
     preset = Preset.default()
     yield "audio", lambda p: audio_io.write(p, np.zeros((1, 100), np.float32), SR, overwrite=True)
@@ -110,7 +110,7 @@ def _writers():
     yield "ir", lambda p: export.write_ir(preset, p, SR, overwrite=True)
     yield "plot", lambda p: plot.plot_preset(preset, p, overwrite=True)
     yield "batch report", lambda p: batch.write_report(p, [])
-    yield "eval report", lambda p: evaluation.save_report({"a": 1}, p)
+    yield "eval report", lambda p: evaluation_report.save_report({"a": 1}, p)
 
 
 @pytest.mark.parametrize("kind", ["chardev", "fifo"])
@@ -161,7 +161,7 @@ def test_a_regular_file_is_still_replaced_with_overwrite(work):
     assert res.returncode == 0, res.stderr
     assert sf.info(str(work / "old.wav")).samplerate == SR
     report = work / "r.json"
-    from audiomanip.evaluation.evaluate import save_report
+    from audiomanip.evaluation.report import save_report
 
     save_report({"a": 1}, report)
     assert json.loads(report.read_text()) == {"a": 1}

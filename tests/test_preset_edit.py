@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from audiomanip.vocab.descriptors import get_named_preset
+from audiomanip.vocab.named_presets import get_named_preset
 from audiomanip.features import spectral_centroid_hz
 from audiomanip.params import Preset
 from audiomanip.preset_edit import edit_factor, edit_preset

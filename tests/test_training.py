@@ -19,7 +19,9 @@ from audiomanip.training.dataset import (
 )
 from audiomanip.errors import InputNotFoundError, PresetFileError
 from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
-from audiomanip.training.loop import TrainOptions, clip_bank, constant_predictor, evaluate, train
+from audiomanip.training.clips import clip_bank
+from audiomanip.training.heldout import constant_predictor, heldout_metrics
+from audiomanip.training.loop import TrainOptions, train
 
 SPACES = {"dry": None, "small room": (0.2, 0.2), "huge hall": (0.85, 0.5)}
 TONES = {"plain": None, "bright": ("high_shelf", 6000.0, 8.0), "dark": ("low_pass", 2500.0, 0.0)}
@@ -185,7 +187,7 @@ def test_ctrl_c_writes_a_resumable_checkpoint_and_resume_matches_an_uninterrupte
             assert torch.allclose(a[k], b[k], atol=1e-6), k
 
 
-def test_evaluate_and_constant_predictor_on_known_targets(tmp_path):
+def test_heldout_metrics_and_constant_predictor_on_known_targets(tmp_path):
     pairs = make_pairs()
     ds = PairDataset(pairs, EmbeddingCache(HashEncoder(), None))
     const = constant_predictor(ds)
@@ -213,11 +215,11 @@ def test_evaluate_and_constant_predictor_on_known_targets(tmp_path):
         return b
 
     ds.batch = batch_with_prompts
-    m = evaluate(oracle, ds, const)
+    m = heldout_metrics(oracle, ds, const)
     assert m["mae"] == 0.0 and m["enabled_accuracy"] == 1.0 and m["band_type_accuracy"] == 1.0
     assert 0.02 < m["constant_mae"] < 0.2
     # with explicit values applied (none in these prompts) the scores are the same
-    mx = evaluate(oracle, ds, const, apply_explicit=True)
+    mx = heldout_metrics(oracle, ds, const, apply_explicit=True)
     assert mx["mae"] == pytest.approx(0.0, abs=1e-6) and mx["enabled_accuracy"] == 1.0
     assert mx["constant_mae"] == pytest.approx(m["constant_mae"], rel=1e-4)
 
@@ -273,16 +275,16 @@ def test_init_from_loads_every_weight_and_keeps_a_new_adapter_as_identity(tiny_m
     from audiomanip.checkpoint import load_checkpoint
     from audiomanip.errors import UsageError
     from audiomanip.model.network import ModelConfig, PresetNet
-    from audiomanip.training.loop import _init_weights
+    from audiomanip.training.checkpoints import init_weights
 
     state, config = load_checkpoint(tiny_model)
     cfg = dict(config["model"], text_adapter=16)
     net = PresetNet(ModelConfig.from_dict(cfg))
-    record = _init_weights(net, tiny_model)
+    record = init_weights(net, tiny_model)
     assert record["weights_sha256"] == config["checkpoint"]["weights_sha256"] and record["path"] == str(tiny_model)
     own = net.state_dict()
     assert all(torch.equal(own[k], v) for k, v in state.items())
     x = torch.randn(2, 3, cfg["text_dim"])
     assert torch.equal(net.adapter(x), x)  # the new adapter starts as the identity
     with pytest.raises(UsageError, match="do not fit"):
-        _init_weights(PresetNet(ModelConfig.from_dict(dict(cfg, d_model=64))), tiny_model)
+        init_weights(PresetNet(ModelConfig.from_dict(dict(cfg, d_model=64))), tiny_model)

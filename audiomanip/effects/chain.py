@@ -13,7 +13,6 @@ audio through unchanged at pitch's position.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +21,8 @@ import torch
 
 from audiomanip.effects.arrays import as_batch
 from audiomanip.effects.registry import REGISTRY, EffectRegistry
-from audiomanip.params import Effect, Param, Preset, effect
+from audiomanip.model.heads import denormalize_tensor
+from audiomanip.params import Effect, Preset, effect
 
 #: ``{effect_name: function}`` for every effect with a differentiable path, in chain order.
 DSP_FUNCTIONS: Mapping[str, Callable[..., torch.Tensor]] = MappingProxyType(
@@ -79,15 +79,6 @@ def preset_tensors(
     return params, enabled
 
 
-def denormalize(param: Param, u: torch.Tensor) -> torch.Tensor:
-    """Torch twin of :meth:`Param.denormalize`: ``u`` in [0, 1] (clamped) -> physical units."""
-    u = torch.clamp(u, 0.0, 1.0)
-    if param.scale == "log":
-        lo, hi = math.log(param.low), math.log(param.high)
-        return torch.exp(lo + u * (hi - lo))
-    return param.low + u * (param.high - param.low)
-
-
 def params_from_normalized(
     continuous: Mapping[str, torch.Tensor], choices: Mapping[str, torch.Tensor] | None = None
 ) -> dict[str, dict[str, torch.Tensor]]:
@@ -107,7 +98,7 @@ def params_from_normalized(
         eff = effect(name)
         columns: dict[str, list[torch.Tensor]] = {p.name: [] for p in eff.params}
         for j, (_fname, p, _band) in enumerate(eff.continuous()):
-            columns[p.name].append(denormalize(p, u[:, j]))
+            columns[p.name].append(denormalize_tensor(p, u[:, j]))
         if eff.choice():
             c = choices[name]
             for j, (_fname, p, _band) in enumerate(eff.choice()):

@@ -1,4 +1,4 @@
-"""Evaluation: metrics, the three suites, baselines in the same run.
+"""Evaluation: runs the suites on a model and on the baselines in the same run.
 
 :func:`evaluate` runs any of three suites on a model and on the baselines of
 :mod:`audiomanip.evaluation.baselines` (corpus mean, random preset, nearest neighbour) and returns a
@@ -6,18 +6,20 @@ JSON-ready report; every figure is also given as a ratio to each baseline.
 
 - **param**: the corpus's held-out splits (unseen descriptors, unseen phrasings). Parameter MAE
   in the schema's normalised space, accuracy of each effect's enabled head and of the EQ band
-  types (:func:`param_metrics`).
+  types (:func:`~audiomanip.evaluation.metrics.param_metrics`).
 - **direction**: prompts of ``presets/suite_direction.yaml`` rendered on short sources; each
-  prompt names measurements that must move and which way (:mod:`audiomanip.evaluation.suites`).
-  Accuracy overall, per family and per source (:func:`direction_summary`).
+  prompt names measurements that must move and which way (:mod:`audiomanip.evaluation.suites`,
+  :mod:`~audiomanip.evaluation.measures`, :mod:`~audiomanip.evaluation.sources`).
+  Accuracy overall, per family and per source (:func:`~audiomanip.evaluation.metrics.direction_summary`).
 - **paraphrase**: groups of prompts of ``presets/suite_paraphrase.yaml``; distances between the
-  predicted presets within and between groups (:func:`paraphrase_metrics`).
+  predicted presets within and between groups (:func:`~audiomanip.evaluation.metrics.paraphrase_metrics`).
 - **crowd**: the held-out crowd words of ``presets/crowd_words.json`` against what listeners
   chose (:mod:`audiomanip.evaluation.crowd`): EQ r on noise, reverb T60 rho, compressor direction.
 
 The library never prints: long work reports through ``progress(dict)`` with keys ``stage``
 (``"setup"``, ``"param"``, ``"direction"``, ``"paraphrase"``), ``label`` (what is being done),
-``done`` and ``total`` (counts of that stage's work).
+``done`` and ``total`` (counts of that stage's work). The report is written and drawn by
+:mod:`audiomanip.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from itertools import combinations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -40,194 +41,17 @@ from audiomanip.evaluation.baselines import (
     NearestNeighbourBaseline,
     RandomPresetBaseline,
 )
-from audiomanip.evaluation.suites import (
-    EVAL_SAMPLE_RATE,
-    SOURCE_SECONDS,
-    DirectionSuite,
-    ParaphraseSuite,
-    Source,
-    build_sources,
-    is_measurable,
-    load_direction_suite,
-    load_paraphrase_suite,
-    measure,
-    measure_reference,
-    sources_note,
-    summary_value,
-)
-from audiomanip.params import SCHEMA, Preset
+from audiomanip.evaluation.measures import is_measurable, measure, measure_reference, summary_value
+from audiomanip.evaluation.metrics import direction_summary, param_metrics, paraphrase_metrics, ratios
+from audiomanip.evaluation.sources import EVAL_SAMPLE_RATE, SOURCE_SECONDS, Source, build_sources, sources_note
+from audiomanip.evaluation.suites import DirectionSuite, ParaphraseSuite, load_direction_suite, load_paraphrase_suite
+from audiomanip.params import Preset
 
 SUITES = ("param", "direction", "paraphrase")
 #: Every suite, the crowd suite included (``eval --suite all``); :func:`evaluate`'s default stays
 #: :data:`SUITES`, which need no crowd table.
 ALL_SUITES = SUITES + ("crowd",)
 Progress = Callable[[dict], None]
-
-
-# ============================================================================ preset metrics
-def preset_blocks(preset: Preset) -> dict[str, np.ndarray]:
-    """Per effect, the preset as a vector in normalised space: [enabled, continuous..., one-hot
-    of each choice...]. A disabled effect's values are replaced by the schema defaults (they do
-    not change the sound, so they must not count in a distance)."""
-    norm = preset.to_normalized()
-    default = Preset.default().to_normalized()
-    out = {}
-    for e in SCHEMA:
-        n = norm[e.name]
-        src = n if n["enabled"] > 0.5 else default[e.name]
-        onehots = []
-        for (_, p, _), idx in zip(e.choice(), src["choices"]):
-            v = np.zeros(len(p.choices))
-            v[int(idx)] = 1.0
-            onehots.append(v)
-        out[e.name] = np.concatenate([[n["enabled"]], np.asarray(src["continuous"], float), *onehots])
-    return out
-
-
-def preset_distance(a: Preset, b: Preset) -> float:
-    """Distance of two presets in [0, 1]: per effect the mean absolute difference of
-    :func:`preset_blocks`, averaged over the effects (each effect weighs the same)."""
-    ba, bb = preset_blocks(a), preset_blocks(b)
-    return float(np.mean([np.mean(np.abs(ba[k] - bb[k])) for k in ba]))
-
-
-def param_errors(predicted: Preset, target: Preset) -> dict[str, Any]:
-    """Errors of one prediction against its target.
-
-    Returns ``enabled_correct`` {effect: bool}; ``abs_error`` {effect: mean absolute error of
-    the continuous parameters in normalised space} for effects the target enables;
-    ``band_type_correct`` (number of EQ bands with the right type) and ``bands`` (5) when the
-    target enables the EQ, else 0 and 0.
-    """
-    pn, tn = predicted.to_normalized(), target.to_normalized()
-    enabled = {e.name: (pn[e.name]["enabled"] > 0.5) == (tn[e.name]["enabled"] > 0.5) for e in SCHEMA}
-    abs_error = {}
-    band_ok = bands = 0
-    for e in SCHEMA:
-        if tn[e.name]["enabled"] <= 0.5:
-            continue
-        p_c, t_c = np.asarray(pn[e.name]["continuous"]), np.asarray(tn[e.name]["continuous"])
-        if t_c.size:
-            abs_error[e.name] = float(np.mean(np.abs(p_c - t_c)))
-        if e.choice():
-            p_ch, t_ch = pn[e.name]["choices"], tn[e.name]["choices"]
-            band_ok += sum(int(a == b) for a, b in zip(p_ch, t_ch))
-            bands += len(t_ch)
-    return {"enabled_correct": enabled, "abs_error": abs_error, "band_type_correct": band_ok, "bands": bands}
-
-
-def param_metrics(predicted: Sequence[Preset], targets: Sequence[Preset]) -> dict[str, Any]:
-    """Aggregate :func:`param_errors` over a split.
-
-    - ``mae``: normalised-space MAE of the continuous parameters, averaged per effect over the
-      examples whose target enables it, then over effects (each effect weighs the same);
-    - ``mae_per_effect`` {effect: MAE or None when no target enables it};
-    - ``enabled_accuracy`` {effect: share of examples with the right enabled flag} and
-      ``enabled_accuracy_mean`` over effects;
-    - ``eq_band_type_accuracy``: share of EQ bands with the right type where the target enables
-      the EQ (None when none does); ``n``: number of examples.
-    """
-    if len(predicted) != len(targets):
-        raise ValueError(f"{len(predicted)} predictions for {len(targets)} targets")
-    if not targets:
-        raise ValueError("param_metrics needs at least one example")
-    errs = [param_errors(p, t) for p, t in zip(predicted, targets)]
-    per_effect: dict[str, float | None] = {}
-    for e in SCHEMA:
-        vals = [x["abs_error"][e.name] for x in errs if e.name in x["abs_error"]]
-        per_effect[e.name] = float(np.mean(vals)) if vals else None
-    known = [v for v in per_effect.values() if v is not None]
-    enabled = {e.name: float(np.mean([x["enabled_correct"][e.name] for x in errs])) for e in SCHEMA}
-    bands = sum(x["bands"] for x in errs)
-    return {
-        "n": len(errs),
-        "mae": float(np.mean(known)) if known else None,
-        "mae_per_effect": per_effect,
-        "enabled_accuracy": enabled,
-        "enabled_accuracy_mean": float(np.mean(list(enabled.values()))),
-        "eq_band_type_accuracy": (sum(x["band_type_correct"] for x in errs) / bands) if bands else None,
-    }
-
-
-# ======================================================================= paraphrase metrics
-def paraphrase_metrics(groups: Mapping[str, Sequence[Preset]]) -> dict[str, Any]:
-    """How predicted presets cluster by meaning (distances by :func:`preset_distance`).
-
-    ``within``: mean distance over pairs of prompts of the same group; ``between``: over pairs
-    of different groups; ``margin`` = between − within (> 0: paraphrases closer than different
-    meanings); ``separation``: share of prompts whose closest same-group prompt is strictly
-    closer than every prompt of the other groups (chance is low; identical presets score 0).
-    """
-    items = [(g, p) for g, presets in groups.items() for p in presets]
-    if len(groups) < 2 or any(len(v) < 2 for v in groups.values()):
-        raise ValueError("paraphrase_metrics needs at least 2 groups of at least 2 presets")
-    blocks = [preset_blocks(p) for _, p in items]
-    n = len(items)
-    dist = np.zeros((n, n))
-    for i, j in combinations(range(n), 2):
-        d = float(np.mean([np.mean(np.abs(blocks[i][k] - blocks[j][k])) for k in blocks[i]]))
-        dist[i, j] = dist[j, i] = d
-    labels = np.array([g for g, _ in items])
-    same = labels[:, None] == labels[None, :]
-    off = ~np.eye(n, dtype=bool)
-    within = float(dist[same & off].mean())
-    between = float(dist[~same].mean())
-    separated = 0
-    for i in range(n):
-        if dist[i, same[i] & off[i]].min() < dist[i, ~same[i]].min():
-            separated += 1
-    return {
-        "n_groups": len(groups),
-        "n_prompts": n,
-        "within": within,
-        "between": between,
-        "margin": between - within,
-        "separation": separated / n,
-    }
-
-
-# ======================================================================== direction metrics
-def direction_summary(cases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy of direction cases (dicts with ``family``, ``source``, ``passed``): overall,
-    ``per_family`` and ``per_source``, plus the counts ``n`` and ``passed``."""
-    def acc(sel: list[Mapping[str, Any]]) -> float | None:
-        return sum(bool(c["passed"]) for c in sel) / len(sel) if sel else None
-
-    families = sorted({c["family"] for c in cases}, key=str)
-    sources = list(dict.fromkeys(c["source"] for c in cases))
-    return {
-        "n": len(cases),
-        "passed": sum(bool(c["passed"]) for c in cases),
-        "accuracy": acc(list(cases)),
-        "per_family": {f: acc([c for c in cases if c["family"] == f]) for f in families},
-        "per_source": {s: acc([c for c in cases if c["source"] == s]) for s in sources},
-    }
-
-
-# ================================================================================== ratios
-def ratios(figures: Any, baseline: Any) -> Any:
-    """``figures / baseline`` leaf by leaf over matching nested dicts of numbers (counts such as
-    ``n`` are left out). None where either is missing, or where a ratio would be noise: the
-    baseline is 0, of the other sign, or smaller than 5 % of the figure (a paraphrase margin
-    of a random baseline is about 0 by construction)."""
-    if isinstance(figures, Mapping):
-        out = {}
-        for k, v in figures.items():
-            if k in ("n", "n_groups", "n_prompts", "passed"):
-                continue
-            r = ratios(v, baseline.get(k) if isinstance(baseline, Mapping) else None)
-            if r is not None or not isinstance(v, Mapping):
-                out[k] = r
-        return out
-    if isinstance(figures, bool) or isinstance(baseline, bool):
-        return None
-    if isinstance(figures, (int, float)) and isinstance(baseline, (int, float)):
-        if not math.isfinite(figures) or not math.isfinite(baseline) or baseline == 0:
-            return None
-        if figures * baseline < 0 or abs(baseline) < 0.05 * abs(figures):
-            return None
-        return float(figures) / float(baseline)
-    return None
 
 
 def _with_ratios(figures: dict[str, Any]) -> dict[str, Any]:
@@ -510,72 +334,3 @@ def evaluate(
     seconds["total"] = time.perf_counter() - t0
     report["seconds"] = seconds
     return report
-
-
-def save_report(report: Mapping[str, Any], path: str | Path) -> None:
-    """Write the report as JSON (atomically: a temp file renamed into place)."""
-    from audiomanip.destination import write_atomic  # regular files only
-
-    write_atomic(path, (json.dumps(report, indent=2, allow_nan=False) + "\n").encode("utf-8"), overwrite=True)
-
-
-def plot_report(report: Mapping[str, Any], path: str | Path) -> None:
-    """Draw the report's figures (matplotlib, Agg backend) into an image file: parameter MAE
-    per split, direction accuracy per family and paraphrase margin, one bar per predictor."""
-    from audiomanip.plot import pyplot
-
-    plt = pyplot()
-
-    suites = report.get("suites", {})
-    panels = [s for s in ("param", "direction", "paraphrase", "crowd") if s in suites]
-    if not panels:
-        raise ValueError("the report holds no suite to plot")
-    preds = list(report.get("predictors", []))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    width = 0.8 / max(1, len(preds))
-
-    def bars(ax: Any, groups: list[str], value: Callable[[str, str], float | None], title: str, ylabel: str) -> None:
-        x = np.arange(len(groups))
-        for k, p in enumerate(preds):
-            ys = [value(p, g) for g in groups]
-            ax.bar(x + (k - (len(preds) - 1) / 2) * width, [np.nan if y is None else y for y in ys], width, label=p)
-        ax.set_xticks(x)
-        ax.set_xticklabels(groups, rotation=20, ha="right")
-        ax.set_title(title)
-        ax.set_ylabel(ylabel)
-        ax.grid(axis="y", alpha=0.3)
-
-    for ax, s in zip(axes[0], panels):
-        data = suites[s]
-        if s == "param":
-            splits = data["splits"]
-            bars(ax, list(splits), lambda p, g, d=splits: d[g]["figures"][p]["mae"],
-                 "parameter MAE (lower is better)", "MAE (normalised)")
-        elif s == "direction":
-            figs = data["figures"]
-            fams = list(figs[preds[0]]["per_family"]) + ["overall"]
-            bars(ax, fams, lambda p, g, f=figs: f[p]["accuracy"] if g == "overall" else f[p]["per_family"].get(g),
-                 "direction accuracy (higher is better)", "accuracy")
-            ax.set_ylim(0, 1)
-        elif s == "paraphrase":
-            figs = data["figures"]
-            bars(ax, ["margin", "separation"], lambda p, g, f=figs: f[p][g], "paraphrase (higher is better)", "value")
-        else:
-            figs = data["figures"]
-            bars(ax, ["eq_r", "reverb_rho", "compressor_direction"], lambda p, g, f=figs: f[g].get(p),
-                 "crowd words (higher is better)", "r / rho / share")
-            # the crowd references as horizontal marks over each group
-            for ref, style in (("mean_curve", ":"), ("ceiling", "--")):
-                label = ref.replace("_", " ")
-                for j, key in enumerate(("eq_r", "reverb_rho", "compressor_direction")):
-                    v = figs[key].get(ref)
-                    if v is not None:
-                        ax.hlines(v, j - 0.4, j + 0.4, colors="k", linestyles=style, label=label)
-                        label = None
-            ax.legend(fontsize=7)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"audiomanip eval: {report.get('model', {}).get('name', 'model')}")
-    fig.tight_layout()
-    from audiomanip.plot import save_figure
-
-    save_figure(fig, path, overwrite=True)

@@ -1,4 +1,5 @@
-"""Training losses: parameter loss in the schema's normalised space and a multi-resolution STFT loss.
+"""Training losses: parameter loss in the schema's normalised space, a multi-resolution STFT loss
+and the CLAP audio-embedding loss (:class:`ClapAudioLoss`, optional ``clap`` extra).
 
 ``parameter_loss`` (HeadOutputs vs HeadTargets, see :mod:`audiomanip.model.heads`):
 
@@ -12,8 +13,13 @@ Each term is averaged over the elements it counts, then the three are summed wit
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from audiomanip.errors import CheckpointError, DependencyError
 
 
 def parameter_loss(outputs: dict[str, dict[str, torch.Tensor]], targets: dict[str, dict[str, torch.Tensor]],
@@ -65,3 +71,42 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor,
         logmag = (torch.log(X.clamp_min(1e-5)) - torch.log(Y.clamp_min(1e-5))).abs().mean(dim=(-2, -1))
         total = total + (sc + logmag).mean()
     return total / len(fft_sizes)
+
+
+class ClapAudioLoss:
+    """1 − cosine similarity of LAION-CLAP audio embeddings of two renders (differentiable).
+
+    Loading errors are raised (DependencyError without the ``clap`` extra, CheckpointError for
+    a missing or unreadable checkpoint): the term is never silently replaced by a constant.
+    """
+
+    CLAP_RATE = 48000
+
+    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise CheckpointError(f"CLAP checkpoint not found: {path}")
+        try:
+            import laion_clap  # type: ignore[import-not-found]
+        except ImportError:
+            raise DependencyError(
+                "--clap-checkpoint needs the optional CLAP extra: pip install 'audiomanip[clap]'"
+            ) from None
+        try:
+            self.model = laion_clap.CLAP_Module(enable_fusion=False, device=device)
+            self.model.load_ckpt(str(path), verbose=False)
+        except Exception as exc:  # noqa: BLE001 - any failure of the third-party loader
+            raise CheckpointError(f"cannot load the CLAP checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def __call__(self, pred: Any, target: Any, sample_rate: int) -> Any:
+        from audiomanip.model.audio_context import resample_fft
+
+        x = resample_fft(pred.mean(dim=1), sample_rate, self.CLAP_RATE)
+        y = resample_fft(target.mean(dim=1), sample_rate, self.CLAP_RATE)
+        ex = self.model.get_audio_embedding_from_data(x=x, use_tensor=True)
+        with torch.no_grad():
+            ey = self.model.get_audio_embedding_from_data(x=y, use_tensor=True)
+        return (1.0 - torch.nn.functional.cosine_similarity(ex, ey, dim=-1)).mean()

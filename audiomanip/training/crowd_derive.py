@@ -2,7 +2,8 @@
 
 ``scripts/derive_crowd_words.py`` calls :func:`build_table` and writes ``presets/crowd_words.json``;
 :mod:`audiomanip.vocab.crowd` reads that table at run time. The raw CSVs (data dictionary in
-``../shared/data/socialfx/README.md``) stay outside the repository.
+``../shared/data/socialfx/README.md``) stay outside the repository; :mod:`audiomanip.training.socialfx`
+reads them and :mod:`audiomanip.training.crowd_eq_fit` fits our EQ bands to the word curves.
 
 What is derived, per English word (lower case, ``-``/``_`` read as spaces):
 
@@ -23,31 +24,20 @@ What is derived, per English word (lower case, ``-``/``_`` read as spaces):
 
 from __future__ import annotations
 
-import ast
-import csv
 import math
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audiomanip.params import effect, t60_s_to_room_size
+from audiomanip.training.crowd_eq_fit import AUDEALIZE_PEAK_DB, FIT_SAMPLE_RATE, eq_db_per_sd, fit_eq, rendered_eq_db
+from audiomanip.training.socialfx import EQ_BAND_HZ, read_comp_uses, read_eq_sessions, read_reverb_uses
 from audiomanip.vocab import crowd
-from audiomanip.params import EQ_BAND_TYPES, effect, t60_s_to_room_size
 
-#: Centre frequencies (Hz) of SocialEQ's 40 bands (the data dictionary's list).
-EQ_BAND_HZ = crowd.EQ_BAND_HZ
-#: Audealize rescales a word's curve to [-1, 1] and applies gain dB = 5 x amount x c: a word at
-#: full amount peaks at 5 dB. We give the typical well-supported word (>= SCALE_MIN_SESSIONS
-#: sessions) that peak: dB per crowd SD = AUDEALIZE_PEAK_DB / median(max |mean curve|) over those
-#: words (:func:`eq_db_per_sd`), so less agreed and shrunk words get proportionally less.
-AUDEALIZE_PEAK_DB = 5.0
-SCALE_MIN_SESSIONS = 8
-#: Sample rate of the EQ fit and of its check through the renderer.
-FIT_SAMPLE_RATE = 48000
 #: Seed and fraction of the held-out split, and the number of word-level folds.
 SPLIT_SEED = 11
 HELDOUT_FRACTION = 0.2
@@ -59,168 +49,10 @@ ROOM_CENTRE = float(t60_s_to_room_size(1.2))
 ROOM_PER_SD = 0.15
 WET_CENTRE = 0.3
 WET_PER_SD = 0.1
-#: Damping 0 at this low-pass cut-off (Hz) and above, 1 at DAMPING_FULL_HZ and below (log).
-DAMPING_NONE_HZ = 20000.0
-DAMPING_FULL_HZ = 200.0
 #: Sessions / uses kept in the table for the crowd's split-half ceiling.
 KEEP_EQ_SESSIONS = 3
 KEEP_REVERB_USES = 20
 KEEP_COMP_USES = 5
-
-#: Tokens that are not descriptions (the crowd typed sentences; rows were split on commas).
-_STOPWORDS = frozenset(
-    "a an the and or of to in on it is was it's its this that be been with as at by for from but "
-    "so very more less bit some like sounds sound sounded sounding i me my you your we they he she "
-    "none above same no not than too really quite just little much lot".split()
-)
-_WORD_RE = re.compile(r"^[a-z][a-z' ]*[a-z]$")
-
-
-def default_data_dir() -> Path:
-    """Where the SocialFX CSVs are: ``$AUDIOMANIP_SOCIALFX_DIR``, else ``shared/data/socialfx`` next
-    to the repository or next to its parent folder (a git worktree); the first that exists."""
-    import os
-
-    root = Path(__file__).resolve().parents[2]
-    env = os.environ.get("AUDIOMANIP_SOCIALFX_DIR")
-    candidates = ([Path(env)] if env else []) + [root.parent / "shared" / "data" / "socialfx",
-                                                   root.parent.parent / "shared" / "data" / "socialfx"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-class CrowdDataError(ValueError):
-    """The crowd data folder is missing a file or a file does not have the documented layout."""
-
-
-# ---------------------------------------------------------------------------------- reading
-def normalize_word(raw: str) -> str | None:
-    """A crowd token as a vocabulary entry (lower case, ``-``/``_`` as spaces), or None for a
-    stop word, a number or anything but letters, apostrophes and spaces."""
-    w = " ".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
-    if not w or w in _STOPWORDS or not _WORD_RE.match(w) or len(w) > 40:
-        return None
-    return w
-
-
-def _tokens(field: str) -> set[str]:
-    return {w for w in (normalize_word(t) for t in field.split(",")) if w}
-
-
-def _open(data_dir: Path, name: str) -> list[list[str]]:
-    path = Path(data_dir) / name
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return list(csv.reader(fh))
-    except OSError as exc:
-        raise CrowdDataError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _dict_rows(data_dir: Path, name: str, needed: Iterable[str]) -> list[dict[str, str]]:
-    rows = _open(data_dir, name)
-    header = rows[0]
-    missing = [k for k in needed if k not in header]
-    if missing:
-        raise CrowdDataError(f"{name}: missing column(s) {', '.join(missing)}")
-    return [dict(zip(header, r)) for r in rows[1:]]
-
-
-def read_eq_sessions(data_dir: Path) -> dict[str, np.ndarray]:
-    """English SocialEQ sessions by word: ``{word: [n, 40]}`` z-scored curves.
-
-    The header is one name short, so rows are read by position (word, language, audio id,
-    ratings consistency, 40 bands)."""
-    out: dict[str, list[np.ndarray]] = defaultdict(list)
-    for i, row in enumerate(_open(data_dir, "eq_contributions.csv")[1:], start=2):
-        if len(row) != 4 + len(EQ_BAND_HZ):
-            raise CrowdDataError(f"eq_contributions.csv line {i}: {len(row)} fields, expected 44")
-        if row[1] != "English":
-            continue
-        word = normalize_word(row[0])
-        if word:
-            out[word].append(np.asarray(row[4:], dtype=float))
-    return {w: np.stack(v) for w, v in out.items()}
-
-
-@dataclass(frozen=True)
-class ReverbUse:
-    """One reverb setting as our features: log T60 (s), pre-delay ms, damping, diffusion, wet."""
-
-    log_t60: float
-    pre_delay_ms: float
-    damping: float
-    diffusion: float
-    wet: float
-
-
-def crowd_t60_s(d: float, g: float) -> float:
-    """Decay time (s) of the Audealize reverberator: T60 = -3 d / log10(g) (d in s, 0 < g < 1)."""
-    return -3.0 * d / math.log10(g)
-
-
-def damping_from_cutoff(f_hz: float) -> float:
-    """Our damping (0 … 1) from the reverberator's low-pass cut-off: log-linear, 0 at or above
-    :data:`DAMPING_NONE_HZ`, 1 at or below :data:`DAMPING_FULL_HZ`."""
-    u = math.log(DAMPING_NONE_HZ / max(f_hz, 1.0)) / math.log(DAMPING_NONE_HZ / DAMPING_FULL_HZ)
-    return min(1.0, max(0.0, u))
-
-
-def wet_from_clarity(c_db: float) -> float:
-    """Reverberant share of the energy from the clarity C (dB, early/late): 1 / (1 + 10^(C/10))."""
-    return 1.0 / (1.0 + 10.0 ** (c_db / 10.0))
-
-
-def _parse_list(text: str) -> list[float]:
-    return [float(x) for x in ast.literal_eval(text)]
-
-
-def read_reverb_settings(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """reverbs.csv: ``(parameters [256, 5] (d, g, m, f, E), calculated [256, 5] (RT60 s, echo
-    density 1/s, clarity dB, central time s, centroid Hz))``."""
-    rows = _dict_rows(data_dir, "reverbs.csv", ("parameters", "calculated"))
-    params = np.array([_parse_list(r["parameters"]) for r in rows])
-    calc = np.array([_parse_list(r["calculated"]) for r in rows])
-    return params, calc
-
-
-def read_reverb_uses(data_dir: Path) -> dict[str, list[ReverbUse]]:
-    """English reverb uses by word: each row's typed ``words`` (not the ticked ``agreed`` ones),
-    each mapped through its setting. A row's rounded parameters are matched to the nearest of
-    the 256 settings (log distance over d, g, f) for the setting's echo density and clarity."""
-    params, calc = read_reverb_settings(data_dir)
-    log_ref = np.log(np.abs(params[:, [0, 1, 3]]))
-    dens = np.log(calc[:, 1])
-    dens_lo, dens_hi = dens.min(), dens.max()
-    out: dict[str, list[ReverbUse]] = defaultdict(list)
-    for r in _dict_rows(data_dir, "reverb_contributions.csv", ("language", "param", "words")):
-        if r["language"] != "English":
-            continue
-        d, g, _m, f, _e = (float(x) for x in r["param"].split(","))
-        k = int(np.argmin(np.abs(log_ref - np.log(np.abs([d, g, f]))).sum(axis=1)))
-        use = ReverbUse(
-            log_t60=math.log(crowd_t60_s(d, g)),
-            pre_delay_ms=1000.0 * 2.0 * d / 3.0,
-            damping=damping_from_cutoff(f),
-            diffusion=float((dens[k] - dens_lo) / (dens_hi - dens_lo)),
-            wet=wet_from_clarity(calc[k, 2]),
-        )
-        for w in _tokens(r["words"]):
-            out[w].append(use)
-    return dict(out)
-
-
-def read_comp_uses(data_dir: Path) -> dict[str, np.ndarray]:
-    """Compressor uses by word: ``{word: [n, 4]}`` of (threshold dB, ln ratio, ln attack ms,
-    ln release ms), times floored at our schema's minimum (0.1 ms, 10 ms)."""
-    comp = effect("compressor")
-    att_lo, rel_lo = comp.param("attack_ms").low, comp.param("release_ms").low
-    out: dict[str, list[list[float]]] = defaultdict(list)
-    for r in _dict_rows(data_dir, "comp_contributions.csv", ("param", "words")):
-        thr, _knee, ratio, attack_s, release_s = (float(x) for x in r["param"].split(","))
-        row = [thr, math.log(max(ratio, 1.0)), math.log(max(1000 * attack_s, att_lo)),
-               math.log(max(1000 * release_s, rel_lo))]
-        for w in _tokens(r["words"]):
-            out[w].append(row)
-    return {w: np.asarray(v, dtype=float) for w, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------- shrinkage
@@ -273,123 +105,6 @@ def eb_shrink(groups: Sequence[np.ndarray], *, prior_df: float = SPREAD_PRIOR_DF
     weight = tau2 / (tau2 + s2 / n)
     posterior = mu + weight[:, None] * (means - mu)
     return Shrunk(means, posterior, weight, mu, tau2, sigma2)
-
-
-# ---------------------------------------------------------------------------------- EQ fit
-def eq_db_per_sd(raw_means: np.ndarray, n: Sequence[int], *, min_sessions: int = SCALE_MIN_SESSIONS,
-                 peak_db: float = AUDEALIZE_PEAK_DB) -> float:
-    """dB per crowd SD such that the median word with ``min_sessions`` or more sessions peaks at
-    ``peak_db`` (its largest band of the averaged curve, in absolute value)."""
-    sel = np.asarray(n) >= min_sessions
-    if not sel.any():
-        raise ValueError(f"no word has {min_sessions} or more sessions")
-    return float(peak_db / np.median(np.abs(np.asarray(raw_means)[sel]).max(axis=1)))
-
-
-
-def eq_values_from_arrays(types: Sequence[int], freq: Sequence[float], gain: Sequence[float],
-                          q: Sequence[float]) -> dict[str, Any]:
-    """A Preset's ``eq`` values from per-band arrays (types index ``EQ_BAND_TYPES``)."""
-    out: dict[str, Any] = {}
-    for i in range(len(types)):
-        out[f"band{i + 1}_type"] = EQ_BAND_TYPES[int(types[i])]
-        out[f"band{i + 1}_freq_hz"] = float(freq[i])
-        out[f"band{i + 1}_gain_db"] = float(gain[i])
-        out[f"band{i + 1}_q"] = float(q[i])
-    return out
-
-
-def rendered_eq_db(values: Mapping[str, Any], freqs_hz: Sequence[float] = EQ_BAND_HZ,
-                   sample_rate: float = FIT_SAMPLE_RATE) -> np.ndarray:
-    """Magnitude (dB) at ``freqs_hz`` of the SOS filter the renderer builds for ``values``
-    (:func:`audiomanip.effects.eq.eq_sos`)."""
-    from scipy.signal import sosfreqz
-
-    from audiomanip.effects.eq import eq_sos
-
-    _, h = sosfreqz(eq_sos(values, sample_rate), worN=np.asarray(freqs_hz, dtype=float), fs=sample_rate)
-    return 20.0 * np.log10(np.maximum(np.abs(h), 1e-12))
-
-
-@dataclass(frozen=True)
-class EqFit:
-    """The fitted bands ``[W, 5]`` (type index, Hz, dB, Q) and the RMS error (dB, offset removed)
-    of the renderer's response against each target over the 40 bands."""
-
-    types: np.ndarray
-    freq_hz: np.ndarray
-    gain_db: np.ndarray
-    q: np.ndarray
-    rms_db: np.ndarray
-
-    def values(self, i: int) -> dict[str, Any]:
-        return eq_values_from_arrays(self.types[i], self.freq_hz[i], self.gain_db[i], self.q[i])
-
-
-#: Q range the fit may use (broad enough for shelves and peaks, narrow enough to avoid spikes
-#: between the 40 sample points).
-FIT_Q_RANGE = (0.3, 3.0)
-
-
-def fit_eq(targets_db: np.ndarray, *, steps: int = 700, sample_rate: float = FIT_SAMPLE_RATE,
-           progress: Callable[[int, int], None] | None = None) -> EqFit:
-    """Fit our 5 bands (low shelf, 3 peaks, high shelf, each in its band's frequency range from
-    ``descriptors.yaml``) to target curves ``[W, 40]`` in dB at :data:`EQ_BAND_HZ`, up to a
-    constant offset (the crowd curves carry no absolute level). Adam on the differentiable
-    response :func:`audiomanip.effects.eq.eq_response`; the reported error is re-measured through
-    the renderer's SOS (:func:`rendered_eq_db`)."""
-    import torch
-
-    from audiomanip.vocab.descriptors import conventions
-    from audiomanip.effects.eq import eq_response
-
-    targets = torch.as_tensor(np.asarray(targets_db, dtype=float), dtype=torch.float64)
-    w = targets.shape[0]
-    roles = conventions().bands
-    types = torch.tensor([EQ_BAND_TYPES.index(r.gain_type) for r in roles]).expand(w, -1)
-    lo = torch.tensor([math.log(r.freq_range_hz[0]) for r in roles], dtype=torch.float64)
-    hi = torch.tensor([math.log(min(r.freq_range_hz[1], 0.45 * sample_rate)) for r in roles], dtype=torch.float64)
-    eq = effect("eq")
-    init_f = torch.tensor([math.log(float(eq.default_of(eq.params[1], b))) for b in range(eq.bands)],
-                          dtype=torch.float64)
-    u_f = torch.logit(((init_f - lo) / (hi - lo)).clamp(0.02, 0.98)).expand(w, -1).clone().requires_grad_(True)
-    u_g = torch.zeros(w, eq.bands, dtype=torch.float64, requires_grad=True)
-    q_lo, q_hi = (math.log(x) for x in FIT_Q_RANGE)
-    u_q = torch.full((w, eq.bands), float(torch.logit(torch.tensor((math.log(0.707) - q_lo) / (q_hi - q_lo)))),
-                     dtype=torch.float64, requires_grad=True)
-    freqs = torch.as_tensor(EQ_BAND_HZ, dtype=torch.float64)
-    t_c = targets - targets.mean(dim=1, keepdim=True)
-
-    def params() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        f = torch.exp(lo + (hi - lo) * torch.sigmoid(u_f))
-        g = 20.0 * torch.tanh(u_g / 4.0)
-        q = torch.exp(q_lo + (q_hi - q_lo) * torch.sigmoid(u_q))
-        return f, g, q
-
-    opt = torch.optim.Adam([u_f, u_g, u_q], lr=0.05)
-    for step in range(steps):
-        f, g, q = params()
-        resp = 20.0 * torch.log10(eq_response(sample_rate, freqs, types, f, g, q).abs().clamp_min(1e-9))
-        err = resp - resp.mean(dim=1, keepdim=True) - t_c
-        loss = (err ** 2).mean(dim=1).sum() + 1e-4 * (g ** 2).mean(dim=1).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if progress is not None and (step + 1) % 50 == 0:
-            progress(step + 1, steps)
-    with torch.no_grad():
-        f, g, q = params()
-    f = np.array([[float(f"{x:.4g}") for x in row] for row in f.numpy()])
-    g = np.round(g.numpy(), 2)
-    q = np.round(q.numpy(), 3)
-    t = types.numpy().copy()
-    rms = np.empty(w)
-    tn = np.asarray(targets_db, dtype=float)
-    for i in range(w):
-        resp = rendered_eq_db(eq_values_from_arrays(t[i], f[i], g[i], q[i]), sample_rate=sample_rate)
-        e = (resp - resp.mean()) - (tn[i] - tn[i].mean())
-        rms[i] = float(np.sqrt(np.mean(e ** 2)))
-    return EqFit(t, f, g, q, rms)
 
 
 # ---------------------------------------------------------------------------------- mappings

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from audiomanip.vocab import descriptors as corpus
 from audiomanip.training import templates as prompt_templates
 from audiomanip.training.prompts import PromptExample, _fix_articles, heldout_forms
+from audiomanip.vocab.recipes import Recipe
 
 #: Template slots a crowd word can fill (it has only an adjective form).
 _SLOTS = {"adj", "src"}
@@ -31,13 +32,13 @@ _SLOTS = {"adj", "src"}
 MIN_CONFIDENCE = 0.3
 
 
-def training_recipe(cw, min_confidence: float = MIN_CONFIDENCE) -> corpus.Recipe:
+def training_recipe(cw, min_confidence: float = MIN_CONFIDENCE) -> Recipe:
     """A crowd word's training target: :meth:`audiomanip.vocab.crowd.CrowdWord.recipe` (its EQ,
     and the reverb or compressor of the experiment it is typical of) without the effects whose
     confidence is under ``min_confidence``."""
     values = {name: dict(v) for name, v in cw.recipe().values.items()
               if cw.effects[name].confidence >= min_confidence}
-    return corpus.Recipe(values, {})
+    return Recipe(values, {})
 
 
 def crowd_training_words(exclude_folds: Sequence[int] = (0,)) -> list[str]:

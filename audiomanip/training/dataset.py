@@ -50,7 +50,7 @@ def _resolve_preset(value: Any, where: str, base: Path) -> Preset:
                 return Preset.load(candidate, strict=True)
             except PresetError as exc:
                 raise PresetFileError(f"{where}: {exc}") from None
-        from audiomanip.vocab.descriptors import get_named_preset
+        from audiomanip.vocab.named_presets import get_named_preset
 
         try:
             return get_named_preset(value.strip()).preset

@@ -16,9 +16,10 @@ The STFT term runs on a sub-batch every k steps because rendering the chain (rev
 compressor envelopes) costs far more than the network on a CPU; with the defaults
 (k = 8, 8 clips of 0.5 s at 16 kHz) it adds about a third to the time of the parameter-only steps.
 
-Clips come from :func:`clip_bank`: music-like signals, a harmonic instrument, a drum loop,
-white and pink noise, impulses, a sawtooth, espeak-ng speech (when installed) and random
-crops of the files in ``audio_dir``.
+Clips come from :func:`audiomanip.training.clips.clip_bank`; checkpoints are written and
+resumed by :mod:`audiomanip.training.checkpoints`; the held-out figures of each epoch come from
+:func:`audiomanip.training.heldout.heldout_metrics`; :mod:`audiomanip.training.model_export`
+turns a checkpoint into a shipped model folder.
 
 Progress events (``progress(dict)``), by ``"event"``:
 
@@ -46,9 +47,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from audiomanip.audio_io import AUDIO_SUFFIXES
-from audiomanip.errors import CheckpointError, DependencyError, InputNotFoundError, UsageError
-from audiomanip.model.preset_model import OPTIMIZER_PREFIX
+from audiomanip.errors import CheckpointError, UsageError
+from audiomanip.training.checkpoints import init_weights, restore_optimizer, save_training_checkpoint, split_state
+from audiomanip.training.clips import clip_bank
+from audiomanip.training.heldout import constant_predictor, heldout_metrics
 
 Progress = Callable[[dict], None]
 
@@ -128,273 +130,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "audiomanip" / "embeddings"
 
 
-# --------------------------------------------------------------------------- audio clips
-def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int = 0,
-              audio_dir: str | Path | None = None, n_file_clips: int = 32) -> Any:
-    """Short mono training clips, Tensor [N, 1, T] (T = clip_seconds × sample_rate).
-
-    Raises :class:`InputNotFoundError` when ``audio_dir`` is given but holds no readable audio.
-    """
-    import torch
-
-    from audiomanip.training import sources as S
-
-    sr, d = int(sample_rate), float(clip_seconds)
-    T = int(round(d * sr))
-    clips: list[np.ndarray] = []
-    for k in range(4):
-        clips.append(S.music_like(d, sr, seed=seed + k, channels=1))
-    for k, root in enumerate((110.0, 220.0, 330.0)):
-        clips.append(S.harmonic_instrument(d, sr, seed=seed + k, root_hz=root, notes_per_s=4.0))
-    for k, bpm in enumerate((100.0, 140.0)):
-        clips.append(S.drum_loop(d, sr, seed=seed + k, bpm=bpm))
-    clips.append(S.white_noise(d, sr, rms=0.1, seed=seed))
-    clips.append(S.pink_noise(d, sr, rms=0.1, seed=seed + 1))
-    clips.append(S.impulse(d, sr, amplitude=0.8, at_s=0.01))
-    clips.append(S.impulse(d, sr, amplitude=0.8, at_s=d / 2))
-    clips.append(S.sawtooth(110.0, d, sr, amplitude=0.4))
-    if S.espeak_path():
-        for k, text in enumerate(("the quick brown fox", "hello there, how are you", "sound design")):
-            s = S.speech(text, sr, pitch=30 + 25 * k)
-            clips.append(s[:, :T] if s.shape[1] >= T else np.pad(s, ((0, 0), (0, T - s.shape[1]))))
-    if audio_dir is not None:
-        clips.extend(_file_clips(Path(audio_dir), sr, T, n_file_clips, seed))
-    bank = np.stack([c[:1, :T] for c in clips]).astype(np.float32)
-    return torch.from_numpy(bank)
-
-
-def _file_clips(folder: Path, sr: int, T: int, n: int, seed: int) -> list[np.ndarray]:
-    from audiomanip import audio_io
-
-    if not folder.is_dir():
-        raise InputNotFoundError(f"--audio-dir is not a folder: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise InputNotFoundError(f"--audio-dir holds no audio files ({', '.join(AUDIO_SUFFIXES)}): {folder}")
-    rng = random.Random(seed)
-    out: list[np.ndarray] = []
-    for k in range(n):
-        path = files[k % len(files)]
-        info = audio_io.info(path)
-        frames = int(math.ceil(T * info.sample_rate / sr)) + 1
-        start = rng.randint(0, max(0, info.frames - frames))
-        x, _ = audio_io.read(path, start_frame=start, frames=frames, sample_rate=sr)
-        x = x.mean(axis=0, keepdims=True)[:, :T]
-        if x.shape[1] < T:
-            x = np.pad(x, ((0, 0), (0, T - x.shape[1])))
-        if np.max(np.abs(x)) > 1e-4:
-            out.append(x.astype(np.float32))
-    return out
-
-
-# --------------------------------------------------------------------------- checkpoints
-def _optimizer_tensors(optimizer: Any) -> tuple[dict[str, Any], list[dict]]:
-    sd = optimizer.state_dict()
-    tensors = {}
-    for idx, st in sd["state"].items():
-        for key, val in st.items():
-            tensors[f"{OPTIMIZER_PREFIX}{idx}.{key}"] = val.detach().cpu().contiguous().clone()
-    groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
-    return tensors, groups
-
-
-def _restore_optimizer(optimizer: Any, state: dict[str, Any], groups: list[dict]) -> None:
-    per: dict[int, dict[str, Any]] = {}
-    for key, val in state.items():
-        if not key.startswith(OPTIMIZER_PREFIX):
-            continue
-        idx, name = key[len(OPTIMIZER_PREFIX):].split(".", 1)
-        per.setdefault(int(idx), {})[name] = val
-    try:
-        optimizer.load_state_dict({"state": per, "param_groups": groups})
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"the optimizer state of the checkpoint does not fit this model: {exc}") from None
-
-
-def save_training_checkpoint(path: str | Path, net: Any, encoder_name: str, *, optimizer: Any = None,
-                             training_state: dict[str, Any] | None = None,
-                             trained: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint (weights + JSON config via :func:`audiomanip.checkpoint.save_checkpoint`).
-
-    With ``optimizer`` the optimizer state travels in the same safetensors file under keys
-    starting ``__optimizer__.`` and ``training_state`` (step, epoch, param groups) in the
-    config, so :func:`train` can resume from it. Returns the path written.
-    """
-    from audiomanip.checkpoint import save_checkpoint
-    from audiomanip.model.preset_model import model_config_dict
-
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    extra: dict[str, Any] = {}
-    if optimizer is not None:
-        tensors, groups = _optimizer_tensors(optimizer)
-        state.update(tensors)
-        extra["training_state"] = dict(training_state or {}, optimizer_param_groups=groups)
-    config = model_config_dict(net, encoder_name, trained=trained, extra=extra)
-    written = save_checkpoint(path, state, config)
-    return Path(written) if written is not None else Path(path)
-
-
-def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(model weights, optimizer tensors)`` of a loaded checkpoint state."""
-    model = {k: v for k, v in state.items() if not k.startswith(OPTIMIZER_PREFIX)}
-    optim = {k: v for k, v in state.items() if k.startswith(OPTIMIZER_PREFIX)}
-    return model, optim
-
-
-# --------------------------------------------------------------------------- evaluation
-def constant_predictor(dataset: Any) -> dict[str, dict[str, Any]]:
-    """The corpus-mean constant predictor of a training :class:`PairDataset`: per effect, the
-    mean of each normalised continuous parameter over examples where the effect is enabled,
-    the majority enabled flag and the most frequent class of each choice parameter."""
-    import torch
-
-    out = {}
-    for name, t in dataset.targets.items():
-        en = t["enabled"]
-        w = en[:, None]
-        cont = (t["continuous"] * w).sum(0) / w.sum().clamp_min(1.0)
-        if t["choices"].shape[1]:
-            mask = en > 0.5
-            ch = t["choices"][mask] if mask.any() else t["choices"]
-            choices = torch.mode(ch, dim=0).values
-        else:
-            choices = t["choices"].new_zeros(0)
-        out[name] = {"enabled": float(en.mean() > 0.5), "continuous": cont, "choices": choices}
-    return out
-
-
-def _hard_predictions(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """HeadOutputs -> the HeadTargets format (enabled 0./1., continuous, class indices)."""
-    return {e: {"enabled": (o["enabled_logit"] > 0).float(), "continuous": o["continuous"],
-                "choices": o["choice_logits"].argmax(-1) if o["choice_logits"].shape[1]
-                else o["choice_logits"].new_zeros(o["choice_logits"].shape[0], 0).long()}
-            for e, o in out.items()}
-
-
-class _Tally:
-    """Accumulates MAE and accuracies of predictions (HeadTargets format) against targets."""
-
-    def __init__(self) -> None:
-        self.abs_err = self.n_err = self.en_ok = self.en_n = self.ty_ok = self.ty_n = 0.0
-
-    def add(self, pred: dict[str, dict[str, Any]], targets: dict[str, dict[str, Any]]) -> None:
-        for name, t in targets.items():
-            p = pred[name]
-            en = t["enabled"]
-            self.en_ok += float((p["enabled"].to(en.dtype) == en).sum())
-            self.en_n += en.numel()
-            w = en[:, None]
-            if t["continuous"].shape[1]:
-                self.abs_err += float(((p["continuous"].to(en.dtype) - t["continuous"]).abs() * w).sum())
-                self.n_err += float(w.expand_as(t["continuous"]).sum())
-            if t["choices"].shape[1]:
-                mask = w.expand_as(t["choices"]) > 0.5
-                self.ty_ok += float(((p["choices"] == t["choices"]) & mask).sum())
-                self.ty_n += float(mask.sum())
-
-    def metrics(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}mae": self.abs_err / max(self.n_err, 1.0),
-                f"{prefix}enabled_accuracy": self.en_ok / max(self.en_n, 1.0),
-                f"{prefix}band_type_accuracy": self.ty_ok / max(self.ty_n, 1.0)}
-
-
-def evaluate(net: Any, dataset: Any, constant: dict[str, dict[str, Any]] | None = None, *,
-             batch_size: int = 256, device: str = "cpu", apply_explicit: bool = False) -> dict[str, float]:
-    """Held-out metrics of the network's predictions against a :class:`PairDataset`.
-
-    ``mae``: mean absolute error of normalised continuous parameters over the effects enabled
-    in the target; ``enabled_accuracy``: mean over effects and examples of a correct enabled
-    decision (probability > 0.5); ``band_type_accuracy``: EQ band types of examples whose
-    target EQ is enabled; ``constant_*``: the same for the corpus-mean constant predictor
-    (:func:`constant_predictor`); ``n``: examples. With ``apply_explicit`` both predictions get
-    the prompt's explicit values applied first (what :meth:`PresetModel.predict` returns);
-    without, the network's raw outputs are scored.
-    """
-    import torch
-
-    from audiomanip.model.heads import outputs_to_presets, targets_from_presets
-    from audiomanip.params import Preset
-
-    if apply_explicit:
-        from audiomanip.vocab.explicit import parse_explicit
-    const_preset = None
-    if constant is not None:
-        const_preset = Preset.from_normalized({
-            e: {"enabled": c["enabled"], "continuous": c["continuous"].tolist(), "choices": c["choices"].tolist()}
-            for e, c in constant.items()})
-    model_tally, const_tally = _Tally(), _Tally()
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(dataset), batch_size):
-                b = dataset.batch(range(start, min(len(dataset), start + batch_size)))
-                out = net(b["tokens"].to(device), b["mask"].to(device), b["pooled"].to(device))
-                out = {e: {k: v.cpu() for k, v in o.items()} for e, o in out.items()}
-                B = len(b["prompts"])
-                if apply_explicit:
-                    explicit = [parse_explicit(p) for p in b["prompts"]]
-                    pred = targets_from_presets([x.resolve(q) for x, q in zip(explicit, outputs_to_presets(out))])
-                else:
-                    pred = _hard_predictions(out)
-                model_tally.add(pred, b["targets"])
-                if const_preset is not None:
-                    if apply_explicit:
-                        const_pred = targets_from_presets([x.resolve(const_preset) for x in explicit])
-                    else:
-                        const_pred = {e: {k: v.expand(B, *v.shape[1:]) for k, v in t.items()}
-                                      for e, t in targets_from_presets([const_preset]).items()}
-                    const_tally.add(const_pred, b["targets"])
-    finally:
-        net.train(was_training)
-    metrics = {"n": float(len(dataset)), **model_tally.metrics()}
-    if const_preset is not None:
-        metrics.update(const_tally.metrics("constant_"))
-    return metrics
-
-
-# --------------------------------------------------------------------------- CLAP term
-class ClapAudioLoss:
-    """1 − cosine similarity of LAION-CLAP audio embeddings of two renders (differentiable).
-
-    Loading errors are raised (DependencyError without the ``clap`` extra, CheckpointError for
-    a missing or unreadable checkpoint): the term is never silently replaced by a constant.
-    """
-
-    CLAP_RATE = 48000
-
-    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise CheckpointError(f"CLAP checkpoint not found: {path}")
-        try:
-            import laion_clap  # type: ignore[import-not-found]
-        except ImportError:
-            raise DependencyError(
-                "--clap-checkpoint needs the optional CLAP extra: pip install 'audiomanip[clap]'"
-            ) from None
-        try:
-            self.model = laion_clap.CLAP_Module(enable_fusion=False, device=device)
-            self.model.load_ckpt(str(path), verbose=False)
-        except Exception as exc:  # noqa: BLE001 - any failure of the third-party loader
-            raise CheckpointError(f"cannot load the CLAP checkpoint {path}: {type(exc).__name__}: {exc}") from None
-        self.model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    def __call__(self, pred: Any, target: Any, sample_rate: int) -> Any:
-        import torch
-
-        from audiomanip.model.audio_context import resample_fft
-
-        x = resample_fft(pred.mean(dim=1), sample_rate, self.CLAP_RATE)
-        y = resample_fft(target.mean(dim=1), sample_rate, self.CLAP_RATE)
-        ex = self.model.get_audio_embedding_from_data(x=x, use_tensor=True)
-        with torch.no_grad():
-            ey = self.model.get_audio_embedding_from_data(x=y, use_tensor=True)
-        return (1.0 - torch.nn.functional.cosine_similarity(ex, ey, dim=-1)).mean()
-
-
 # --------------------------------------------------------------------------- data
 def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]]:
     """``(training pairs, {split name: held-out pairs})`` from the generated corpus and files."""
@@ -422,33 +157,6 @@ def gather_pairs(options: TrainOptions) -> tuple[list[Any], dict[str, list[Any]]
     return train_pairs, {k: v for k, v in heldout.items() if v}
 
 
-def init_record(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """What a fine-tuned checkpoint records of the model it started from (``trained.init_from``):
-    its path, weights' SHA-256 and its own training facts and recipe."""
-    trained = config.get("trained", {})
-    return {"path": str(path), "weights_sha256": config.get("checkpoint", {}).get("weights_sha256"),
-            "trained": {k: trained.get(k) for k in ("steps", "epochs", "pairs", "seconds", "recipe", "init_from")
-                        if trained.get(k) is not None}}
-
-
-def _init_weights(net: Any, checkpoint: str | Path) -> dict[str, Any]:
-    """Load a checkpoint's weights into ``net`` for fine-tuning; returns its :func:`init_record`.
-    Every weight must fit; only modules the checkpoint lacks (a new text adapter) may be
-    missing. UsageError otherwise."""
-    from audiomanip.checkpoint import find_checkpoint, load_checkpoint
-
-    state, config = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
-    weights, _ = split_state(state)
-    own = net.state_dict()
-    bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
-    missing = [k for k in own if k not in weights and not k.startswith("adapter.")]
-    if bad or missing:
-        raise UsageError(f"--init-from {checkpoint}: its weights do not fit this model "
-                         f"({', '.join((bad + missing)[:3])} …); give the same --d-model and --layers")
-    net.load_state_dict(weights, strict=False)
-    return init_record(config, checkpoint)
-
-
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     """Linear warm-up then cosine decay to 10 % of ``base``."""
     if step < warmup:
@@ -457,6 +165,7 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac))))
 
 
+# --------------------------------------------------------------------------- the loop
 # --------------------------------------------------------------------------- the loop
 def build_network(options: TrainOptions, text_dim: int) -> Any:
     from audiomanip.model.network import ModelConfig, PresetNet
@@ -491,7 +200,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     from audiomanip.device import resolve_device
     from audiomanip.training.distributed import current
     from audiomanip.model.heads import chain_inputs_from_outputs
-    from audiomanip.model.losses import multi_resolution_stft_loss, parameter_loss
+    from audiomanip.model.losses import ClapAudioLoss, multi_resolution_stft_loss, parameter_loss
     from audiomanip.model.network import count_parameters
 
     emit = progress or (lambda event: None)
@@ -549,7 +258,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     else:
         net = build_network(options, encoder.dim)
         if options.init_from is not None:
-            init_from = _init_weights(net, options.init_from)
+            init_from = init_weights(net, options.init_from)
     net.to(device)
     n_params = count_parameters(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
@@ -559,7 +268,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     history: list[dict] = []
     if resume_config is not None:
         ts = resume_config["training_state"]
-        _restore_optimizer(optimizer, split_state(resume_state)[1], ts["optimizer_param_groups"])
+        restore_optimizer(optimizer, split_state(resume_state)[1], ts["optimizer_param_groups"])
         step = int(ts["step"])
         history = list(ts.get("history", []))
 
@@ -667,7 +376,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
             record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
                                       "train_loss": float(np.mean(epoch_losses)) if epoch_losses else None}
             if heldout_ds and ranks.is_main:
-                record["heldout"] = {k: evaluate(net, ds, constant, device=device) for k, ds in heldout_ds.items()}
+                record["heldout"] = {k: heldout_metrics(net, ds, constant, device=device) for k, ds in heldout_ds.items()}
             history.append(record)
             emit({"event": "epoch", **record})
             path = save(out_dir / "last", step / steps_per_epoch)
@@ -683,44 +392,3 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     return TrainResult(checkpoint=final, steps=step, epochs=math.ceil(step / steps_per_epoch), seconds=seconds,
                        parameters=n_params, history=history,
                        heldout=history[-1].get("heldout", {}) if history else {})
-
-
-def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | None = None) -> Path:
-    """Copy a trained checkpoint's weights and config without the optimizer state and, for a
-    text-only model, write its weight-free ONNX graph beside them (``model.onnx``, read by the
-    runtime without torch; see :mod:`audiomanip.inference.export`): the form shipped as the
-    default model. Returns the path written."""
-    from audiomanip.checkpoint import load_checkpoint, save_checkpoint
-
-    state, config = load_checkpoint(checkpoint)
-    weights, _ = split_state(state)
-    config = {k: v for k, v in config.items() if k != "training_state"}
-    if name:
-        config["name"] = name
-    written = Path(save_checkpoint(out_dir, weights, config))
-    if config.get("model", {}).get("audio_view", "none") == "none":
-        from audiomanip.inference.export import export_preset_net
-
-        export_preset_net(written)
-    return written
-
-
-def export_known_words(model_dir: str | Path, options: TrainOptions, *, encoder: Any = None) -> Path:
-    """Write ``known_words.safetensors`` (see :mod:`audiomanip.explain`) into an exported model
-    folder: the training descriptors' surface forms and crowd words of ``options``' training
-    pairs, each with what the model in ``model_dir`` does for the word alone, and the vocabulary
-    of every training prompt. Returns the path written."""
-    from audiomanip.vocab.descriptors import load_descriptors
-    from audiomanip.explain import build_known_words, save_known_words
-    from audiomanip.inference.loader import load_model
-
-    model = load_model(model_dir, encoder=encoder, backend="torch")
-    train_pairs, _ = gather_pairs(options)
-    entries = [(form, "authored") for d in load_descriptors().values() if not d.heldout for form in d.forms]
-    if options.n_pairs > 0 and options.crowd_per_word > 0:
-        from audiomanip.training.crowd_prompts import crowd_training_words
-
-        entries += [(word, "crowd") for word in crowd_training_words()]
-    known = build_known_words(entries, (p.prompt for p in train_pairs), model.encoder,
-                              lambda words: [p.preset for p in model.predict_many(words)])
-    return save_known_words(known, model_dir)

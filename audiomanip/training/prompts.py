@@ -2,7 +2,7 @@
 
 :func:`generate_dataset` fills the phrasing templates of ``templates.yaml`` with 1–3
 descriptors (with intensity words), named presets and explicit values, and computes each
-target preset with the corpus' composition rules (:func:`audiomanip.vocab.descriptors.compose`)
+target preset with the corpus' composition rules (:func:`audiomanip.vocab.recipes.compose`)
 followed by the prompt's explicit values (:func:`audiomanip.vocab.explicit.parse_explicit`),
 exactly as the model's prediction is post-processed.
 
@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 
 from audiomanip.vocab import descriptors as corpus
 from audiomanip.training.templates import Template, evaluation_prompts, load_templates
-from audiomanip.vocab.descriptors import Descriptor, NamedPreset, Recipe
+from audiomanip.vocab.descriptors import Descriptor
+from audiomanip.vocab.named_presets import NamedPreset, load_named_presets
+from audiomanip.vocab.recipes import PASS_TYPES, Recipe, compose
 from audiomanip.vocab.explicit import parse_explicit
 from audiomanip.params import Preset
 
@@ -127,7 +129,7 @@ def _split_vocabulary() -> tuple[_Pool, _Pool, list[Descriptor]]:
     held_names = {d.name for d in held}
     pattern = heldout_form_pattern()
     named_train, named_held = [], []
-    for n in corpus.load_named_presets().values():
+    for n in load_named_presets().values():
         if any(d in held_names for d in n.descriptors):
             named_held.append(n)
             continue
@@ -168,7 +170,7 @@ def _clash(a: Recipe, b: Recipe) -> bool:
             continue
         stem = key[: -len("type")]
         ga, gb = ea[stem + "gain_db"], eb[stem + "gain_db"]
-        pa, pb = ta in corpus.PASS_TYPES, eb[key] in corpus.PASS_TYPES
+        pa, pb = ta in PASS_TYPES, eb[key] in PASS_TYPES
         if pa or pb:
             if not (pa and pb) and (ga if pb else gb) > 0:
                 return True
@@ -338,9 +340,9 @@ class _Generator:
             if named.recipe is None:
                 preset = named.preset.copy()
             else:
-                preset = corpus.compose([named.recipe] + recipes).to_preset()
+                preset = compose([named.recipe] + recipes).to_preset()
         elif recipes:
-            preset = corpus.compose(recipes).to_preset()
+            preset = compose(recipes).to_preset()
         else:
             preset = Preset.default()
         explicit = parse_explicit(prompt)

@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from audiomanip.vocab.descriptors import (
-    FAMILIES, FORM_KINDS, corpus_error, load_descriptors, load_modifiers, load_named_presets, load_yaml, normalize_text,
-)
+from audiomanip.vocab.corpus_files import corpus_error, load_yaml
+from audiomanip.vocab.descriptors import FAMILIES, FORM_KINDS, load_descriptors, load_modifiers, normalize_text
+from audiomanip.vocab.named_presets import load_named_presets
 
 @dataclass(frozen=True)
 class Template:

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiomanip.vocab.descriptors import Recipe, load_descriptors, normalize_text, presets_dir
+from audiomanip.vocab.corpus_files import presets_dir
+from audiomanip.vocab.descriptors import load_descriptors, normalize_text
+from audiomanip.vocab.recipes import Recipe
 from audiomanip.errors import PresetFileError
 from audiomanip.params import EQ_BAND_TYPES
 

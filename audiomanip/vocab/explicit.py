@@ -11,163 +11,25 @@ A prompt that says nothing but explicit values ("high cut at 4 kHz", "4:1 compre
 fifth") is :attr:`ExplicitValues.complete`: the model's guesses for the rest of the chain are
 not wanted, and :meth:`ExplicitValues.resolve` starts from the neutral preset.
 
-EQ requests are placed by the band convention of ``presets/descriptors.yaml``: a high-pass
-goes to the lows band, a low-pass to the highs band, a peak to a peak band already near that
-frequency or to a free (flat) band, so the rest of the predicted EQ is kept.
+What the results are and how they are written over a preset (EQ placement included) is in
+:mod:`audiomanip.vocab.explicit_values`; how amounts are worded (number words, intervals, the
+direction of a signed amount) in :mod:`audiomanip.vocab.amount_words`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from audiomanip.params import EFFECTS, Param, Preset, effect, room_size_to_t60_s, t60_s_to_room_size
-
-
-#: Threshold of a compressor that a prompt switches on with a ratio, attack … but no threshold (dB).
-IMPLIED_THRESHOLD_DB = -18.0
-
-# ---------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class Override:
-    """One parameter set to a value (physical units, already clamped to the schema)."""
-
-    effect: str
-    param: str
-    value: float
-    phrase: str = ""
-
-
-@dataclass(frozen=True)
-class EqMove:
-    """One EQ request: a band of ``band_type`` at ``freq_hz`` (gain in dB for shelves and peaks;
-    ``q`` None keeps a reused band's Q or uses 1.0 for a peak, 0.707 otherwise)."""
-
-    band_type: str
-    freq_hz: float
-    gain_db: float = 0.0
-    q: float | None = None
-    phrase: str = ""
-
-
-@dataclass
-class ExplicitValues:
-    """What a prompt states explicitly.
-
-    ``overrides``: parameters set to exact values; ``eq``: EQ band requests; ``enable`` /
-    ``disable``: effects switched on or off ("add reverb", "no distortion"); ``notes``:
-    clamps and interpretations worth telling the user.
-    """
-
-    overrides: list[Override] = field(default_factory=list)
-    eq: list[EqMove] = field(default_factory=list)
-    enable: list[str] = field(default_factory=list)
-    disable: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    #: True when the prompt states at least one value and nothing else (but filler words such as
-    #: "please", "add", "the vocals", and switches such as "no reverb"): nothing is left for a
-    #: model to interpret.
-    complete: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.overrides or self.eq or self.enable or self.disable)
-
-    def value(self, effect_name: str, param: str) -> float | None:
-        """The last override of ``effect_name.param``, or None."""
-        found = [o.value for o in self.overrides if o.effect == effect_name and o.param == param]
-        return found[-1] if found else None
-
-    def apply(self, preset: Preset) -> Preset:
-        """A copy of ``preset`` with these values written over it.
-
-        Setting a parameter enables its effect; ``disable`` wins over everything else for its
-        effect. EQ requests keep the other bands (see the module docstring).
-        """
-        out = preset.copy()
-        compressor_was_on = out.enabled["compressor"]
-        for o in self.overrides:
-            out.set(o.effect, o.param, o.value)
-        set_here = {(o.effect, o.param) for o in self.overrides}
-        if (not compressor_was_on and out.enabled["compressor"]
-                and ("compressor", "threshold_db") not in set_here):
-            # "4:1 compression" switched on a compressor whose threshold (0 dB by default) would
-            # never be reached: start compressing where a typical mix sits
-            out.values["compressor"]["threshold_db"] = IMPLIED_THRESHOLD_DB
-        if self.eq:
-            if not out.enabled["eq"]:
-                eq = effect("eq")
-                for fname, p, b in eq.flat_params():
-                    out.values["eq"][fname] = eq.default_of(p, b)
-                out.enabled["eq"] = True
-            for move in self.eq:
-                _place_eq(out, move)
-        for name in self.enable:
-            out.enabled[name] = True
-        for name in self.disable:
-            out.enabled[name] = False
-        return out
-
-    def resolve(self, predicted: Preset) -> Preset:
-        """The preset to use for a prompt whose model prediction is ``predicted``: these values
-        over the prediction, or over the neutral preset when the prompt is :attr:`complete`."""
-        return self.apply(Preset.default() if self.complete else predicted)
-
-    def describe(self) -> list[str]:
-        """One human line per explicit value, e.g. ``pitch.semitones = -3``."""
-        lines = []
-        for o in self.overrides:
-            unit = EFFECTS[o.effect].param(o.param).unit
-            shown = f"{o.value:g}:1" if unit == ":1" else f"{o.value:g} {unit}".strip()
-            if (o.effect, o.param) == ("reverb", "room_size"):
-                shown += f" (T60 {room_size_to_t60_s(o.value):.2g} s)"
-            lines.append(f"{o.effect}.{o.param} = {shown}")
-        for m in self.eq:
-            gain = f" {m.gain_db:+g} dB" if m.band_type not in ("low_pass", "high_pass") else ""
-            q = f" Q {m.q:g}" if m.q is not None else ""
-            lines.append(f"eq {m.band_type.replace('_', '-')} at {m.freq_hz:g} Hz{gain}{q}")
-        lines += [f"{name} on" for name in self.enable]
-        lines += [f"{name} off" for name in self.disable]
-        return lines
-
-
-# ---------------------------------------------------------------------------- normalising
-_MINUS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\ufe63\uff0d"), "-")
-_MINUS[ord("\uff0b")] = "+"
-
-_UNITS = {w: i for i, w in enumerate(
-    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
-_TENS = {w: 10 * i for i, w in enumerate(["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]) if i >= 2}
-_NUMWORD = "|".join(sorted(list(_UNITS) + list(_TENS), key=len, reverse=True))
-_NUMBER_WORDS_RE = re.compile(
-    rf"\b(?P<a>{_NUMWORD})(?:[\s-](?P<b>{'|'.join(_UNITS)}))?(?:\s+(?:point|dot)\s+(?P<c>{'|'.join(_UNITS)}))?"
-    rf"(?:\s+and\s+a\s+half)?\b"
+from audiomanip.params import EFFECTS, Param, effect, room_size_to_t60_s, t60_s_to_room_size
+from audiomanip.vocab.amount_words import (
+    INTERVAL,
+    amount_direction,
+    amount_sign,
+    interval_semitones,
+    normalize_prompt,
 )
-
-
-def _number_words(text: str) -> str:
-    def repl(m: re.Match) -> str:
-        a, b, c = m.group("a"), m.group("b"), m.group("c")
-        value = float(_UNITS.get(a, _TENS.get(a, 0)))
-        if b is not None:
-            if a not in _TENS:  # "one two" is not a number
-                return m.group(0)
-            value += _UNITS[b]
-        if c is not None:
-            value += _UNITS[c] / 10.0
-        if m.group(0).endswith("and a half"):
-            value += 0.5
-        return f"{value:g}"
-
-    return _NUMBER_WORDS_RE.sub(repl, text)
-
-
-def normalize_prompt(prompt: str) -> str:
-    """Lower case, ASCII minus signs, number words as digits, single spaces."""
-    text = prompt.translate(_MINUS).lower()
-    text = re.sub(r"\s+", " ", text)
-    return _number_words(text).strip()
+from audiomanip.vocab.explicit_values import EqMove, ExplicitValues, Override
 
 
 # ---------------------------------------------------------------------------- patterns
@@ -182,105 +44,6 @@ AT_THRESHOLD = rf"(?:\s+at\s+(?P<t>-\s?{NUM})\s*(?:db(?:fs)?|decibels?)\b)?"
 #: "the volume", "the overall level", "its gain" …
 LEVEL_WORD = r"(?:(?:the|its|overall|master|output)\s+)*(?:level|volume|output|gain|loudness)"
 MS = r"\s*(?P<u>ms|msec|milliseconds?|s|secs?|seconds?)\b"
-
-#: Musical intervals in semitones ("up a fifth", "down a minor third"). A plain degree is the
-#: perfect or major interval; "minor" lowers a major degree by one, "augmented" raises by one,
-#: "diminished" lowers a perfect degree by one and a major degree by two.
-_PERFECT = {"unison": 0, "fourth": 5, "4th": 5, "fifth": 7, "5th": 7, "octave": 12}
-_MAJOR = {"second": 2, "2nd": 2, "third": 4, "3rd": 4, "sixth": 9, "6th": 9, "seventh": 11, "7th": 11}
-_WHOLE = {"tritone": 6, "whole tone": 2, "whole step": 2, "semitone": 1, "half step": 1, "half tone": 1}
-INTERVAL = (r"(?:(?P<qual>perfect|major|minor|augmented|diminished)\s+)?"
-            r"(?P<deg>fourth|4th|fifth|5th|second|2nd|third|3rd|sixth|6th|seventh|7th|tritone"
-            r"|whole[\s-](?:tone|step)|semitone|half[\s-](?:step|tone))\b")
-
-
-def interval_semitones(quality: str | None, degree: str) -> float | None:
-    """Size of an interval in semitones ("minor", "third" -> 3), or None when the quality does
-    not fit the degree ("major fifth")."""
-    degree = re.sub(r"[\s-]+", " ", degree)
-    if degree in _WHOLE:
-        return None if quality else float(_WHOLE[degree])
-    if degree in _PERFECT:
-        shift = {None: 0, "perfect": 0, "augmented": 1, "diminished": -1}
-        return float(_PERFECT[degree] + shift[quality]) if quality in shift else None
-    shift = {None: 0, "major": 0, "minor": -1, "augmented": 1, "diminished": -2}
-    return float(_MAJOR[degree] + shift[quality]) if quality in shift else None
-
-
-_CUTS = {"cut", "reduce", "lower", "attenuate", "dip", "remove", "drop", "decrease", "scoop", "pull"}
-
-# ---------------------------------------------------------------------------- direction of a signed amount
-#: Words that make the amount they go with negative ("down 5 semitones", "cut 300 Hz by 4 dB") …
-DOWN_WORDS = frozenset(_CUTS | {"down", "minus", "below", "deeper", "quieter", "softer", "less", "negative"})
-#: … and positive ("up 5 semitones", "boost 5k by 3 dB").
-UP_WORDS = frozenset({"up", "raise", "higher", "plus", "increase", "boost", "above", "add", "lift", "bump",
-                      "louder", "more", "positive"})
-#: Words that end the clause an amount belongs to: a direction word beyond them is another request's.
-_CLAUSE_WORDS = frozenset({"and", "then", "but", "while", "also", "with", "after", "before", "or"})
-#: How many words before an amount may hold its direction ("go down by 5", "lower the pitch by 5").
-_DIRECTION_REACH = 4
-_TOKEN = re.compile(r"[a-z]+|\d[\d.e]*|[^\sa-z\d]")
-
-
-def _word_sign(word: str) -> float | None:
-    word = " ".join(word.split())
-    if word in DOWN_WORDS:
-        return -1.0
-    if word in UP_WORDS:
-        return 1.0
-    return None
-
-
-def amount_sign(text: str, m: re.Match, number: str = "n", skip: tuple[str, ...] = ("band",)) -> float | None:
-    """The direction (+1, -1) of the amount matched by ``m`` in ``text``, or None when nothing
-    says; see :func:`amount_direction`."""
-    return amount_direction(text, m, number, skip)[0]
-
-
-def amount_direction(text: str, m: re.Match, number: str = "n",
-                     skip: tuple[str, ...] = ("band",)) -> tuple[float | None, int, int]:
-    """The direction (+1, -1, or None when nothing says) of the amount matched by ``m`` in
-    ``text``, and the span of the text that holds the amount and its direction word.
-
-    One rule for every signed amount (pitch, intervals, octaves, gain, EQ gain, wet): a direction
-    word binds to its amount wherever it stands. In order: a direction word inside the match
-    ("pitch down 5 semitones", "cut 300 Hz by 4 dB"; the ``skip`` groups, such as the band name
-    of "the lower mids", do not count); the sign of the number ("-5 semitones"); the nearest
-    direction word before the match in the same clause, at most four words back ("go down by 5
-    semitones", "minus 5 semitones", "deeper voice, down 4 semitones"), never across another
-    number, a punctuation mark or a word such as "and"; the word right after it ("5 semitones
-    down", "an octave higher").
-    """
-    phrase = m.group(0)
-    start = m.start()
-    hidden = [(m.start(g) - start, m.end(g) - start) for g in (*skip, number)
-              if g in m.groupdict() and m.group(g)]
-    for a, b in sorted(hidden, reverse=True):
-        phrase = phrase[:a] + " " * (b - a) + phrase[b:]
-    span = (m.start(), m.end())
-    for word in re.findall(r"[a-z]+", phrase):
-        sign = _word_sign(word)
-        if sign is not None:
-            return (sign, *span)
-    if number in m.groupdict() and m.group(number):
-        raw = m.group(number).lstrip()
-        if raw[:1] in "+-":
-            return (-1.0 if raw[0] == "-" else 1.0, *span)
-    before = list(_TOKEN.finditer(text, 0, m.start()))
-    if before and before[-1].group() in "+-" and before[-1].end() == m.start():
-        # "-40% wet": the sign right before the number
-        return (-1.0 if before[-1].group() == "-" else 1.0, before[-1].start(), m.end())
-    for token in reversed(before[-_DIRECTION_REACH:]):
-        sign = _word_sign(token.group())
-        if sign is not None:
-            return (sign, token.start(), m.end())
-        if not token.group().isalpha() or token.group() in _CLAUSE_WORDS:
-            break
-    after = _TOKEN.search(text, m.end())
-    if after and after.group() in ("up", "down", "higher", "lower", "above", "below", "deeper", "louder",
-                                   "quieter", "softer"):
-        return (_word_sign(after.group()), m.start(), after.end())
-    return (None, *span)
 
 
 def _f(m: re.Match, group: str = "f", unit: str = "fu") -> float:
@@ -620,70 +383,3 @@ def _note_conflicts(result: ExplicitValues) -> None:
             asked = ", ".join(f"'{o.phrase}' = {o.value:g}" for o in items)
             result.notes.append(f"the prompt sets {ename}.{pname} more than once ({asked}); the last one, "
                                 f"{items[-1].value:g}, is used")
-
-
-# ---------------------------------------------------------------------------- EQ placement
-def _place_eq(preset: Preset, move: EqMove) -> None:
-    """Write ``move`` into one band of ``preset``'s (enabled) EQ, keeping the other bands."""
-    from audiomanip.vocab.descriptors import PASS_TYPES, conventions
-
-    roles = conventions().bands
-    vals = preset.values["eq"]
-
-    def key(b: int, stem: str) -> str:
-        return f"band{b}_{stem}"
-
-    def is_flat(b: int) -> bool:
-        return vals[key(b, "type")] not in PASS_TYPES and abs(float(vals[key(b, "gain_db")])) < 0.05
-
-    def octaves(a: float, b: float) -> float:
-        return abs(math.log2(a / b))
-
-    bands = [r.band for r in roles]
-    chosen: int | None = None
-    if move.band_type in PASS_TYPES:
-        same = [b for b in bands if vals[key(b, "type")] == move.band_type]
-        home = [r.band for r in roles if move.band_type in r.types]
-        order = same + [b for b in home if is_flat(b)]
-        flat = [b for b in bands if is_flat(b)]
-        order += sorted(flat, reverse=move.band_type == "low_pass")
-    elif move.band_type in ("low_shelf", "high_shelf"):
-        same = [b for b in bands if vals[key(b, "type")] == move.band_type and not is_flat(b)]
-        home = [r.band for r in roles if move.band_type in r.types]
-        order = same + [b for b in home if is_flat(b)]
-        flat = [b for b in bands if is_flat(b)]
-        order += sorted(flat, reverse=move.band_type == "high_shelf")
-    else:
-        near = [b for b in bands if vals[key(b, "type")] == "peak" and not is_flat(b)
-                and octaves(float(vals[key(b, "freq_hz")]), move.freq_hz) <= 1.0 / 3.0]
-        near.sort(key=lambda b: octaves(float(vals[key(b, "freq_hz")]), move.freq_hz))
-        flat = [b for b in bands if is_flat(b)]
-        fits = [r.band for r in roles if "peak" in r.types and r.band in flat
-                and r.freq_range_hz[0] <= move.freq_hz <= r.freq_range_hz[1]]
-        fits.sort(key=lambda b: octaves(float(preset_default_freq(b)), move.freq_hz))
-        rest = sorted(flat, key=lambda b: octaves(float(preset_default_freq(b)), move.freq_hz))
-        order = near + fits + rest
-    if order:
-        chosen = order[0]
-    else:
-        # every band is busy: replace the shelf/peak band doing the least
-        gains = [b for b in bands if vals[key(b, "type")] not in PASS_TYPES]
-        chosen = min(gains or bands, key=lambda b: abs(float(vals[key(b, "gain_db")])))
-        preset.notes.append(f"EQ band {chosen} replaced to make room for '{move.phrase}'")
-    reused = vals[key(chosen, "type")] == move.band_type and not is_flat(chosen)
-    if move.q is not None:
-        q = move.q
-    elif reused:
-        q = float(vals[key(chosen, "q")])
-    else:
-        q = 1.0 if move.band_type == "peak" else 0.707
-    vals[key(chosen, "type")] = move.band_type
-    vals[key(chosen, "freq_hz")] = move.freq_hz
-    vals[key(chosen, "gain_db")] = 0.0 if move.band_type in PASS_TYPES else move.gain_db
-    vals[key(chosen, "q")] = q
-
-
-def preset_default_freq(band: int) -> float:
-    """The schema's default frequency of EQ band ``band`` (1-based), in Hz."""
-    eq = effect("eq")
-    return float(eq.default_of(eq.param("band1_freq_hz"), band - 1))

@@ -1,0 +1,77 @@
+"""Short mono clips the training loop renders the effect chain on (the STFT and CLAP terms and
+the audio view of :mod:`audiomanip.training.loop`).
+
+:func:`clip_bank` gathers music-like signals, a harmonic instrument, a drum loop, white and pink
+noise, impulses, a sawtooth, espeak-ng speech (when installed) and random crops of the files in
+``audio_dir`` (any suffix of :data:`audiomanip.audio_io.AUDIO_SUFFIXES`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiomanip.audio_io import AUDIO_SUFFIXES
+from audiomanip.errors import InputNotFoundError
+
+
+def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int = 0,
+              audio_dir: str | Path | None = None, n_file_clips: int = 32) -> Any:
+    """Short mono training clips, Tensor [N, 1, T] (T = clip_seconds × sample_rate).
+
+    Raises :class:`InputNotFoundError` when ``audio_dir`` is given but holds no readable audio.
+    """
+    import torch
+
+    from audiomanip.training import sources as S
+
+    sr, d = int(sample_rate), float(clip_seconds)
+    T = int(round(d * sr))
+    clips: list[np.ndarray] = []
+    for k in range(4):
+        clips.append(S.music_like(d, sr, seed=seed + k, channels=1))
+    for k, root in enumerate((110.0, 220.0, 330.0)):
+        clips.append(S.harmonic_instrument(d, sr, seed=seed + k, root_hz=root, notes_per_s=4.0))
+    for k, bpm in enumerate((100.0, 140.0)):
+        clips.append(S.drum_loop(d, sr, seed=seed + k, bpm=bpm))
+    clips.append(S.white_noise(d, sr, rms=0.1, seed=seed))
+    clips.append(S.pink_noise(d, sr, rms=0.1, seed=seed + 1))
+    clips.append(S.impulse(d, sr, amplitude=0.8, at_s=0.01))
+    clips.append(S.impulse(d, sr, amplitude=0.8, at_s=d / 2))
+    clips.append(S.sawtooth(110.0, d, sr, amplitude=0.4))
+    if S.espeak_path():
+        for k, text in enumerate(("the quick brown fox", "hello there, how are you", "sound design")):
+            s = S.speech(text, sr, pitch=30 + 25 * k)
+            clips.append(s[:, :T] if s.shape[1] >= T else np.pad(s, ((0, 0), (0, T - s.shape[1]))))
+    if audio_dir is not None:
+        clips.extend(_file_clips(Path(audio_dir), sr, T, n_file_clips, seed))
+    bank = np.stack([c[:1, :T] for c in clips]).astype(np.float32)
+    return torch.from_numpy(bank)
+
+
+def _file_clips(folder: Path, sr: int, T: int, n: int, seed: int) -> list[np.ndarray]:
+    from audiomanip import audio_io
+
+    if not folder.is_dir():
+        raise InputNotFoundError(f"--audio-dir is not a folder: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise InputNotFoundError(f"--audio-dir holds no audio files ({', '.join(AUDIO_SUFFIXES)}): {folder}")
+    rng = random.Random(seed)
+    out: list[np.ndarray] = []
+    for k in range(n):
+        path = files[k % len(files)]
+        info = audio_io.info(path)
+        frames = int(math.ceil(T * info.sample_rate / sr)) + 1
+        start = rng.randint(0, max(0, info.frames - frames))
+        x, _ = audio_io.read(path, start_frame=start, frames=frames, sample_rate=sr)
+        x = x.mean(axis=0, keepdims=True)[:, :T]
+        if x.shape[1] < T:
+            x = np.pad(x, ((0, 0), (0, T - x.shape[1])))
+        if np.max(np.abs(x)) > 1e-4:
+            out.append(x.astype(np.float32))
+    return out
