@@ -5,13 +5,33 @@ computer, the reverb's impulse response) are written once, against the Python ar
 standard through ``array-api-compat``: called with numpy arrays they run on numpy (the renderer,
 the exports, the plots; torch is never imported), called with torch tensors they run on torch
 with autograd (training). This module picks the namespace and converts scalar arguments.
+
+For numpy arrays the namespace is ``numpy`` itself where numpy implements the standard in its
+main namespace (numpy >= 2.1) for every function the effects use: importing
+``array_api_compat.numpy`` costs about 60 ms at start-up (it walks numpy's whole namespace,
+loading f2py, testing and ma) and its wrappers add nothing there. Older numpy gets the wrapper.
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import array_api_compat
+from numpy.lib import NumpyVersion
+
+
+@functools.cache
+def numpy_namespace():
+    """The array-API namespace of numpy arrays: ``numpy`` itself from numpy 2.1 on (its main
+    namespace is the standard's for what the effects use), else ``array_api_compat.numpy``."""
+    import numpy
+
+    if NumpyVersion(numpy.__version__) >= "2.1.0":
+        return numpy
+    import array_api_compat.numpy as xp
+
+    return xp
 
 
 def namespace(*values, default: str = "numpy"):
@@ -20,12 +40,14 @@ def namespace(*values, default: str = "numpy"):
     Arrays of different libraries raise TypeError."""
     arrays = [v for v in values if v is not None and not isinstance(v, numbers.Number)]
     if arrays:
+        if all(array_api_compat.is_numpy_array(a) for a in arrays):
+            return numpy_namespace()
         return array_api_compat.array_namespace(*arrays)
     if default == "torch":
         import array_api_compat.torch as xp
-    else:
-        import array_api_compat.numpy as xp
-    return xp
+
+        return xp
+    return numpy_namespace()
 
 
 def is_torch(xp) -> bool:
@@ -48,7 +70,7 @@ def float_arrays(xp, *values, dtype=None, device=None) -> list:
     def convert(v):
         if isinstance(v, numbers.Number):
             return xp.asarray(v, dtype=dtype, device=device)
-        if array_api_compat.array_namespace(v) is not xp:
+        if namespace(v) is not xp:
             v = xp.asarray(v)
         if array_api_compat.device(v) != device:
             v = array_api_compat.to_device(v, device)

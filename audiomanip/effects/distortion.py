@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from audiomanip.effects.arrays import device, float_arrays, namespace
+from audiomanip.effects.arrays import device, float_arrays, namespace, numpy_namespace
 from audiomanip.effects.eq import biquad_coefficients, biquad_response, filter_by_response
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import EQ_BAND_TYPES, effect
@@ -157,14 +157,12 @@ class Distortion(Stage):
     :func:`dc_blocker_coefficients` as an exact IIR with state (``audiomanip.rendering.iir.SosFilter``)."""
 
     def __init__(self, values: Mapping[str, Any], sample_rate: float, channels: int):
-        import array_api_compat.numpy as xnp
-
         from audiomanip.rendering.iir import SosFilter
 
         self.channels = channels
         constants = curve_constants(np.array([float(values["drive_db"])]), np.array([float(values["color"])]))
         self.constants = [np.float32(c[0]) for c in constants]  # g, tanh(b), k
-        b, a = dc_blocker_coefficients(sample_rate, xnp)
+        b, a = dc_blocker_coefficients(sample_rate, numpy_namespace())
         self.dc_blocker = SosFilter(np.concatenate([b, a])[None], channels, dtype=np.float32)
 
     def process(self, x):

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from audiomanip.effects.arrays import device, float_arrays, is_torch, namespace, scalar
+from audiomanip.effects.arrays import device, float_arrays, is_torch, namespace, numpy_namespace, scalar
 from audiomanip.effects.registry import EffectEntry
 from audiomanip.params import effect, room_size_to_t60_s
 from audiomanip.rendering.convolution import Convolver
@@ -134,8 +134,7 @@ def reverb_ir(sample_rate: float, room_size, pre_delay_ms, diffusion, damping):
 
     if torch.is_grad_enabled() and any(p.requires_grad for p in params):
         return _batch_ir(xp, sr, params)
-    import array_api_compat.numpy as xnp
-
+    xnp = numpy_namespace()
     exact = _batch_ir(xnp, sr, [p.detach().cpu().double().numpy() for p in params])
     return torch.from_numpy(exact).to(device=device(params[0]), dtype=params[0].dtype)
 
