@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from audiomanip import audio_io, features
+from audiomanip.rendering.iir import sosfilt
 from audiomanip.training import sources
 
 SR = 48000
@@ -206,6 +207,27 @@ def test_loudness_gating():
     assert features.integrated_loudness_lufs(with_silence, SR) == pytest.approx(-23.0, abs=0.1)
     assert features.integrated_loudness_lufs(with_quiet, SR) == pytest.approx(-23.0, abs=0.1)
     assert features.integrated_loudness_lufs(np.zeros((1, SR)), SR) == -math.inf
+
+
+@pytest.mark.parametrize("rate", [44100, 11025])  # 11025: 100 ms (1102 samples) does not divide 400 ms (4410)
+def test_block_loudness_is_the_mean_square_of_each_k_weighted_block(rate):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, int(2.37 * rate))) * np.linspace(0.01, 1.0, int(2.37 * rate))
+    levels = features._block_loudness(x, rate, 0.4, 0.1)
+    y = sosfilt(features.k_weighting_sos(rate), x, axis=1)
+    block, hop = round(0.4 * rate), round(0.1 * rate)
+    starts = range(0, y.shape[1] - block + 1, hop)
+    expected = [-0.691 + 10 * math.log10(float(np.sum(np.mean(y[:, s : s + block] ** 2, axis=1)))) for s in starts]
+    np.testing.assert_allclose(levels, expected, rtol=0, atol=1e-9)
+
+
+def test_loudness_of_float32_audio_is_that_of_float64_within_1e_5_lu():
+    x = 0.3 * sources.pink_noise(6.0, SR)
+    exact = features.integrated_loudness_lufs(x.astype(np.float64), SR)
+    single = features.integrated_loudness_lufs(x.astype(np.float32), SR)
+    assert single == pytest.approx(features.integrated_loudness_lufs(x.astype(np.float32).astype(np.float64), SR),
+                                   abs=1e-5)
+    assert single == pytest.approx(exact, abs=1e-5)
 
 
 @pytest.mark.parametrize("second_dbfs,expected_lu", [(-30.0, 10.0), (-15.0, 5.0)])
