@@ -26,6 +26,8 @@ from audiomanip.errors import OutputError
 
 #: Temporary files of this process that are not yet renamed or removed.
 _LIVE: set[Path] = set()
+if hasattr(os, "register_at_fork"):  # a forked child (a batch worker) never owns its parent's files
+    os.register_at_fork(after_in_child=_LIVE.clear)
 
 _NAME = re.compile(r"\.(?P<base>.+)\.(?P<pid>\d+)\.[0-9a-f]{12}\.(?P<kind>partial|scratch\.[a-z0-9]+)")
 

@@ -273,3 +273,34 @@ def test_ctrl_c_ends_the_batch_cleanly(tmp_path, tones):
     assert not wait_gone(workers)  # the fork server and resource tracker included
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".") and not is_bookkeeping(p.name)) == []
     check_outputs_are_right(out, [p.name for p in outputs(out)])
+
+
+POOL_PROBE = """
+import os, sys, threading
+from audiomanip.batch.engine import _worker_context
+from audiomanip.batch.worker_pool import run_supervised
+
+def probe(_):
+    return os.getppid(), "torch" in sys.modules, "audiomanip.processing" in sys.modules
+
+if __name__ == "__main__":
+    if sys.argv[1] == "thread":
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    got = [r.value for r in run_supervised(range(4), probe, workers=2, context=_worker_context)]
+    print(all(p == os.getpid() for p, _, _ in got), any(t for _, t, _ in got), all(m for _, _, m in got))
+"""
+
+
+@pytest.mark.parametrize("parent, forked", [("alone", "True"), ("thread", "False")])
+def test_workers_are_forked_only_from_a_parent_without_threads(tmp_path, parent, forked):
+    """A parent with one thread forks its workers itself (they start with the render modules
+    loaded); with another thread running, whose locks a child could inherit held, they come
+    from the fork server. Neither holds torch."""
+    script = tmp_path / "pool_probe.py"
+    script.write_text(POOL_PROBE)
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # no BLAS thread pool in the parent
+    proc = subprocess.run(
+        [sys.executable, str(script), parent], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [forked, "False", "True"], proc.stdout

@@ -111,3 +111,20 @@ def test_temporary_names_are_fresh_exclusive_and_swept_by_owner(tmp_path):
         raise KeyboardInterrupt
     assert not scratch.exists()
     assert tempfiles.remove_temporary_files() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_removes_its_parents_temporary_files(tmp_path):
+    """Batch workers may be forked from the batch process: a worker stopped mid-job removes
+    its own temporary files, never one its parent was writing when it forked."""
+    tmp = tempfiles.create(tmp_path / "parent.wav")
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: what a stopped worker does
+            os._exit(tempfiles.remove_temporary_files())
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0  # it removed nothing
+        assert tmp.exists()
+    finally:
+        tempfiles.discard(tmp)
+    assert not tmp.exists()

@@ -29,10 +29,15 @@ def work(item: tuple[str, object]) -> object:
     return 10 * int(arg)
 
 
-@pytest.fixture
-def context():
+@pytest.fixture(params=["forkserver", "fork"])
+def context(request):
+    """The batch engine uses both: fork of a parent with one thread, else the fork server."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if request.param not in methods:
+        if request.param == "fork":
+            pytest.skip("no fork here")
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context(request.param)
 
 
 def test_a_dead_workers_item_is_retried_once_then_given_up(tmp_path, context):

@@ -18,6 +18,7 @@ import datetime as _dt
 import fnmatch
 import os
 import signal
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -296,7 +297,8 @@ def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
         raise SystemExit(130) from None
 
 
-#: Modules the fork server imports once, so that each worker starts without importing them.
+#: Modules the workers need, imported once before any worker starts (in the fork server, or in
+#: this process before forking it), so that no worker imports them itself.
 _PRELOAD = [
     "audiomanip.processing",
     "audiomanip.rendering",
@@ -304,21 +306,44 @@ _PRELOAD = [
     "audiomanip.features",
     "audiomanip.effects.reverb",
     "audiomanip.effects.distortion",
+    "audiomanip.effects.compressor",
+    "audiomanip.effects.output",
+    "audiomanip.effects.pitch",
+    "audiomanip.batch.job",
+    "audiomanip.batch.worker_pool",
     "pedalboard",
 ]
 
 
-def _worker_context():
-    """The multiprocessing context of the worker pool.
+def _threads_here() -> int | None:
+    """The number of threads of this process (Linux: ``/proc/self/task``), or None where it
+    cannot be told."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
 
-    ``forkserver`` where the platform has it: a clean server process (no model, no threads of
-    the parent) imports numpy/scipy/torch/pedalboard once and forks each worker from there, so
-    workers start in milliseconds instead of each paying the seconds of importing torch.
-    Elsewhere ``spawn``. Never plain ``fork`` of the parent, which may hold a loaded model and
-    running threads.
+
+def _worker_context():
+    """The multiprocessing context for the next worker of the pool (asked at each worker start).
+
+    ``fork`` of this process when that is provably safe: on Linux, when this process has one
+    thread only at that moment, so that no lock of another thread (a model runtime's thread
+    pool, a progress display, an I/O loop, a BLAS pool) can be inherited held. The modules of
+    :data:`_PRELOAD` are imported here first (once), so a worker starts in milliseconds with
+    them loaded, and PR_SET_PDEATHSIG ties it to this very process. Otherwise ``forkserver``
+    where the platform has it: a clean server process imports :data:`_PRELOAD` once and forks
+    each worker from there; elsewhere ``spawn``. Never ``fork`` of a process with threads.
     """
     import multiprocessing
 
+    if sys.platform.startswith("linux") and _threads_here() == 1:
+        import importlib
+
+        for name in _PRELOAD:
+            importlib.import_module(name)
+        if _threads_here() == 1:  # importing them started no thread
+            return multiprocessing.get_context("fork")
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
@@ -329,8 +354,8 @@ def _worker_context():
 def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int = 1) -> Iterator[JobOutcome]:
     """Run the jobs and yield each outcome as it finishes (in completion order).
 
-    ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: the
-    parent's threads and any loaded model are not inherited); 1 runs in this process. Jobs
+    ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: forked from
+    this process only while it has no other thread); 1 runs in this process. Jobs
     whose output already exists are skipped without touching a worker. The pool is supervised
     (:mod:`audiomanip.batch.worker_pool`): a job whose worker dies is retried once on a fresh worker,
     then fails with the reason (``attempts``, ``worker_deaths``); the temporary files of a dead
@@ -363,7 +388,7 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         [(j, options) for j in pending],
         _run_job_star,
         workers=workers,
-        context=_worker_context(),
+        context=_worker_context,
         initializer=_init_worker,
         on_death=remove_leftovers,
         stop_grace_s=STOP_GRACE_S + 1,

@@ -12,8 +12,8 @@ the processes' sentinels together, so a worker's death is seen at once:
 
 Workers exit quietly, without a traceback, when they are stopped (SIGTERM from the parent) and
 when the parent is gone: on Linux the kernel sends them SIGTERM when the process that forked
-them ends (``PR_SET_PDEATHSIG``; with the ``forkserver`` start method that is the fork server,
-which itself ends with the parent), and everywhere a watchdog thread checks once a second that
+them ends (``PR_SET_PDEATHSIG``: the parent itself with the ``fork`` start method; with
+``forkserver`` the fork server, which itself ends with the parent), and everywhere a watchdog thread checks once a second that
 the parent is alive. Ctrl-C is the parent's business: workers ignore SIGINT; the parent stops
 them (SIGTERM, then SIGKILL after ``stop_grace_s``), calls ``on_death`` for each unfinished item
 and lets the KeyboardInterrupt propagate.
@@ -167,7 +167,8 @@ def run_supervised(
     stop_grace_s: float = 6.0,
 ) -> Iterator[TaskResult]:
     """Run ``fn(item)`` for every item in ``workers`` processes of the multiprocessing
-    ``context``; yield a :class:`TaskResult` per item in completion order.
+    ``context`` (or of the context that ``context()`` returns at each worker's start); yield a
+    :class:`TaskResult` per item in completion order.
 
     ``fn`` and ``initializer`` (run once in each worker) must be picklable (module-level
     functions, ``functools.partial`` of them), like ``items`` and what ``fn`` returns; an
@@ -182,8 +183,9 @@ def run_supervised(
     left = len(items)
 
     def start(task: int | None = None) -> _Worker:
-        parent_conn, child_conn = context.Pipe(duplex=True)
-        proc = context.Process(
+        ctx = context() if callable(context) else context
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        proc = ctx.Process(
             target=_worker_main, args=(child_conn, fn, initializer, parent), daemon=True, name=WORKER_NAME
         )
         proc.start()
