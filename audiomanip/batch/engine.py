@@ -351,6 +351,21 @@ def _worker_context():
     return multiprocessing.get_context("spawn")
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, in the background, for a pool that will start once this
+    process has other threads (a live progress display, a model runtime's thread pool), so not
+    by forking this process (see :func:`_worker_context`): the server imports :data:`_PRELOAD`
+    in its own process while this one goes on planning, and the workers start without waiting
+    for those imports. Does nothing where the platform has no fork server."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+        forkserver.ensure_running()
+
+
 def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int = 1) -> Iterator[JobOutcome]:
     """Run the jobs and yield each outcome as it finishes (in completion order).
 
