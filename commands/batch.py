@@ -114,9 +114,11 @@ def batch(
         raise UsageError(f"--engine must be local or ray, got {engine_name!r}")
     if address is not None and engine_name != "ray":
         raise UsageError("--address needs --engine ray")
-    if engine_name == "local" and (workers or os.cpu_count() or 1) > 1 and err_console.is_terminal:
-        # the live progress display runs a thread, so the workers will come from the fork
-        # server: start it now, its imports overlapping the planning (and the model)
+    runs_model = preset is None and preset_file is None  # prompts: the model runs here
+    if engine_name == "local" and (workers or os.cpu_count() or 1) > 1 and (runs_model or err_console.is_terminal):
+        # the model runtime's and the live progress display's threads rule out forking this
+        # process, so the workers will come from the fork server: start it now, its imports
+        # overlapping the planning and the model
         engine.start_fork_server()
     batch_plan = plan_batch(request, note=note, warn=warn)
     jobs, labels, output_dir = batch_plan.jobs, batch_plan.labels, batch_plan.output_dir
