@@ -115,10 +115,9 @@ def batch(
     if address is not None and engine_name != "ray":
         raise UsageError("--address needs --engine ray")
     runs_model = preset is None and preset_file is None  # prompts: the model runs here
-    if engine_name == "local" and (workers or os.cpu_count() or 1) > 1 and (runs_model or err_console.is_terminal):
-        # the model runtime's and the live progress display's threads rule out forking this
-        # process, so the workers will come from the fork server: start it now, its imports
-        # overlapping the planning and the model
+    if engine_name == "local" and (workers or os.cpu_count() or 1) > 1 and runs_model:
+        # the model runtime's threads rule out forking this process, so the workers will come
+        # from the fork server: start it now, its imports overlapping the planning and the model
         engine.start_fork_server()
     batch_plan = plan_batch(request, note=note, warn=warn)
     jobs, labels, output_dir = batch_plan.jobs, batch_plan.labels, batch_plan.output_dir
@@ -199,11 +198,18 @@ def _run_with_progress(engine, jobs, options, workers, runner=None):
     task = progress.add_task("batch", total=len(jobs), failed=0)
 
     def on_progress(info: dict) -> None:
+        progress.start()  # at once if skipped files come first; no-op once started
         progress.update(task, completed=info["done"], failed=info["counts"]["failed"])
 
-    with progress:
+    # the display (a refresh thread) starts once the workers are started: a process with one
+    # thread may fork them itself (see audiomanip.batch.engine._worker_context)
+    try:
         engine_kw = {"runner": runner} if runner is not None else {}
-        return engine.run_batch(jobs, options, workers=workers, progress=on_progress, **engine_kw)
+        return engine.run_batch(
+            jobs, options, workers=workers, progress=on_progress, on_start=progress.start, **engine_kw
+        )
+    finally:
+        progress.stop()
 
 
 def _print_summary(outcomes, counts, elapsed, report_path) -> None:

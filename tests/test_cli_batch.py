@@ -172,6 +172,33 @@ def test_interrupt_leaves_no_partial_outputs_and_resumes(tree, tmp_path):
     assert counts == {"done": 18 - len(finished), "skipped": len(finished), "failed": 2}
 
 
+def test_on_start_comes_once_the_workers_run_and_before_any_rendered_outcome(tree, tmp_path):
+    """The CLI starts its live display (a thread) from on_start, so the batch process can fork
+    its workers first: on_start comes once, with the workers already running, and before the
+    first outcome; with 1 worker (in-process) it comes too."""
+    root, _ = tree
+    files = engine.find_inputs(root, recursive=True)
+    for workers in (2, 1):
+        out = tmp_path / f"o{workers}"
+        jobs = engine.plan_jobs(
+            [(f, "quiet") for f in files], {"quiet": gain_preset()}, root, out, {"quiet": "quiet"}
+        )
+        events: list[object] = []
+
+        def on_start(events=events):
+            import multiprocessing
+
+            events.append(("start", len(multiprocessing.active_children())))
+
+        outcomes = engine.run_batch(
+            jobs, engine.BatchOptions(), workers=workers, progress=events.append, on_start=on_start
+        )
+        starts = [e for e in events if isinstance(e, tuple)]
+        assert starts == [("start", workers if workers > 1 else 0)]
+        assert events[0] == starts[0] and len(events) == len(jobs) + 1
+        assert engine.count(outcomes) == {"done": 18, "skipped": 0, "failed": 2}  # 2 unreadable inputs
+
+
 def test_a_stopped_worker_has_a_deadline_even_if_its_interrupt_is_swallowed():
     """The worker's SIGTERM handler raises KeyboardInterrupt and arms SIGALRM first: if Python
     drops the exception (raised inside a __del__, say), the process still ends, so the parent's

@@ -321,14 +321,14 @@ def test_ctrl_c_during_batch_with_workers_then_resume(work, monkeypatch):
     before = digests(root)
     real_run = engine.run_batch
 
-    def interrupted_run(jobs, options, *, workers=1, progress=None):
+    def interrupted_run(jobs, options, *, workers=1, progress=None, **kw):
         def stop_after_two(info):
             if progress:
                 progress(info)
             if info["done"] == 2:
                 raise KeyboardInterrupt
 
-        return real_run(jobs, options, workers=workers, progress=stop_after_two)
+        return real_run(jobs, options, workers=workers, progress=stop_after_two, **kw)
 
     monkeypatch.setattr(engine, "run_batch", interrupted_run)
     res = invoke("batch", root, "--preset-file", "gain.yaml", "--output-dir", "out", "--workers", "2")

@@ -366,8 +366,17 @@ def start_fork_server() -> None:
         forkserver.ensure_running()
 
 
-def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int = 1) -> Iterator[JobOutcome]:
+def iter_outcomes(
+    jobs: Sequence[BatchJob],
+    options: BatchOptions,
+    workers: int = 1,
+    on_start: Callable[[], None] | None = None,
+) -> Iterator[JobOutcome]:
     """Run the jobs and yield each outcome as it finishes (in completion order).
+
+    ``on_start()`` is called once rendering begins: after the jobs decided without rendering
+    (skipped ones), once the workers are started. A caller that starts threads there (a live
+    progress display) leaves this process free to fork its workers.
 
     ``workers`` > 1 uses that many worker processes (see :func:`_worker_context`: forked from
     this process only while it has no other thread); 1 runs in this process. Jobs
@@ -389,6 +398,8 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
             pending.append(job)
     workers = max(1, min(int(workers), len(pending)))
     if workers <= 1:
+        if on_start is not None:
+            on_start()
         for job in pending:
             yield run_job(job, options)
         return
@@ -406,6 +417,7 @@ def iter_outcomes(jobs: Sequence[BatchJob], options: BatchOptions, workers: int 
         context=_worker_context,
         initializer=_init_worker,
         on_death=remove_leftovers,
+        on_started=on_start,
         stop_grace_s=STOP_GRACE_S + 1,
     ):
         job = pending[res.index]
@@ -425,13 +437,22 @@ def run_batch(
     workers: int = 1,
     progress: Callable[[dict], None] | None = None,
     runner: Callable[..., Iterator[JobOutcome]] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> list[JobOutcome]:
     """Run every job; returns the outcomes in the jobs' order. ``runner`` yields outcomes as
-    they finish (default :func:`iter_outcomes`, the local pool; see audiomanip.batch.ray_engine)."""
+    they finish (default :func:`iter_outcomes`, the local pool; see audiomanip.batch.ray_engine).
+    ``on_start()``: called once the local pool's workers are started (see
+    :func:`iter_outcomes`), or at once with another ``runner``."""
     counts = {s: 0 for s in STATUSES}
     outcomes: dict[tuple[str, str], JobOutcome] = {}
+    if runner is None:
+        stream = iter_outcomes(jobs, options, workers, on_start)
+    else:
+        if on_start is not None:
+            on_start()
+        stream = runner(jobs, options, workers)
     # closing(): an exception here (Ctrl-C) stops the workers at once, not at garbage collection
-    with contextlib.closing((runner or iter_outcomes)(jobs, options, workers)) as stream:
+    with contextlib.closing(stream):
         for n, outcome in enumerate(stream, start=1):
             counts[outcome.status] += 1
             outcomes[(outcome.in_path, outcome.out_path)] = outcome

@@ -164,6 +164,7 @@ def run_supervised(
     context: Any,
     initializer: Callable[[], None] | None = None,
     on_death: Callable[[Any, int], None] | None = None,
+    on_started: Callable[[], None] | None = None,
     stop_grace_s: float = 6.0,
 ) -> Iterator[TaskResult]:
     """Run ``fn(item)`` for every item in ``workers`` processes of the multiprocessing
@@ -172,8 +173,9 @@ def run_supervised(
 
     ``fn`` and ``initializer`` (run once in each worker) must be picklable (module-level
     functions, ``functools.partial`` of them), like ``items`` and what ``fn`` returns; an
-    Exception raised by ``fn`` becomes that item's ``error`` (one line). ``stop_grace_s``: how
-    long stopped workers get before SIGKILL. See the module docstring for deaths and stopping.
+    Exception raised by ``fn`` becomes that item's ``error`` (one line). ``on_started()`` is
+    called once the first workers are started. ``stop_grace_s``: how long stopped workers get
+    before SIGKILL. See the module docstring for deaths and stopping.
     """
     parent = os.getpid()
     pending: deque[int] = deque(range(len(items)))
@@ -211,6 +213,8 @@ def run_supervised(
     try:
         for _ in range(max(1, min(workers, len(items)))):
             feed(start())
+        if on_started is not None:
+            on_started()
         while left:
             ready = set(wait([w.conn for w in pool] + [w.process.sentinel for w in pool]))
             for w in list(pool):
