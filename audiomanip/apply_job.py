@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from audiomanip.errors import InputNotFoundError
 from audiomanip.params import Preset
-from audiomanip.preset_source import ChosenPreset, PresetRequest
+from audiomanip.preset_source import ChosenPreset, PresetRequest, ignore_message
 
 if TYPE_CHECKING:
     from audiomanip.audio_io import AudioInfo
@@ -39,10 +39,6 @@ if TYPE_CHECKING:
 
 #: Seconds of the input a model with an audio view listens to.
 CONTEXT_SECONDS = 30.0
-
-
-def _ignore(message: str) -> None:
-    """The default ``note``/``warn`` callback: messages nobody asked for."""
 
 
 @dataclass(kw_only=True)
@@ -163,8 +159,8 @@ class ApplyJob:
         chosen: ChosenPreset,
         *,
         progress: Callable[[dict], None] | None = None,
-        note: Callable[[str], None] = _ignore,
-        warn: Callable[[str], None] = _ignore,
+        note: Callable[[str], None] = ignore_message,
+        warn: Callable[[str], None] = ignore_message,
     ) -> ApplyResult:
         """Render ``chosen.preset`` into the job's layout and write what goes beside the audio.
 
@@ -338,8 +334,8 @@ def apply_file(
     request: ApplyRequest,
     *,
     progress: Callable[[dict], None] | None = None,
-    note: Callable[[str], None] = _ignore,
-    warn: Callable[[str], None] = _ignore,
+    note: Callable[[str], None] = ignore_message,
+    warn: Callable[[str], None] = ignore_message,
 ) -> tuple[ChosenPreset, ApplyResult]:
     """Run one job end to end (check, choose the preset, write; see :class:`ApplyJob`) and
     return its preset and what it wrote. This always writes (``request.dry_run`` is ignored)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from audiomanip.errors import OutputError, UsageError
-from audiomanip.preset_source import ChosenPreset, PresetRequest
+from audiomanip.preset_source import ChosenPreset, PresetRequest, ignore_message
 
 #: The export formats.
 FORMATS = ("yaml", "json", "ffmpeg", "ir")
@@ -26,10 +26,6 @@ SUFFIXES = {"yaml": ".yaml", "json": ".json", "ffmpeg": ".txt", "ir": ".wav"}
 PITCH_METHODS = ("rubberband", "asetrate")
 #: ``output`` that means standard output (yaml and json only).
 STDOUT = "-"
-
-
-def _ignore(message: str) -> None:
-    """The default ``note``/``warn`` callback: messages nobody asked for."""
 
 
 def format_for(output: Path | None) -> str:
@@ -130,8 +126,8 @@ class ExportJob:
         chosen: ChosenPreset,
         output: Path,
         *,
-        note: Callable[[str], None] = _ignore,
-        warn: Callable[[str], None] = _ignore,
+        note: Callable[[str], None] = ignore_message,
+        warn: Callable[[str], None] = ignore_message,
     ) -> list[Path]:
         """Write the export to ``output`` (from :meth:`destination`) and return the files written:
         the preset file, the IR, or the ffmpeg chain and its IR; then the plot. ``warn`` hears

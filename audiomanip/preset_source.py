@@ -304,6 +304,11 @@ def resolve(
     return model(prompt, excerpt, rate)  # type: ignore[arg-type]
 
 
+def ignore_message(message: str) -> None:
+    """The default ``note``/``warn`` callback of the jobs built on :class:`PresetRequest` (apply,
+    export-preset, batch planning): messages nobody asked for."""
+
+
 @dataclass(kw_only=True)
 class PresetRequest:
     """Where a command's preset comes from and how the model runs.
@@ -384,6 +389,7 @@ __all__ = [
     "PromptPresetter",
     "check_one_source",
     "check_prompt",
+    "ignore_message",
     "load_named",
     "load_file",
     "resolve",

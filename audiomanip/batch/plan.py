@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from audiomanip.errors import UsageError
-from audiomanip.preset_source import PresetRequest
+from audiomanip.preset_source import PresetRequest, ignore_message
 
 if TYPE_CHECKING:
     from audiomanip.batch.engine import BatchJob
     from audiomanip.params import Preset
-
-
-def _ignore(message: str) -> None:
-    """The default ``note``/``warn`` callback: messages nobody asked for."""
 
 
 @dataclass(kw_only=True)
@@ -81,8 +77,8 @@ def check_request(request: BatchRequest) -> None:
 def plan_batch(
     request: BatchRequest,
     *,
-    note: Callable[[str], None] = _ignore,
-    warn: Callable[[str], None] = _ignore,
+    note: Callable[[str], None] = ignore_message,
+    warn: Callable[[str], None] = ignore_message,
 ) -> BatchPlan:
     """The batch's jobs (see the module docstring). ``note`` hears the model's and each
     prompt's notes as soon as each prompt is read (the model is loaded first, so an error
