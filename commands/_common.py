@@ -95,7 +95,7 @@ def handle_errors(fn: F) -> F:
                 traceback.print_exc(file=sys.stderr)
             raise fail(str(exc), PRESET_ERROR_EXIT_CODE) from None
         except KeyboardInterrupt:
-            from audiomanip.audio_io import remove_temporary_files
+            from audiomanip.tempfiles import remove_temporary_files
 
             remove_temporary_files()  # what a writer could not remove itself
             raise fail("interrupted", INTERRUPTED_EXIT_CODE) from None

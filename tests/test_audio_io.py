@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiomanip import audio_io
+from audiomanip import audio_io, tempfiles
 from audiomanip.errors import AudioReadError, InputNotFoundError, OutputError
 from audiomanip.features import spectral_centroid_hz
 from audiomanip.training import sources
@@ -455,9 +455,9 @@ def test_remove_temporary_files_cleans_up_after_writers_that_could_not(tmp_path)
     stuck = audio_io.AtomicWriter(tmp_path / "stuck.wav", SR, 1)
     stuck.write(sources.sine(440.0, 0.1, SR))
     assert len(leftovers(tmp_path)) == 1
-    assert audio_io.remove_temporary_files() == 1
+    assert tempfiles.remove_temporary_files() == 1
     assert leftovers(tmp_path) == [] and done.is_file()
-    assert audio_io.remove_temporary_files() == 0
+    assert tempfiles.remove_temporary_files() == 0
     stuck.abort()  # idempotent after the clean-up
 
 
@@ -472,11 +472,11 @@ def test_remove_partial_files_takes_only_the_temporary_files_of_that_output(tmp_
     keep = [tmp_path / ".take1.wav.notours.partial", tmp_path / "take1.wav.abcdefabcdef.partial"]
     for p in keep:
         p.write_bytes(b"x")
-    assert audio_io.remove_partial_files(target) == 1
+    assert tempfiles.remove_partial_files(target) == 1
     assert [n for n in leftovers(tmp_path) if n.startswith(".take1.wav.")] == [".take1.wav.notours.partial"]
     assert all(p.exists() for p in keep) and len(leftovers(tmp_path)) == 3  # take10's is still there
     other.abort()
-    assert audio_io.remove_partial_files(tmp_path / "missing" / "x.wav") == 0
+    assert tempfiles.remove_partial_files(tmp_path / "missing" / "x.wav") == 0
 
 
 def test_lossy_output_defaults_to_high_quality(music, tmp_path):

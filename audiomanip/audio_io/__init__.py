@@ -62,8 +62,6 @@ from audiomanip.audio_io.resampling import StreamResampler, resample
 from audiomanip.audio_io.writing import (
     AtomicWriter,
     check_output,
-    remove_partial_files,
-    remove_temporary_files,
     writable_output_path,
     write,
 )
@@ -92,8 +90,6 @@ __all__ = [
     "output_subtype",
     "read",
     "read_with_info",
-    "remove_partial_files",
-    "remove_temporary_files",
     "resample",
     "writable_output_path",
     "write",

@@ -102,12 +102,6 @@ def _free_bytes(folder: Path) -> int:
     return blocks * st.f_frsize
 
 
-#: Temporary files are made and swept by :mod:`audiomanip.tempfiles`; these two are its
-#: clean-up calls, re-exported for the callers that stop processes.
-remove_temporary_files = tempfiles.remove_temporary_files
-remove_partial_files = tempfiles.remove_partial_files
-
-
 class AtomicWriter:
     """Write an audio file atomically, block by block.
 

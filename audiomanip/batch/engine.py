@@ -291,7 +291,7 @@ def _run_job_star(args: tuple[BatchJob, BatchOptions]) -> JobOutcome:
         # stopped by the parent (SIGTERM): the writers removed their temporary files while the
         # interrupt unwound, unless it struck where one could not (see remove_temporary_files);
         # leave quietly, without a traceback on the user's terminal
-        from audiomanip.audio_io import remove_temporary_files
+        from audiomanip.tempfiles import remove_temporary_files
 
         remove_temporary_files()
         raise SystemExit(130) from None
