@@ -202,6 +202,22 @@ def test_device_choice_for_onnx_runtime():
     assert onnx_providers("cpu") == ["CPUExecutionProvider"]
 
 
+def test_cuda_provider_that_does_not_start_is_an_error_or_a_cpu_fallback(monkeypatch):
+    """onnxruntime-gpu lists CUDA whenever it is installed; without a usable GPU its sessions
+    quietly run on the CPU. The probe is made to claim CUDA (as onnxruntime-gpu's does); the
+    sessions are real, and this CPU build of ONNX Runtime cannot start CUDA."""
+    from audiomanip.inference import loader
+
+    monkeypatch.setattr(loader, "onnx_cuda_available", lambda: True)
+    with pytest.raises(DeviceError, match=r"--device cuda: ONNX Runtime's CUDA provider did not start"):
+        loader.load_model(device="cuda", backend="onnx")
+    notes: list[str] = []
+    model = loader.load_model(device="auto", backend="onnx", note=notes.append)
+    assert model.device == "cpu"
+    assert len(notes) == 1 and notes[0].startswith("CUDA not usable (ONNX Runtime's CUDA provider did not start")
+    assert notes[0].endswith("running on CPU")
+
+
 def test_plot_without_matplotlib_says_how_to_install_it(monkeypatch, tmp_path):
     import importlib.util
 

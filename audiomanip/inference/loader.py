@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from audiomanip.errors import CheckpointError, DependencyError, UsageError
+from audiomanip.errors import CheckpointError, DependencyError, DeviceError, UsageError
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -108,7 +108,14 @@ def load_model(checkpoint_path: str | Path | None = None, checkpoint_dir: str | 
         raise CheckpointError(f"{path}: {len(broken)} weight tensor(s) hold NaN or infinite values, "
                               f"e.g. {', '.join(broken[:3])}; the checkpoint is damaged")
     resolved = resolve_device(device, note=note, cuda_available=onnx_cuda_available, runtime="onnxruntime")
-    return OnnxPresetModel(config, path, encoder=encoder, device=resolved, optimize=optimize)
+    try:
+        return OnnxPresetModel(config, path, encoder=encoder, device=resolved, optimize=optimize)
+    except DeviceError as exc:
+        if (device or "auto").lower() != "auto":
+            raise
+        if note:  # auto never fails for want of CUDA
+            note(f"CUDA not usable ({str(exc).split(': ', 1)[-1].split(';')[0]}): running on CPU")
+        return OnnxPresetModel(config, path, encoder=encoder, device="cpu", optimize=optimize)
 
 
 def choose_reason(path: str | Path, config: dict[str, Any]) -> str:

@@ -22,11 +22,12 @@ import hashlib
 import json
 import os
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from audiomanip.errors import CheckpointError
+from audiomanip.errors import CheckpointError, DeviceError
 
 #: Metadata key of a graph: SHA-256 (hex) of the safetensors header its offsets point into.
 HEADER_SHA_KEY = "audiomanip.weights_header_sha256"
@@ -148,7 +149,8 @@ def open_session(graph: str | Path, weights: str | Path, *, device: str = "cpu",
     memory-mapped file as they are (fastest for a single prompt). Threads: the
     ``OMP_NUM_THREADS`` environment variable when set, else ONNX Runtime's default.
     Raises :class:`CheckpointError` (with ``reexport_hint``) when the graph is missing or was
-    bound to weights of another layout.
+    bound to weights of another layout, and :class:`DeviceError` when CUDA was asked for and
+    ONNX Runtime could not start its CUDA provider.
     """
     import onnxruntime as ort
 
@@ -170,11 +172,19 @@ def open_session(graph: str | Path, weights: str | Path, *, device: str = "cpu",
                                      str(weights.resolve().parent))
     stale = (f"the ONNX graph {graph} was exported for weights of another layout than {weights}"
              + (f"; {reexport_hint}" if reexport_hint else ""))
+    ort.set_default_logger_severity(3)  # the provider set-up logs through the default logger
     try:
-        session = ort.InferenceSession(data, options, providers=onnx_providers(device))
+        with warnings.catch_warnings():  # a provider it lacks is our DeviceError below, not a warning
+            warnings.simplefilter("ignore", UserWarning)
+            session = ort.InferenceSession(data, options, providers=onnx_providers(device))
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{stale} (ONNX Runtime: {first})") from None
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in session.get_providers():
+        # onnxruntime-gpu lists its CUDA provider whenever it is installed, then quietly runs on the
+        # CPU when the CUDA or cuDNN libraries, the driver or the GPU are missing
+        raise DeviceError(f"--device {device}: ONNX Runtime's CUDA provider did not start (no GPU visible, "
+                          f"or the CUDA/cuDNN libraries onnxruntime-gpu needs are missing); use --device cpu")
     meta = session.get_modelmeta().custom_metadata_map
     if meta.get(HEADER_SHA_KEY) != header.sha256 or meta.get(WEIGHTS_FILE_KEY, weights.name) != weights.name:
         raise CheckpointError(stale)
