@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from audiomanip import __version__
-from audiomanip.commands import _common
+from audiomanip.commands import _coercion, _common
 
 
 #: Click's base exception class as Typer raises it (recent Typer ships its own copy of Click).
@@ -18,7 +18,12 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 
 class _OneLineUsageErrors(TyperGroup):
     """Click's usage errors (unknown option, missing argument, bad value) as one stderr line,
-    ``error: … (try 'audiomanip CMD --help')``, exit code 2, like every other user error."""
+    ``error: … (try 'audiomanip CMD --help')``, exit code 2, like every other user error.
+    Values are coerced without pydantic where Typer's result needs none (``_coercion``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _coercion.install(self, ctx)  # every command's parameters, before any value is coerced
+        return super().parse_args(ctx, args)
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:
