@@ -10,10 +10,12 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from audiomanip.errors import PresetFileError
 from audiomanip.params import Preset, PresetError
+from audiomanip.vocab import corpus_files
 from audiomanip.vocab.corpus_files import corpus_error, load_yaml, load_yaml_entry
 from audiomanip.vocab.descriptors import get_descriptor, load_descriptors
 from audiomanip.vocab.recipes import Recipe, parse_recipe, compose
@@ -118,9 +120,20 @@ def load_named_presets() -> dict[str, NamedPreset]:
 def _one_named_preset(key: str) -> NamedPreset | None:
     """The preset ``key`` (normalised) from its own entry of ``named.yaml`` and the descriptors it
     composes, without reading the other presets; None when its entry cannot be read alone (not
-    there, named twice …: :func:`load_named_presets` then decides)."""
+    there, named twice …: :func:`load_named_presets` then decides). Cached per name while
+    ``named.yaml`` keeps its size and modification time."""
     if load_named_presets.cache_info().currsize:
         return None
+    path = corpus_files.presets_dir() / "named.yaml"
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _read_alone(path, stat.st_mtime_ns, stat.st_size, key)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_alone(path: Path, mtime_ns: int, size: int, key: str) -> NamedPreset | None:
     entry = load_yaml_entry("named.yaml", "presets", lambda name: normalize_name(name) == key)
     return _named_preset(entry, 0) if entry is not None else None
 
