@@ -30,19 +30,6 @@ def test_version_and_help_from_the_console_entry_point():
         assert command in out.stdout
 
 
-def test_every_package_folder_is_installed():
-    """A regular `pip install .` takes only the packages pyproject.toml lists: a folder missing
-    there is missing from the install (audiomanip.rendering once was, and `apply` failed)."""
-    import pytest
-
-    tomllib = pytest.importorskip("tomllib")
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    folders = {"audiomanip." + ".".join(p.parent.relative_to(ROOT / "audiomanip").parts)
-               for p in (ROOT / "audiomanip").rglob("__init__.py") if p.parent != ROOT / "audiomanip"}
-    folders |= {"audiomanip", *setuptools["package-dir"]}
-    assert folders <= set(setuptools["packages"]), sorted(folders - set(setuptools["packages"]))
-
-
 def test_the_entry_point_imports_only_the_subcommand_it_runs():
     """`audiomanip apply …` imports apply's module only (the other subcommands cost ~10 ms of
     every start); a command line without a known subcommand gets them all, as `app` does."""
