@@ -1,98 +1,59 @@
-"""The Typer application: global options and registration of every subcommand."""
+"""The audiomanip CLI: ``app``, the Typer application with every subcommand registered, and
+``main``, the console-script entry point, which registers only the subcommand its command line
+names (importing the other five costs about 10 ms of every start).
+
+``from audiomanip.commands.app import app`` registers every subcommand; the application object
+itself is :data:`audiomanip.commands.root.app`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Optional
+import importlib
+import os
+import sys
+from typing import Any
 
-import typer
+from audiomanip.commands import root
 
-from typer.core import TyperGroup
-
-from audiomanip import __version__
-from audiomanip.commands import _common
-
-
-#: Click's base exception class as Typer raises it (recent Typer ships its own copy of Click).
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+#: The module of each subcommand (importing it adds the command to ``root.app``).
+COMMAND_MODULES = {"apply": "apply", "batch": "batch", "export-preset": "export_preset", "presets": "presets",
+                   "train": "train", "eval": "eval"}
 
 
-class _OneLineUsageErrors(TyperGroup):
-    """Click's usage errors (unknown option, missing argument, bad value) as one stderr line,
-    ``error: … (try 'audiomanip CMD --help')``, exit code 2, like every other user error."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+def _register(names: list[str] | None = None) -> None:
+    """Import the modules of the subcommands ``names`` (default: all); each adds its command(s)
+    to ``root.app``. A module whose extra is missing is left out."""
+    for name in COMMAND_MODULES if names is None else names:
+        module = f"audiomanip.commands.{COMMAND_MODULES[name]}"
         try:
-            return super().make_context(*args, **kwargs)
-        except _ClickException as exc:
-            _one_line(exc)
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _ClickException as exc:
-            _one_line(exc)
-
-
-def _one_line(exc: Any) -> NoReturn:
-    if type(exc).__name__ == "NoArgsIsHelpError":  # `audiomanip` alone shows the help
-        raise exc
-    ctx = getattr(exc, "ctx", None)
-    hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
-    raise _common.fail(exc.format_message() + hint, exc.exit_code) from None
-
-
-app = typer.Typer(
-    name="audiomanip",
-    cls=_OneLineUsageErrors,
-    help=(
-        "Turn words into audio effects.\n\n"
-        "Example:  audiomanip apply vocals.wav \"warm vintage tape with a small room\""
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"audiomanip {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    version: Optional[bool] = typer.Option(
-        None, "--version", callback=_version, is_eager=True, help="Show the version and exit."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-) -> None:
-    """Turn words into audio effects."""
-    _common.set_debug(debug)
-    if ctx.invoked_subcommand != "train":
-        _common.limit_torch_threads()
-
-
-def _register() -> None:
-    """Import each subcommand module; each adds its command(s) to ``app``."""
-    import importlib
-
-    for module in ("apply", "batch", "export_preset", "presets", "train", "eval"):
-        try:
-            importlib.import_module(f"audiomanip.commands.{module}")
+            importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != f"audiomanip.commands.{module}":
+            if exc.name != module:
                 raise
 
 
-_register()
+def named_command(args: list[str]) -> str | None:
+    """The subcommand a command line (without the program name) runs, when that is certain: its
+    first word that is not an option (the global options take no value) names one; else None
+    (no subcommand, an unknown word, shell completion), which needs every subcommand."""
+    if any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return None
+    first = next((a for a in args if not a.startswith("-")), None)
+    return first if first in COMMAND_MODULES else None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        _register()
+        return root.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="audiomanip")
+    command = named_command(sys.argv[1:])
+    _register([command] if command else None)
+    root.app(prog_name="audiomanip")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, handle_errors, note, warn
-from audiomanip.commands.app import app
+from audiomanip.commands.root import app
 
 
 @app.command(

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, err_console, handle_errors, note, warn
-from audiomanip.commands.app import app
+from audiomanip.commands.root import app
 from rich.markup import escape
 from rich.text import Text
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, err_console, handle_errors, note
-from audiomanip.commands.app import app
+from audiomanip.commands.root import app
 from audiomanip.errors import UsageError
 
 SUITE_CHOICES = ("param", "direction", "paraphrase", "crowd", "all")

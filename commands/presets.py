@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from audiomanip.commands import _output as out
 from audiomanip.commands._common import console, handle_errors
-from audiomanip.commands.app import app
+from audiomanip.commands.root import app
 from rich.table import Table
 
 presets_app = typer.Typer(

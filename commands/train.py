@@ -15,7 +15,7 @@ from audiomanip.commands._common import (
     is_debug,
     note,
 )
-from audiomanip.commands.app import app
+from audiomanip.commands.root import app
 from audiomanip.safe_text import printable
 
 

@@ -206,6 +206,55 @@ def test_a_broken_named_preset_fails_naming_the_entry(corpus_dir):
         named_presets.load_named_presets()
 
 
+def test_a_broken_named_preset_fails_naming_the_entry_when_read_alone(corpus_dir):
+    _break(corpus_dir, "named.yaml", "compose: [warm, tape]", "compose: [warm, tapes]")
+    with pytest.raises(PresetFileError, match=r"preset 'warm-tape'.*unknown descriptor 'tapes'.*tape"):
+        get_named_preset("Warm Tape")
+    _break(corpus_dir, "descriptors.yaml", "  tape:\n    family: character", "  tape:\n    family: colour")
+    _break(corpus_dir, "named.yaml", "compose: [warm, tapes]", "compose: [warm, tape]")
+    for cache in (corpus.load_descriptors, corpus_files.load_yaml):  # the close names read them all
+        cache.cache_clear()
+    with pytest.raises(PresetFileError, match=r"descriptor 'tape'.*family"):
+        get_named_preset("warm-tape")
+
+
+def test_a_preset_named_twice_is_refused_also_when_asked_for_by_name(corpus_dir):
+    _break(corpus_dir, "named.yaml", "  - name: hot-tape\n", "  - name: Warm_Tape\n")
+    with pytest.raises(PresetFileError, match=r"preset 'warm-tape'.*defined twice"):
+        get_named_preset("warm-tape")
+
+
+def test_one_named_preset_read_alone_equals_the_one_of_the_whole_file():
+    """get_named_preset reads only its entry of named.yaml and the descriptors it composes (and
+    recipes.conventions only its section): for every preset and descriptor, the same result as
+    reading the whole files."""
+    caches = [named_presets.load_named_presets, corpus.load_descriptors, recipes.conventions]
+    for c in caches:
+        c.cache_clear()
+    try:
+        entries = corpus_files.load_yaml("named.yaml")["presets"]
+        alone = {e["name"]: get_named_preset(str(e["name"]).upper().replace("-", " ")) for e in entries}
+        descriptor_names = list(corpus_files.load_yaml("descriptors.yaml")["descriptors"])
+        descriptors_alone = {n: corpus.get_descriptor(n) for n in descriptor_names}
+        assert not named_presets.load_named_presets.cache_info().currsize  # nothing read the whole file
+        assert not corpus.load_descriptors.cache_info().currsize
+        conventions_alone = recipes.conventions()
+        recipes.conventions.cache_clear()
+        assert conventions_alone == recipes.conventions()
+        whole = named_presets.load_named_presets()
+        assert len(alone) == len(whole) > 100
+        for name, one in alone.items():
+            other = whole[name]
+            assert (one.name, one.tags, one.description, one.descriptors, one.phrases, one.recipe) == (
+                other.name, other.tags, other.description, other.descriptors, other.phrases, other.recipe)
+            assert one.preset.to_dict() == other.preset.to_dict() and one.preset.notes == other.preset.notes
+        assert descriptors_alone == corpus.load_descriptors()
+        assert corpus.get_descriptor("no-such-word") is None
+    finally:
+        for c in caches:
+            c.cache_clear()
+
+
 # ---------------------------------------------------------------------------- composition
 def test_eq_gains_add_and_clip():
     boost = Recipe({"eq": {"band1_type": "low_shelf", "band1_freq_hz": 100.0, "band1_gain_db": 12.0, "band1_q": 0.7}})

@@ -12,7 +12,6 @@ channels-first ``[C, T]`` (or mono ``[T]``), rates in Hz, float32 out.
 from __future__ import annotations
 
 import numpy as np
-import soxr
 
 #: libsoxr quality recipe used everywhere (see the module docstring).
 QUALITY = "HQ"
@@ -39,6 +38,8 @@ def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
         return resample(x[None, :], sr_from, sr_to)[0]
     if x.ndim != 2:
         raise ValueError(f"audio must be [channels, frames] or [frames], got shape {x.shape}")
+    import soxr  # imported when audio is resampled (most runs never do)
+
     y = soxr.resample(np.ascontiguousarray(x.T), sr_from, sr_to, quality=QUALITY)
     return np.ascontiguousarray(y.T)
 
@@ -55,6 +56,8 @@ class StreamResampler:
         if int(channels) <= 0:
             raise ValueError(f"channels must be > 0, got {channels}")
         self.channels = int(channels)
+        import soxr
+
         self._stream = soxr.ResampleStream(self.sr_from, self.sr_to, self.channels, dtype="float32",
                                            quality=QUALITY)
         self._done = False

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from audiomanip.params import Preset
-from audiomanip.vocab.corpus_files import corpus_error, load_yaml
+from audiomanip.vocab.corpus_files import corpus_error, load_yaml, load_yaml_entry
 from audiomanip.vocab.recipes import PASS_TYPES, Recipe, parse_recipe
 
 FAMILIES = ("tone", "space", "character", "dynamics", "pitch")
@@ -70,41 +70,61 @@ def load_descriptors() -> dict[str, Descriptor]:
     out: dict[str, Descriptor] = {}
     owner: dict[str, str] = {}
     for name, entry in raw.items():
-        where = f"descriptors.yaml: descriptor {name!r}"
-        if not isinstance(entry, Mapping):
-            raise corpus_error(where, "must be a mapping")
-        unknown = set(entry) - {"family", "adj", "noun", "place", "band", "recipe", "intensity", "heldout", "note"}
-        if unknown:
-            raise corpus_error(where, f"unknown keys {', '.join(sorted(unknown))}")
-        family = entry.get("family")
-        if family not in FAMILIES:
-            raise corpus_error(where, f"family {family!r} must be one of {', '.join(FAMILIES)}")
-        forms = {k: tuple(str(f).strip() for f in (entry.get(k) or ())) for k in FORM_KINDS}
-        if not any(forms.values()):
-            raise corpus_error(where, "needs at least one surface form (adj, noun or place)")
-        if forms["place"] and family != "space":
-            raise corpus_error(where, "only space descriptors have place forms")
-        for f in set(sum(forms.values(), ())):
-            if f.lower() != f or not f:
-                raise corpus_error(where, f"surface form {f!r} must be non-empty lower case")
-            if f in owner and owner[f] != name:
-                raise corpus_error(where, f"surface form {f!r} is also a form of {owner[f]!r}")
-            owner[f] = name
-        recipe = parse_recipe(entry.get("recipe"), where)
-        if not recipe.values and not recipe.enabled:
-            raise corpus_error(where, "recipe is empty")
-        d = Descriptor(
-            name=str(name), family=family, adj=forms["adj"], noun=forms["noun"], place=forms["place"],
-            recipe=recipe, intensity=bool(entry.get("intensity", True)), heldout=bool(entry.get("heldout", False)),
-            note=str(entry.get("note", "")), band=forms["band"],
-        )
-        if d.band and not d.invertible:
-            raise corpus_error(where, "only EQ-only tone descriptors without pass filters have band forms "
-                               "(\"cut the highs\" inverts the recipe)")
-        if any(not f.startswith("the ") for f in d.band):
-            raise corpus_error(where, "band forms start with 'the' (\"the highs\")")
+        d = _descriptor(name, entry)
+        for f in set(d.forms):
+            if f in owner and owner[f] != d.name:
+                raise corpus_error(f"descriptors.yaml: descriptor {name!r}",
+                                   f"surface form {f!r} is also a form of {owner[f]!r}")
+            owner[f] = d.name
         out[str(name)] = d
     return out
+
+
+def get_descriptor(name: str) -> Descriptor | None:
+    """The descriptor ``name`` (validated as :func:`load_descriptors` validates each one), read
+    from its own entry of ``descriptors.yaml`` unless every descriptor is loaded already; None
+    when there is no such descriptor. Checks across descriptors (a surface form owned twice)
+    are :func:`load_descriptors`'s."""
+    if not load_descriptors.cache_info().currsize:
+        found = load_yaml_entry("descriptors.yaml", "descriptors", lambda key: key == name)
+        if found is not None:
+            return _descriptor(*found)
+    return load_descriptors().get(name)
+
+
+def _descriptor(name: object, entry: object) -> Descriptor:
+    """One entry of ``descriptors.yaml``, validated (PresetFileError naming it)."""
+    where = f"descriptors.yaml: descriptor {name!r}"
+    if not isinstance(entry, Mapping):
+        raise corpus_error(where, "must be a mapping")
+    unknown = set(entry) - {"family", "adj", "noun", "place", "band", "recipe", "intensity", "heldout", "note"}
+    if unknown:
+        raise corpus_error(where, f"unknown keys {', '.join(sorted(unknown))}")
+    family = entry.get("family")
+    if family not in FAMILIES:
+        raise corpus_error(where, f"family {family!r} must be one of {', '.join(FAMILIES)}")
+    forms = {k: tuple(str(f).strip() for f in (entry.get(k) or ())) for k in FORM_KINDS}
+    if not any(forms.values()):
+        raise corpus_error(where, "needs at least one surface form (adj, noun or place)")
+    if forms["place"] and family != "space":
+        raise corpus_error(where, "only space descriptors have place forms")
+    for f in set(sum(forms.values(), ())):
+        if f.lower() != f or not f:
+            raise corpus_error(where, f"surface form {f!r} must be non-empty lower case")
+    recipe = parse_recipe(entry.get("recipe"), where)
+    if not recipe.values and not recipe.enabled:
+        raise corpus_error(where, "recipe is empty")
+    d = Descriptor(
+        name=str(name), family=family, adj=forms["adj"], noun=forms["noun"], place=forms["place"],
+        recipe=recipe, intensity=bool(entry.get("intensity", True)), heldout=bool(entry.get("heldout", False)),
+        note=str(entry.get("note", "")), band=forms["band"],
+    )
+    if d.band and not d.invertible:
+        raise corpus_error(where, "only EQ-only tone descriptors without pass filters have band forms "
+                           "(\"cut the highs\" inverts the recipe)")
+    if any(not f.startswith("the ") for f in d.band):
+        raise corpus_error(where, "band forms start with 'the' (\"the highs\")")
+    return d
 
 
 def descriptor_preset(name: str, intensity: float = 1.0) -> Preset:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiomanip.params import EFFECT_ORDER, EFFECTS, Param, Preset, effect
-from audiomanip.vocab.corpus_files import corpus_error, load_yaml
+from audiomanip.vocab.corpus_files import corpus_error, load_yaml_section
 
 PASS_TYPES = ("low_pass", "high_pass")
 
@@ -65,9 +65,8 @@ class Conventions:
 @functools.cache
 def conventions() -> Conventions:
     """The validated EQ band convention and composition rules."""
-    data = load_yaml("descriptors.yaml")
     where = "descriptors.yaml: conventions"
-    conv = data.get("conventions") if isinstance(data, Mapping) else None
+    conv = load_yaml_section("descriptors.yaml", "conventions")
     if not isinstance(conv, Mapping):
         raise corpus_error("descriptors.yaml", "missing the 'conventions' section")
     eq = effect("eq")
