@@ -53,6 +53,7 @@ class _Renderer:
 
     def __init__(self, prompt_model: PromptModel | None = None) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import audiomanip.batch.job
         import audiomanip.processing
         import audiomanip.rendering  # noqa: F401
 
@@ -102,11 +103,16 @@ class RayRunner:
         *,
         prompt_model: PromptModel | None = None,
         note: Callable[[str], None] | None = None,
+        keep_actors: bool = False,
     ) -> None:
         """``prompt_model``: how the actors predict the jobs that have no preset (see
         :func:`audiomanip.batch.plan.plan_batch` with ``predict=False``); ``note`` hears each
-        distinct note of those predictions once, as the first outcome bringing it arrives."""
+        distinct note of those predictions once, as the first outcome bringing it arrives;
+        ``keep_actors``: the actors outlive a batch, for the next one (until :meth:`close`),
+        so that only the first batch waits for them to start."""
         self.address = address
+        self.keep_actors = keep_actors
+        self._pool: list[Any] = []
         self.prompt_model = prompt_model
         self.note = note
         #: The model's ``info`` as an actor reported it (None until an actor predicted a prompt).
@@ -139,7 +145,16 @@ class RayRunner:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         return workers or max(1, cpus)
 
+    def stop_actors(self) -> None:
+        """End the actors kept from earlier batches (``keep_actors``), freeing their CPUs."""
+        ray = _ray()
+        if ray.is_initialized():
+            for actor in self._pool:
+                ray.kill(actor, no_restart=True)
+        self._pool = []
+
     def close(self) -> None:
+        self.stop_actors()
         ray = _ray()
         if ray.is_initialized():
             ray.shutdown()
@@ -158,19 +173,18 @@ class RayRunner:
             ray.exceptions.NodeDiedError,
             ray.exceptions.OwnerDiedError,
         )
-        queue: collections.deque[tuple[BatchJob, int]] = collections.deque()
-        for job in jobs:
-            decided = precheck(job, options)
-            if decided is not None:
-                yield decided
-            else:
-                queue.append((job, 1))
-        if not queue:
-            return
-        actors = [self._start_actor() for _ in range(max(1, min(workers, len(queue))))]
-        load = {a: 0 for a in actors}
+        # the actors start (in their own processes) while the jobs are checked here
+        load = {a: 0 for a in self._actors(max(1, min(workers, len(jobs))))}
         inflight: dict[Any, tuple[Any, BatchJob, int]] = {}
+        queue: collections.deque[tuple[BatchJob, int]] = collections.deque()
+        gone: set[Any] = set()  # actors lost (their process or node died)
         try:
+            for job in jobs:
+                decided = precheck(job, options)
+                if decided is not None:
+                    yield decided
+                else:
+                    queue.append((job, 1))
             while queue or inflight:
                 for actor in list(load):
                     while queue and load[actor] < JOBS_PER_ACTOR:
@@ -184,6 +198,7 @@ class RayRunner:
                         outcome = self._heard(*ray.get(ref))
                     except lost as exc:
                         load.pop(actor, None)
+                        gone.add(actor)
                         if attempt < MAX_ATTEMPTS:
                             queue.appendleft((job, attempt + 1))
                         else:
@@ -198,14 +213,22 @@ class RayRunner:
                         load[actor] -= 1
                     yield outcome
         finally:
-            for actor in list(load):
-                ray.kill(actor, no_restart=True)
+            self._pool = [a for a in self._pool if a not in gone]
+            if inflight or not self.keep_actors:  # interrupted, or done with them
+                self.stop_actors()
             for _, job, _ in inflight.values():  # interrupted: free what this run had claimed
                 release(job.out_path, options.run_id)
 
+    def _actors(self, n: int) -> list[Any]:
+        """``n`` actors: those kept from an earlier call (``keep_actors``), then new ones."""
+        while len(self._pool) < n:
+            self._start_actor()
+        return self._pool[:n]
 
     def _start_actor(self) -> Any:
-        return self._actor_class.remote(self.prompt_model)
+        actor = self._actor_class.remote(self.prompt_model)
+        self._pool.append(actor)
+        return actor
 
     def _heard(self, outcome: JobOutcome, info: dict[str, Any] | None, notes: list[str]) -> JobOutcome:
         """An actor's answer: keeps the model's ``info``, passes on notes not heard before."""
