@@ -5,16 +5,23 @@ that has only loopback (root; see tests/cluster_env.py), writes ``--files`` ster
 ``--seconds`` s (pink noise, 44.1 kHz) and renders them with the preset of
 benchmarks/batch_workers.py:
 
-* local pool, 1 worker (in-process) and 2 workers: files/s and the 2-vs-1 speed-up;
-* ``--engine ray`` on the 2-node cluster: 1 actor and 2 actors (one per node), files/s;
+* local pool, 1 worker (in-process) and 2 workers: files/s and the 2-vs-1 speed-up (measured
+  in the Ray driver's process, so the pool's workers come from the fork server);
+* ``--engine ray`` on the 2-node cluster, 1 actor and 2 actors (one per node): "cold", fresh
+  actors for the batch as ``audiomanip batch --engine ray`` runs it (their start included, and
+  the time until the first file is done), and "warm", actors kept from an earlier batch
+  (steady-state throughput);
 * Ray's per-file overhead: 1 actor against in-process on files of 0.5 s, from the slope
   between ``--short-files`` files and a quarter of them (the actor's start-up cancels out),
   and the start-up itself.
 
-Outputs go to fresh folders per run (nothing skipped). Other processes competing for the
-machine's cores flatten every speed-up: the load average is printed.
+Every measurement is repeated ``--repeats`` times, interleaved, each with the load average at
+its end; the clusters of ``--cluster`` (see CLUSTERS) are started one after the other,
+``--cycles`` times. Outputs go to fresh folders per run (nothing skipped). Other processes
+competing for the machine's cores flatten every speed-up.
 
     python benchmarks/batch_cluster.py                 # 40 files of 10 s
+    python benchmarks/batch_cluster.py --cluster tests lean lean-nice0 --cycles 2 --repeats 2
     python benchmarks/batch_cluster.py --files 8 --seconds 2
 """
 
@@ -30,15 +37,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 #: How the nodes start: ``ray start`` options and environment.
 #: tests: as tests/cluster_env.py starts them (fast health checks: quick to see a node die);
-#: lean15: fewer services (no log monitor, no metrics), Ray's default worker niceness (15);
-#: lean: the same with the workers (the actors) at niceness 0, like the daemons, the driver and
-#: the local pool's workers: the README's commands.
+#: lean: the README's commands: no dashboard, no log monitor, no metrics, no usage stats;
+#: lean-nice0: the same with Ray's workers (the actors) at niceness 0 instead of Ray's 15, like
+#: the daemons, the driver and the local pool's workers.
 LEAN_ARGS = ["--include-log-monitor", "false"]
 LEAN_ENV = {"RAY_enable_metrics_collection": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 CLUSTERS: dict[str, tuple[list[str], dict[str, str] | None]] = {
     "tests": ([], None),
-    "lean15": (LEAN_ARGS, LEAN_ENV),
-    "lean": (LEAN_ARGS, {**LEAN_ENV, "RAY_worker_niceness": "0"}),
+    "lean": (LEAN_ARGS, LEAN_ENV),
+    "lean-nice0": (LEAN_ARGS, {**LEAN_ENV, "RAY_worker_niceness": "0"}),
 }
 
 
@@ -52,7 +59,7 @@ def _args(argv=None):
         "--cluster",
         nargs="+",
         choices=sorted(CLUSTERS),
-        default=["lean"],
+        default=["lean", "lean-nice0"],
         help="how the nodes start (see CLUSTERS), one cluster after the other",
     )
     ap.add_argument("--cycles", type=int, default=1, help="times the --cluster list is run")
