@@ -154,7 +154,7 @@ def plan_batch(
     prompt_model = None
     presets: dict[str, Preset | None]
     if req.preset_name is None and req.preset_file is None:
-        prompt_model = _prompt_model(req, labels)
+        prompt_model = _prompt_model(req, labels, for_workers=not predict)
         if predict:
             presets, model = _prompt_presets(prompt_model, labels, note)
         else:
@@ -191,21 +191,22 @@ def plan_batch(
     )
 
 
-def _prompt_model(req: BatchRequest, labels: list[str]) -> PromptModel:
+def _prompt_model(req: BatchRequest, labels: list[str], *, for_workers: bool) -> PromptModel:
     """The request's :class:`PromptModel`, once its prompts are checked (PromptError for an
-    empty one) and its checkpoint found (CheckpointError), before anything loads."""
+    empty one). ``for_workers``: the workers will load it, so a given checkpoint is found here
+    first (CheckpointError before any worker starts) and passed on as an absolute path; without
+    one each machine loads its own default model."""
     from audiomanip.checkpoint import find_checkpoint
     from audiomanip.preset_source import check_prompt
 
     for label in labels or [""]:
         check_prompt(label, example="warm tape")
-    checkpoint = find_checkpoint(checkpoint_path=req.checkpoint_path, checkpoint_dir=req.checkpoint_dir)
-    given = req.checkpoint_path is not None or req.checkpoint_dir is not None
+    path, folder = req.checkpoint_path, req.checkpoint_dir
+    if for_workers and (path is not None or folder is not None):
+        path, folder = find_checkpoint(checkpoint_path=path, checkpoint_dir=folder).resolve(), None
     return PromptModel(
-        # a given checkpoint as an absolute path (the one every worker loads); else None: each
-        # machine's own default model
-        checkpoint_path=checkpoint.resolve() if given else None,
-        device=req.device, seed=req.seed, strength=req.strength, many=len(labels) > 16,
+        checkpoint_path=path, checkpoint_dir=folder, device=req.device, seed=req.seed,
+        strength=req.strength, many=len(labels) > 16,
     )
 
 
