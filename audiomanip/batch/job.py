@@ -178,6 +178,11 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                 overwrite=True,
                 measure_loudness=False,
             )
+            if not manifest.still_held(job.out_path, held):
+                raise manifest.ClaimedElsewhere(
+                    f"{job.out_path} was taken over by another batch run while this one rendered it; "
+                    "not written twice"
+                )
             commit.enter_context(_commit_window())
             try:
                 held["keep"] = True  # from here until the record is written (see manifest.claim)
