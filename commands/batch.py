@@ -114,12 +114,13 @@ def batch(
         raise UsageError(f"--engine must be local or ray, got {engine_name!r}")
     if address is not None and engine_name != "ray":
         raise UsageError("--address needs --engine ray")
-    runs_model = preset is None and preset_file is None  # prompts: the model runs here
-    if engine_name == "local" and (workers or os.cpu_count() or 1) > 1 and runs_model:
+    # prompts: the model runs here for the local engine, in the actors for Ray
+    runs_model = engine_name == "local" and preset is None and preset_file is None
+    if (workers or os.cpu_count() or 1) > 1 and runs_model:
         # the model runtime's threads rule out forking this process, so the workers will come
         # from the fork server: start it now, its imports overlapping the planning and the model
         engine.start_fork_server()
-    batch_plan = plan_batch(request, note=note, warn=warn)
+    batch_plan = plan_batch(request, note=note, warn=warn, predict=engine_name == "local")
     jobs, labels, output_dir = batch_plan.jobs, batch_plan.labels, batch_plan.output_dir
     n_workers = workers or (0 if engine_name == "ray" else os.cpu_count() or 1)
 
@@ -134,7 +135,7 @@ def batch(
     if engine_name == "ray":
         from audiomanip.batch.ray_engine import RayRunner
 
-        runner = RayRunner(address)
+        runner = RayRunner(address, prompt_model=batch_plan.prompt_model, note=note)
         n_workers = runner.connect(n_workers)
     started = time.perf_counter()
     err_console.print(
@@ -159,7 +160,7 @@ def batch(
         workers=n_workers,
         seconds_taken=round(elapsed, 3),
         strength=strength,
-        model=batch_plan.model,
+        model=batch_plan.model or (runner.model_info if runner is not None else None),
         labels={lab: batch_plan.slugs[lab] for lab in labels},
     )
     counts = engine.count(outcomes)  # this run's (the report also keeps other runs' entries)

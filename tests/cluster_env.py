@@ -152,10 +152,16 @@ class S3Server:
 
 
 class RayCluster:
-    """A head node and a worker node (1 CPU each) on 127.0.0.1 inside the namespace."""
+    """A head node and a worker node (1 CPU each) on 127.0.0.1 inside the namespace, started
+    with the environment :data:`RAY_HEALTH_ENV` and no other options, unless ``env`` and
+    ``extra_args`` (for ``ray start``) are given."""
 
-    def __init__(self, ns: Namespace, log_dir: Path) -> None:
+    def __init__(
+        self, ns: Namespace, log_dir: Path, env: dict[str, str] | None = None, extra_args: list[str] = ()
+    ) -> None:
         self.ns = ns
+        self.env = RAY_HEALTH_ENV if env is None else env
+        self.extra_args = list(extra_args)
         self.log_dir = log_dir
         self.temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # short: Ray's socket paths are limited
         self.address = f"127.0.0.1:{RAY_PORT}"
@@ -169,10 +175,10 @@ class RayCluster:
         args = [
             sys.executable, "-m", "ray.scripts.scripts", "start", *extra,
             "--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--object-store-memory", "100000000",
-            "--disable-usage-stats", "--block",
+            "--disable-usage-stats", "--block", *self.extra_args,
         ]  # fmt: skip
         log = (self.log_dir / f"ray_{name}.log").open("ab")
-        return self.ns.popen(args, env={**os.environ, **RAY_HEALTH_ENV}, stdout=log, stderr=subprocess.STDOUT)
+        return self.ns.popen(args, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT)
 
     def start_worker(self) -> subprocess.Popen:
         worker = self._start(["--address", self.address], "worker")

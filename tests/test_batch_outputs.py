@@ -217,6 +217,51 @@ def test_a_claim_held_by_another_live_run_is_respected(tmp_path):
     assert not claim_file.exists()
 
 
+def test_two_runs_taking_over_one_abandoned_claim_at_once_write_the_output_once(tmp_path, monkeypatch):
+    """Runs A and B both find the claim of a dead process on a stale output and both take it
+    over: B's delete removes the claim A has just made. A learns it before publishing."""
+    import audiomanip.processing
+
+    root = tmp_path / "in"
+    root.mkdir()
+    sf.write(root / "a.wav", sine(330.0, 0.3, SR, amplitude=0.5).T, SR)
+
+    def job_at(db: float):
+        return engine.plan_jobs([(root / "a.wav", "p")], {"p": gain_preset(db)}, root, tmp_path / "o", {"p": "p"})[0]
+
+    assert engine.run_job(job_at(-6.0), engine.BatchOptions(run_id="old")).status == "done"
+    out = Path(job_at(-6.0).out_path)
+    old_level, old_bytes = rms_db(out), out.read_bytes()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    claim_file = Path(manifest.claim_location(str(out)))
+    abandoned = {"run": "dead", "host": socket.gethostname(), "pid": int(dead.stdout), "time": time.time()}
+    claim_file.write_text(json.dumps(abandoned))
+
+    real = audiomanip.processing.process_file
+    b_claim = json.dumps({"run": "B", "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
+
+    def render_while_b_takes_over(*args, **kw):
+        # B read the abandoned claim when A did; its delete comes after A's create
+        assert json.loads(claim_file.read_text())["run"] == "A"
+        claim_file.unlink()
+        claim_file.write_text(b_claim)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(audiomanip.processing, "process_file", render_while_b_takes_over)
+    a = engine.run_job(job_at(-12.0), engine.BatchOptions(run_id="A"))
+    monkeypatch.setattr(audiomanip.processing, "process_file", real)
+    assert a.status == "failed" and "taken over by another batch run" in a.error
+    assert out.read_bytes() == old_bytes  # A wrote nothing
+    assert claim_file.read_text() == b_claim  # and left B's claim alone
+    assert not list(out.parent.glob(".*part*")) and not list(out.parent.glob("*.part*"))
+    # B, holding the claim, renders and publishes: the one write of the new output
+    assert engine.run_job(job_at(-12.0), engine.BatchOptions(run_id="B")).status == "done"
+    assert rms_db(out) == pytest.approx(old_level - 6.0, abs=0.05)
+    assert manifest.read_record(str(out))["run"] == "B" and not claim_file.exists()
+
+
 CONCURRENT = """
 import sys
 from audiomanip.commands.app import main

@@ -160,3 +160,68 @@ def test_local_engine_reads_and_writes_s3_too(cluster, inputs, tmp_path):
     assert wavs == [f"local/take0{i}.wav" for i in (1, 2, 3)]
     for i in (1, 2, 3):
         assert abs(f0(tmp_path / "dl" / "local" / f"take0{i}.wav") - hz(i)) < 1.0
+
+
+DRIVER_PROBE = """
+import atexit, json, sys
+probe, model_dir, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+opened = []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and args[0].startswith(model_dir):
+        opened.append(args[0])
+sys.addaudithook(hook)
+def report():
+    watched = ("audiomanip.inference", "onnxruntime", "torch")
+    modules = sorted(m for m in sys.modules if m.startswith(watched))
+    with open(probe, "w") as fh:
+        json.dump({"opened": opened, "modules": modules}, fh)
+atexit.register(report)
+sys.argv = ["audiomanip", *argv]
+import runpy
+runpy.run_module("audiomanip", run_name="__main__")
+"""
+
+
+def test_actors_predict_the_prompts_and_the_driver_never_loads_the_model(cluster, tmp_path):
+    from audiomanip.batch.manifest import read_record
+    from audiomanip.batch.plan import PromptModel
+    from audiomanip.checkpoint import DEFAULT_MODEL_DIR
+
+    ns, s3, ray, _ = cluster
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        sf.write(folder / f"t{i}.wav", sine(hz(i), 2.0, SR, amplitude=0.4).T, SR)
+    prompts = ["warm tape", "a small room with lots of reverb"]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    probe = tmp_path / "probe.json"
+    args = ["batch", folder, "--prompts", tmp_path / "prompts.txt", "--output-dir", tmp_path / "out",
+            "--strength", "0.8", "--engine", "ray", "--address", ray.address]  # fmt: skip
+
+    def run_driver():
+        cmd = [sys.executable, "-c", DRIVER_PROBE, probe, str(DEFAULT_MODEL_DIR), *map(str, args)]
+        res = ns.run(cmd, env=s3.env(), capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        seen = json.loads(probe.read_text())
+        # the driver never imported the model's runtime nor opened the model's files
+        assert seen["modules"] == [] and seen["opened"] == [], seen
+        return json.loads((tmp_path / "out" / "report.json").read_text())
+
+    report = run_driver()
+    assert report["counts"] == {"done": 6, "skipped": 0, "failed": 0}
+    # what the actors predicted is what the library predicts (the local engine's path)
+    model = PromptModel(strength=0.8)
+    presetter = model.presetter()
+    expected = {p: json.loads(json.dumps(model.preset(presetter, p)[0].to_dict())) for p in prompts}
+    assert expected[prompts[0]] != expected[prompts[1]]
+    assert report["model"] == json.loads(json.dumps(presetter.model.info))
+    for entry in report["files"]:
+        assert entry["preset"] == expected[entry["label"]]
+        assert read_record(entry["out_path"])["preset"] == expected[entry["label"]]  # the manifest too
+        i = int(Path(entry["in_path"]).stem[1:])
+        assert sf.info(entry["out_path"]).frames >= int(2.0 * SR)  # a reverb tail may follow
+        assert abs(f0(Path(entry["out_path"])) - hz(i)) < 2.0
+
+    # resuming judges the manifest against what the actors predict again: every output is current
+    report = run_driver()
+    assert report["counts"] == {"done": 0, "skipped": 6, "failed": 0}

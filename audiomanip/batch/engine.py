@@ -33,12 +33,14 @@ REPORT_NAME = "report.json"
 
 @dataclass
 class BatchJob:
-    """One file with one preset. ``label`` names the preset (prompt, preset name or file)."""
+    """One file with one preset. ``label`` names the preset (prompt, preset name or file);
+    ``preset`` is None when the worker predicts it from the prompt ``label`` (see
+    :class:`audiomanip.batch.plan.PromptModel`)."""
 
     in_path: str
     out_path: str
     label: str
-    preset: dict[str, Any]
+    preset: dict[str, Any] | None
 
 
 @dataclass
@@ -206,12 +208,13 @@ def output_rel(in_path: Path | str, root: Path | str) -> str:
 
 def plan_jobs(
     assignments: Sequence[tuple[Path | str, str]],
-    presets: dict[str, Preset],
+    presets: dict[str, Preset | None],
     root: Path | str,
     output_dir: Path | str,
     slugs: dict[str, str],
 ) -> list[BatchJob]:
-    """Jobs for ``(input, label)`` pairs; ``presets[label]`` is the preset of each label.
+    """Jobs for ``(input, label)`` pairs; ``presets[label]`` is the preset of each label
+    (None: predicted by the worker).
 
     Outputs mirror the input tree under ``output_dir`` (see :func:`output_rel`); when some file
     is assigned more than one label, every label gets its own subfolder
@@ -243,8 +246,12 @@ def plan_jobs(
         if key in inputs:
             raise UsageError(f"the output {out} would replace an input; choose another --output-dir")
         made_by[key] = source
-        jobs.append(BatchJob(in_path=str(f), out_path=out, label=label, preset=presets[label].to_dict()))
+        jobs.append(BatchJob(in_path=str(f), out_path=out, label=label, preset=_as_dict(presets[label])))
     return jobs
+
+
+def _as_dict(preset: Preset | None) -> dict[str, Any] | None:
+    return None if preset is None else preset.to_dict()
 
 
 # ------------------------------------------------------------------ running

@@ -103,7 +103,7 @@ def precheck(job: BatchJob, options: BatchOptions) -> JobOutcome | None:
     """The outcome of a job decided without rendering (``skipped`` when its output is current,
     ``failed`` when an unaccounted file is in the way), or None when it must be rendered.
     Cheap for local inputs (one hash); engines call it before handing out work."""
-    if options.overwrite or not storage.is_local(job.in_path):
+    if options.overwrite or job.preset is None or not storage.is_local(job.in_path):
         return None
     try:
         if not storage.exists(job.out_path):
@@ -132,6 +132,8 @@ def run_job(job: BatchJob, options: BatchOptions) -> JobOutcome:
 
 
 def _run(job: BatchJob, options: BatchOptions) -> JobOutcome:
+    if job.preset is None:
+        raise ValueError(f"no preset for {job.label!r}: the engine did not predict its prompt")
     preset = Preset.from_dict(job.preset)
     if storage.identity(job.in_path) == storage.identity(job.out_path):
         raise OutputError(f"refusing to write over the input file {job.in_path}")
@@ -176,6 +178,11 @@ def _render(job: BatchJob, options: BatchOptions, preset: Preset, local_in: Path
                 overwrite=True,
                 measure_loudness=False,
             )
+            if not manifest.still_held(job.out_path, held):
+                raise manifest.ClaimedElsewhere(
+                    f"{job.out_path} was taken over by another batch run while this one rendered it; "
+                    "not written twice"
+                )
             commit.enter_context(_commit_window())
             try:
                 held["keep"] = True  # from here until the record is written (see manifest.claim)

@@ -163,11 +163,12 @@ def _abandoned(claim: dict[str, Any], run_id: str, ttl_s: float) -> bool:
 
 
 @contextlib.contextmanager
-def claim(out_location: str, run_id: str, *, ttl_s: float = CLAIM_TTL_S) -> Iterator[dict[str, bool]]:
-    """Hold the claim on an output while the body runs; released afterwards unless the body set
-    ``held["keep"]`` (an output published but not yet recorded: the claim tells the next run
-    it is ours). ``held["took_over"]`` is True when an abandoned claim was taken over (its
-    holder may have left a temporary file). ClaimedElsewhere when another live run holds it."""
+def claim(out_location: str, run_id: str, *, ttl_s: float = CLAIM_TTL_S) -> Iterator[dict[str, Any]]:
+    """Hold the claim on an output while the body runs; released afterwards (if it is still
+    this one's, see :func:`still_held`) unless the body set ``held["keep"]`` (an output
+    published but not yet recorded: the claim tells the next run it is ours).
+    ``held["took_over"]`` is True when an abandoned claim was taken over (its holder may have
+    left a temporary file). ClaimedElsewhere when another live run holds it."""
     where = claim_location(out_location)
     mine = json.dumps(
         {"run": run_id, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
@@ -193,12 +194,20 @@ def claim(out_location: str, run_id: str, *, ttl_s: float = CLAIM_TTL_S) -> Iter
         took_over = True
     else:
         raise ClaimedElsewhere(f"could not claim {out_location}: another run keeps taking it")
-    held = {"took_over": took_over, "keep": False}
+    held: dict[str, Any] = {"took_over": took_over, "keep": False, "token": mine}
     try:
         yield held
     finally:
-        if not held["keep"]:
+        if not held["keep"] and still_held(out_location, held):
             storage.delete(where)
+
+
+def still_held(out_location: str, held: dict[str, Any]) -> bool:
+    """True while the claim that :func:`claim` took is still in place. Two runs that judge one
+    abandoned claim at the same instant both delete it and create their own, and the later
+    delete removes the earlier run's new claim: that run learns here, before it publishes, that
+    the output is no longer its to write."""
+    return storage.read_bytes(claim_location(out_location)) == held["token"]
 
 
 def release(out_location: str, run_id: str) -> None:

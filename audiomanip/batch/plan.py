@@ -1,6 +1,7 @@
 """What a batch will do, decided before any worker starts: its preset source, the preset of
-each label (the model runs once per distinct prompt, here in the parent), the inputs, where
-outputs go, and the jobs (:func:`audiomanip.batch.engine.plan_jobs`).
+each label (the model runs once per distinct prompt, here in the parent, unless the workers
+predict: see :class:`PromptModel`), the inputs, where outputs go, and the jobs
+(:func:`audiomanip.batch.engine.plan_jobs`).
 
 A batch takes exactly one source: one prompt for every file, a prompts file (every file gets
 every prompt), a plan CSV (``file,prompt`` rows), a named preset or a preset file. Nothing
@@ -20,6 +21,7 @@ from audiomanip.preset_source import PresetRequest, ignore_message
 if TYPE_CHECKING:
     from audiomanip.batch.engine import BatchJob
     from audiomanip.params import Preset
+    from audiomanip.preset_source import PromptPresetter
 
 
 @dataclass(kw_only=True)
@@ -44,11 +46,46 @@ class BatchRequest(PresetRequest):
     audio_length_s: float | None = None
 
 
+@dataclass(frozen=True)
+class PromptModel:
+    """How a batch turns its prompts into presets: the model of ``checkpoint_path`` /
+    ``checkpoint_dir`` (``find_checkpoint``'s rule) on ``device`` with ``seed``, each preset
+    taken at ``strength`` (0..1). Plain data, so that it can travel to the workers of a cluster:
+    each builds its own :meth:`presetter` (the model loads on its first prompt) and calls
+    :meth:`preset`, the one prompt-to-preset path of every batch."""
+
+    checkpoint_path: Path | None = None
+    checkpoint_dir: Path | None = None
+    device: str = "auto"
+    seed: int | None = None
+    strength: float = 1.0
+    many: bool = False
+
+    def presetter(self) -> PromptPresetter:
+        from audiomanip.preset_source import PromptPresetter
+
+        return PromptPresetter(
+            checkpoint_path=self.checkpoint_path,
+            checkpoint_dir=self.checkpoint_dir,
+            device=self.device,
+            seed=self.seed,
+            many=self.many,
+        )
+
+    def preset(self, presetter: PromptPresetter, label: str) -> tuple[Preset, dict[str, Any] | None, list[str]]:
+        """The preset of the prompt ``label`` at :attr:`strength`, the model's ``info`` and the
+        notes for the user (the loader's, then the prompt's, each prompt's prefixed with it)."""
+        resolved = presetter(label)
+        notes = presetter.take_notes() + [f"{label!r}: {n}" for n in resolved.notes + resolved.explicit]
+        return resolved.at_strength(self.strength), resolved.model, notes
+
+
 @dataclass
 class BatchPlan:
     """The jobs of a batch: ``labels`` (the distinct prompts, or the one preset's name) with
     their ``slugs``; ``in_dir``/``output_dir`` as checked and defaulted; ``model`` (the
-    model's ``info`` dict, prompts only)."""
+    model's ``info`` dict, prompts predicted here only); ``prompt_model`` (prompts only): how
+    the workers predict the jobs planned without a preset (``predict=False``)."""
 
     jobs: list[BatchJob]
     labels: list[str]
@@ -56,6 +93,7 @@ class BatchPlan:
     in_dir: Path | str
     output_dir: str
     model: dict[str, Any] | None = None
+    prompt_model: PromptModel | None = None
 
 
 def check_request(request: BatchRequest) -> None:
@@ -79,8 +117,11 @@ def plan_batch(
     *,
     note: Callable[[str], None] = ignore_message,
     warn: Callable[[str], None] = ignore_message,
+    predict: bool = True,
 ) -> BatchPlan:
-    """The batch's jobs (see the module docstring). ``note`` hears the model's and each
+    """The batch's jobs (see the module docstring). ``predict=False``: prompts are not turned
+    into presets here (the model is not loaded, only its checkpoint found): their jobs have no
+    preset, and the workers predict them with :attr:`BatchPlan.prompt_model`. ``note`` hears the model's and each
     prompt's notes as soon as each prompt is read (the model is loaded first, so an error
     while loading stays one line) and which input formats get WAV outputs; ``warn`` hears a
     preset file's repairs. Raises UsageError (no
@@ -110,8 +151,14 @@ def plan_batch(
             labels = read_prompt_file(local_prompts)
     else:
         labels = []
+    prompt_model = None
+    presets: dict[str, Preset | None]
     if req.preset_name is None and req.preset_file is None:
-        presets, model = _prompt_presets(req, labels, note)
+        prompt_model = _prompt_model(req, labels, for_workers=not predict)
+        if predict:
+            presets, model = _prompt_presets(prompt_model, labels, note)
+        else:
+            presets, model = dict.fromkeys(labels), None
     else:
         labels, presets, model = _preset(req, note, warn)
     slugs = unique_slugs(labels)
@@ -139,34 +186,40 @@ def plan_batch(
     for suffix in sorted(as_wav):
         note(f"{suffix or 'suffix-less'} files can be read but not written: their outputs are WAV")
     return BatchPlan(
-        jobs=jobs, labels=labels, slugs=slugs, in_dir=in_dir, output_dir=str(output_dir), model=model
+        jobs=jobs, labels=labels, slugs=slugs, in_dir=in_dir, output_dir=str(output_dir), model=model,
+        prompt_model=prompt_model,
+    )
+
+
+def _prompt_model(req: BatchRequest, labels: list[str], *, for_workers: bool) -> PromptModel:
+    """The request's :class:`PromptModel`, once its prompts are checked (PromptError for an
+    empty one). ``for_workers``: the workers will load it, so a given checkpoint is found here
+    first (CheckpointError before any worker starts) and passed on as an absolute path; without
+    one each machine loads its own default model."""
+    from audiomanip.checkpoint import find_checkpoint
+    from audiomanip.preset_source import check_prompt
+
+    for label in labels or [""]:
+        check_prompt(label, example="warm tape")
+    path, folder = req.checkpoint_path, req.checkpoint_dir
+    if for_workers and (path is not None or folder is not None):
+        path, folder = find_checkpoint(checkpoint_path=path, checkpoint_dir=folder).resolve(), None
+    return PromptModel(
+        checkpoint_path=path, checkpoint_dir=folder, device=req.device, seed=req.seed,
+        strength=req.strength, many=len(labels) > 16,
     )
 
 
 def _prompt_presets(
-    req: BatchRequest, labels: list[str], note: Callable[[str], None]
-) -> tuple[dict[str, Preset], dict[str, Any] | None]:
-    """The preset of each prompt at the request's strength, and the model's ``info``."""
-    from audiomanip.preset_source import PromptPresetter, check_prompt
-
-    for label in labels or [""]:
-        check_prompt(label, example="warm tape")
-    presetter = PromptPresetter(
-        checkpoint_path=req.checkpoint_path,
-        checkpoint_dir=req.checkpoint_dir,
-        device=req.device,
-        seed=req.seed,
-        many=len(labels) > 16,
-    )
-    presets: dict[str, Preset] = {}
+    prompt_model: PromptModel, labels: list[str], note: Callable[[str], None]
+) -> tuple[dict[str, Preset | None], dict[str, Any] | None]:
+    """The preset of each prompt (:meth:`PromptModel.preset`), and the model's ``info``."""
+    presetter = prompt_model.presetter()
+    presets: dict[str, Preset | None] = {}
     model = None
     for label in labels:
-        resolved = presetter(label)
-        presets[label] = resolved.at_strength(req.strength)
-        model = resolved.model
-        for message in presetter.take_notes() + [
-            f"{label!r}: {n}" for n in resolved.notes + resolved.explicit
-        ]:
+        presets[label], model, notes = prompt_model.preset(presetter, label)
+        for message in notes:
             note(message)
     return presets, model
 
@@ -183,4 +236,4 @@ def _preset(
     return [resolved.label], {resolved.label: resolved.at_strength(req.strength)}, None
 
 
-__all__ = ["BatchPlan", "BatchRequest", "check_request", "plan_batch"]
+__all__ = ["BatchPlan", "BatchRequest", "PromptModel", "check_request", "plan_batch"]
