@@ -9,6 +9,7 @@ process through `--address`, reading and writing S3 with s3fs. The S3 bucket is 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -225,3 +226,25 @@ def test_actors_predict_the_prompts_and_the_driver_never_loads_the_model(cluster
     # resuming judges the manifest against what the actors predict again: every output is current
     report = run_driver()
     assert report["counts"] == {"done": 0, "skipped": 6, "failed": 0}
+
+
+def test_more_workers_than_the_cluster_has_cpus_still_finish(cluster, tmp_path):
+    """4 actors asked of the one-CPU nodes (2, or 1 after the node-loss test): the extra ones
+    wait for a CPU the whole batch. Jobs go
+    only to actors that run, so none is held by a waiting actor (it was: the batch hung)."""
+    ns, s3, ray, _ = cluster
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(6):
+        sf.write(folder / f"t{i}.wav", sine(hz(i), 1.0, SR, amplitude=0.4).T, SR)
+    proc, _, err = start_batch(
+        ns, s3, tmp_path, folder, "--preset", "warm-tape", "--output-dir", tmp_path / "out",
+        "--engine", "ray", "--address", ray.address, "--workers", "4",
+    )  # fmt: skip
+    assert proc.wait(timeout=240) == 0, err.read_text()
+    said = re.search(r"4 workers asked for, the cluster has (\d) CPUs now", " ".join(err.read_text().split()))
+    assert said and int(said.group(1)) in (1, 2), err.read_text()
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"] == {"done": 6, "skipped": 0, "failed": 0}
+    for entry in report["files"]:
+        assert abs(f0(Path(entry["out_path"])) - hz(int(Path(entry["in_path"]).stem[1:]))) < 2.0

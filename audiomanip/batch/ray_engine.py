@@ -62,6 +62,10 @@ class _Renderer:
         #: prompt -> (preset dict, the model's info, notes) or the one-line error predicting it
         self._predicted: dict[str, tuple[dict[str, Any], dict[str, Any] | None, list[str]] | str] = {}
 
+    def ready(self) -> bool:
+        """Answers once the actor runs (it then has a CPU and its imports are done)."""
+        return True
+
     def run(self, job: BatchJob, options: BatchOptions) -> tuple[JobOutcome, dict[str, Any] | None, list[str]]:
         """The job's outcome, with the model's ``info`` and the prompt's notes when this actor
         predicted its preset (None and [] otherwise)."""
@@ -119,6 +123,8 @@ class RayRunner:
         self.model_info: dict[str, Any] | None = None
         self._notes_heard: set[str] = set()
         self._actor_class: Any = None
+        #: Actors known to run (their ``ready`` answered): only these are given jobs.
+        self._running: set[Any] = set()
 
     def connect(self, workers: int = 0) -> int:
         """Join the cluster (or start Ray here); returns the number of actors to use:
@@ -142,8 +148,11 @@ class RayRunner:
                 f"{' '.join(str(exc).split())[:300]}"
             ) from None
         self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_Renderer)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        return workers or max(1, cpus)
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if workers > cpus and self.note is not None:
+            self.note(f"{workers} workers asked for, the cluster has {cpus} CPUs now: "
+                      f"{workers - cpus} actors start only when CPUs free up or nodes join")
+        return workers or cpus
 
     def stop_actors(self) -> None:
         """End the actors kept from earlier batches (``keep_actors``), freeing their CPUs."""
@@ -152,6 +161,7 @@ class RayRunner:
             for actor in self._pool:
                 ray.kill(actor, no_restart=True)
         self._pool = []
+        self._running = set()
 
     def close(self) -> None:
         self.stop_actors()
@@ -173,8 +183,16 @@ class RayRunner:
             ray.exceptions.NodeDiedError,
             ray.exceptions.OwnerDiedError,
         )
-        # the actors start (in their own processes) while the jobs are checked here
-        load = {a: 0 for a in self._actors(max(1, min(workers, len(jobs))))}
+        # the actors start (in their own processes) while the jobs are checked here; jobs go only
+        # to actors that run, so an actor still waiting for a CPU (more workers than the cluster
+        # has free CPUs) holds none back
+        load: dict[Any, int] = {}
+        starting: dict[Any, Any] = {}  # the ready() answer awaited -> its actor
+        for actor in self._actors(max(1, min(workers, len(jobs)))):
+            if actor in self._running:
+                load[actor] = 0
+            else:
+                starting[actor.ready.remote()] = actor
         inflight: dict[Any, tuple[Any, BatchJob, int]] = {}
         queue: collections.deque[tuple[BatchJob, int]] = collections.deque()
         gone: set[Any] = set()  # actors lost (their process or node died)
@@ -191,8 +209,21 @@ class RayRunner:
                         job, attempt = queue.popleft()
                         inflight[actor.run.remote(job, options)] = (actor, job, attempt)
                         load[actor] += 1
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+                ready, _ = ray.wait(list(inflight) + list(starting), num_returns=1, timeout=1.0)
                 for ref in ready:
+                    if ref in starting:
+                        actor = starting.pop(ref)
+                        try:
+                            ray.get(ref)
+                        except lost:
+                            gone.add(actor)
+                        else:
+                            self._running.add(actor)
+                            load[actor] = 0
+                        if not load and not starting:  # every actor is gone: start a fresh one
+                            fresh = self._start_actor()
+                            starting[fresh.ready.remote()] = fresh
+                        continue
                     actor, job, attempt = inflight.pop(ref)
                     try:
                         outcome = self._heard(*ray.get(ref))
@@ -204,8 +235,9 @@ class RayRunner:
                         else:
                             release(job.out_path, options.run_id)
                             yield _failed(job, f"its worker died {attempt} times ({type(exc).__name__})")
-                        if not load:  # every actor is gone: start a fresh one where Ray can
-                            load[self._start_actor()] = 0
+                        if not load and not starting:  # every actor is gone: start a fresh one where Ray can
+                            fresh = self._start_actor()
+                            starting[fresh.ready.remote()] = fresh
                         continue
                     except ray.exceptions.RayTaskError as exc:
                         outcome = _failed(job, " ".join(str(exc.cause or exc).split())[:500])
@@ -214,6 +246,7 @@ class RayRunner:
                     yield outcome
         finally:
             self._pool = [a for a in self._pool if a not in gone]
+            self._running -= gone
             if inflight or not self.keep_actors:  # interrupted, or done with them
                 self.stop_actors()
             for _, job, _ in inflight.values():  # interrupted: free what this run had claimed
