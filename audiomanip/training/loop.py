@@ -70,6 +70,10 @@ class TrainOptions:
     optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
     training folds (:func:`audiomanip.training.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
+    ``outcome_weight``: weight of the outcome term (:mod:`audiomanip.training.outcomes`) on the
+    STFT steps (0: none; needs the STFT term). ``varied_bank``: the clip bank also holds dark,
+    bright, boomy, thin, squashed and reverberant versions of its sources
+    (:func:`audiomanip.training.clips.varied_sources`).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -99,6 +103,8 @@ class TrainOptions:
     audio_view_dropout: float = 0.5
     token_dropout: float = 0.0
     crowd_per_word: int = 0
+    outcome_weight: float = 0.0
+    varied_bank: bool = False
     init_from: Path | None = None
     resume: Path | None = None
     max_steps: int | None = None
@@ -277,8 +283,21 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     if options.max_steps is not None:
         total_steps = min(total_steps, options.max_steps)
     use_stft = options.stft_every > 0 and options.stft_weight > 0
-    clips = clip_bank(options.sample_rate, options.clip_seconds, seed=options.seed,
-                      audio_dir=options.audio_dir) if (use_stft or net.config.audio_view == "mel") else None
+    if options.outcome_weight > 0 and not use_stft:
+        raise UsageError("--outcome-weight needs the audio term: set --stft-every above 0")
+    clips = clip_bank(options.sample_rate, options.clip_seconds, seed=options.seed, audio_dir=options.audio_dir,
+                      varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
+    outcome_items: list[list[tuple[str, int, float]]] | None = None
+    if options.outcome_weight > 0:
+        from audiomanip.training.outcomes import example_items, outcome_loss, word_steps
+
+        steps_of_words = word_steps(clips.numpy()[::2], options.sample_rate)
+        outcome_items = [example_items(p, steps_of_words) for p in train_ds.pairs]
+    profiles = None
+    if net.config.audio_view == "profile" and clips is not None:
+        from audiomanip.audio_profile import profile
+
+        profiles = profile(clips, options.sample_rate).to(device)  # [N, PROFILE_SIZE], once
     clap = ClapAudioLoss(options.clap_checkpoint, device) if options.clap_checkpoint is not None else None
     if clap is not None and not use_stft:
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
@@ -321,8 +340,12 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     raise KeyboardInterrupt
                 idx = ranks.shard(perm[b_idx * options.batch_size:(b_idx + 1) * options.batch_size].tolist())
                 batch = train_ds.batch(idx)
-                view = None
-                if net.config.audio_view == "mel" and clips is not None and \
+                view = view_present = pick = None
+                if profiles is not None:  # each item hears its own clip, or (dropout) nothing
+                    pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
+                    view = profiles[pick]
+                    view_present = (torch.rand(len(idx), generator=clip_rng) >= options.audio_view_dropout).to(device)
+                elif net.config.audio_view == "mel" and clips is not None and \
                         float(torch.rand((), generator=clip_rng)) >= options.audio_view_dropout:
                     from audiomanip.model.audio_context import log_mel
 
@@ -334,23 +357,35 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 if options.token_dropout > 0:
                     keep = torch.rand(mask.shape, generator=clip_rng) >= options.token_dropout
                     mask = mask & keep
-                out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view)
+                out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view,
+                            view_present)
                 p_loss, parts = parameter_loss(out, targets)
                 loss = p_loss
-                stft_val = clap_val = None
+                stft_val = clap_val = outcome_val = None
                 if use_stft and step % options.stft_every == 0:
                     nb = min(ranks.share(options.stft_batch), len(idx))
-                    pick = torch.randint(0, clips.shape[0], (nb,), generator=clip_rng)
-                    x = clips[pick].to(device)
+                    rows = list(range(nb))
+                    if outcome_items is not None:  # rows with a measurable intent first
+                        with_intent = [r for r in range(len(idx)) if outcome_items[idx[r]]]
+                        rows = (with_intent + [r for r in range(len(idx)) if not outcome_items[idx[r]]])[:nb]
+                    if pick is None or profiles is None:
+                        pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
+                    x = clips[pick[rows]].to(device)  # with the profile view: the clips the items heard
                     with torch.no_grad():
-                        t_params, t_enabled = preset_tensors(batch["presets"][:nb], device=device)
+                        t_params, t_enabled = preset_tensors([batch["presets"][r] for r in rows], device=device)
                         y_target = run_chain(x, options.sample_rate, t_params, t_enabled)
-                    sub = {e: {k: v[:nb] for k, v in o.items()} for e, o in out.items()}
+                    sub = {e: {k: v[rows] for k, v in o.items()} for e, o in out.items()}
                     p_params, p_enabled = chain_inputs_from_outputs(sub, soft=True)
                     y_pred = run_chain(x, options.sample_rate, p_params, p_enabled)
                     s_loss = multi_resolution_stft_loss(y_pred, y_target)
                     loss = loss + options.stft_weight * s_loss
                     stft_val = float(s_loss.detach())
+                    if outcome_items is not None:
+                        items = [(i, *item) for i, r in enumerate(rows) for item in outcome_items[idx[r]]]
+                        o_loss, counted = outcome_loss(x, y_pred, options.sample_rate, items)
+                        if counted:
+                            loss = loss + options.outcome_weight * o_loss
+                            outcome_val = float(o_loss.detach())
                     if clap is not None:
                         c_loss = clap(y_pred, y_target, options.sample_rate)
                         loss = loss + options.clap_weight * c_loss
@@ -369,7 +404,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 epoch_losses.append(last_loss)
                 emit({"event": "step", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
                       "loss": last_loss, "param_loss": float(p_loss.detach()), "stft_loss": stft_val,
-                      "clap_loss": clap_val, "lr": lr, **{f"{k}_loss": v for k, v in parts.items()}})
+                      "clap_loss": clap_val, "outcome_loss": outcome_val, "lr": lr, **{f"{k}_loss": v for k, v in parts.items()}})
                 if options.save_checkpoint_every and step % options.save_checkpoint_every == 0:
                     path = save(out_dir / f"step-{step}", step / steps_per_epoch)
                     emit({"event": "checkpoint", "path": str(path), "step": step})
