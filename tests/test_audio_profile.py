@@ -87,15 +87,21 @@ def test_read_analysis_audio_hears_every_part_of_a_long_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- the network and its graph
-def _profile_checkpoint(folder: Path) -> Path:
+@pytest.fixture(scope="module")
+def profile_model(tmp_path_factory) -> Path:
+    """A small untrained profile-view checkpoint with its exported ONNX graph."""
     torch = pytest.importorskip("torch")
     from audiomanip.checkpoint import save_checkpoint
+    from audiomanip.inference.export import export_preset_net
     from audiomanip.model.network import ModelConfig, PresetNet
     from audiomanip.model.preset_model import model_config_dict
 
     torch.manual_seed(0)
     net = PresetNet(ModelConfig(d_model=32, n_heads=4, head_hidden=32, n_self_layers=1, audio_view="profile"))
-    return save_checkpoint(folder, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2"))
+    folder = tmp_path_factory.mktemp("profile") / "profile_model"
+    ckpt = save_checkpoint(folder, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2"))
+    assert export_preset_net(ckpt) == ckpt / "model.onnx"
+    return ckpt
 
 
 def test_a_left_out_view_is_exactly_the_text_only_path():
@@ -127,15 +133,13 @@ def _numbers(tree) -> list[float]:
     return [float(tree)] if isinstance(tree, (int, float)) else []
 
 
-def test_a_profile_model_runs_on_onnx_runtime_like_torch_and_text_only_ignores_the_audio(tmp_path):
-    pytest.importorskip("torch")
+def test_a_profile_model_runs_on_onnx_runtime_like_torch_and_text_only_ignores_the_audio(tmp_path, profile_model):
+    import json
+
     from audiomanip.apply_job import ApplyJob, ApplyRequest
-    from audiomanip.inference.export import export_preset_net
     from audiomanip.inference.loader import choose_backend, load_model
 
-    ckpt = _profile_checkpoint(tmp_path / "profile_model")
-    export_preset_net(ckpt)
-    import json
+    ckpt = profile_model
 
     assert choose_backend(ckpt, json.loads((ckpt / "config.json").read_text())) == "onnx"
     onnx, torch_model = load_model(ckpt, backend="onnx"), load_model(ckpt, backend="torch")
@@ -160,3 +164,22 @@ def test_a_profile_model_runs_on_onnx_runtime_like_torch_and_text_only_ignores_t
 
     assert preset("dark.wav", False) != preset("bright.wav", False)
     assert preset("dark.wav", True) == preset("bright.wav", True) == onnx.predict("more bass").preset.to_dict()
+
+
+def test_cli_apply_text_only_reads_the_words_alone(tmp_path, profile_model):
+    import json
+
+    from cli_helpers import invoke
+
+    ckpt = profile_model
+    for name, audio in (("dark.wav", harmonic_instrument(2.0, SR, seed=0, root_hz=110.0, notes_per_s=2.0)),
+                        ("bright.wav", white_noise(2.0, SR, rms=0.1, seed=1))):
+        sf.write(tmp_path / name, audio.T, SR)
+
+    def preset(name: str, *extra: str) -> dict:
+        res = invoke("apply", tmp_path / name, "more bass", "--checkpoint-path", ckpt, "--dry-run", "--json", *extra)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)["preset"]
+
+    assert preset("dark.wav") != preset("bright.wav")
+    assert preset("dark.wav", "--text-only") == preset("bright.wav", "--text-only")

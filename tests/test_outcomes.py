@@ -115,3 +115,24 @@ def test_the_outcome_term_moves_a_real_eq_towards_the_rule(sources):
         opt.step()
     assert losses[-1] < 0.1 * losses[0]
     assert float(gain.detach().min()) > 1.0  # it boosted the bass of both
+
+
+def test_outcome_rows_weigh_only_the_decided_effect_in_the_parameter_loss():
+    torch = pytest.importorskip("torch")
+    from audiomanip.model.heads import targets_from_presets
+    from audiomanip.model.losses import parameter_loss
+
+    weights = O.outcome_row_weights([[("bass", 1, -0.3)], [], [("space", 1, -0.1)]], 0.0)
+    assert weights["eq"].tolist() == [0.0, 1.0, 1.0] and weights["reverb"].tolist() == [1.0, 1.0, 0.0]
+    assert weights["compressor"].tolist() == [1.0, 1.0, 1.0]
+    # a wrong EQ on row 0 costs nothing once row 0's EQ is decided by its outcome
+    target = [_shelf(6.0)] * 3
+    wrong = [_shelf(-6.0), _shelf(6.0), _shelf(6.0)]
+    t = targets_from_presets(target)
+    w = targets_from_presets(wrong)
+    outputs = {e: {"enabled_logit": (v["enabled"] * 20 - 10), "continuous": v["continuous"],
+                   "choice_logits": torch.nn.functional.one_hot(v["choices"], 5).float() * 20 if v["choices"].numel()
+                   else torch.zeros(3, 0, 5)} for e, v in w.items()}
+    full, _ = parameter_loss(outputs, t)
+    decided, _ = parameter_loss(outputs, t, row_weights=weights)
+    assert float(full) > 0.01 and float(decided) < 1e-3

@@ -71,7 +71,10 @@ class TrainOptions:
     training folds (:func:`audiomanip.training.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
     ``outcome_weight``: weight of the outcome term (:mod:`audiomanip.training.outcomes`) on the
-    STFT steps (0: none; needs the STFT term). ``varied_bank``: the clip bank also holds dark,
+    STFT steps (0: none; needs the STFT term). ``outcome_param_weight``: on those steps, the
+    weight of the parameter loss of the effect an outcome decides, and of the STFT term, for the
+    examples that hear their clip (1: unchanged; lower lets the outcome term adapt the preset to
+    the source). ``varied_bank``: the clip bank also holds dark,
     bright, boomy, thin, squashed and reverberant versions of its sources
     (:func:`audiomanip.training.clips.varied_sources`).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
@@ -104,6 +107,7 @@ class TrainOptions:
     token_dropout: float = 0.0
     crowd_per_word: int = 0
     outcome_weight: float = 0.0
+    outcome_param_weight: float = 1.0
     varied_bank: bool = False
     init_from: Path | None = None
     resume: Path | None = None
@@ -289,7 +293,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                       varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
     outcome_items: list[list[tuple[str, int, float]]] | None = None
     if options.outcome_weight > 0:
-        from audiomanip.training.outcomes import example_items, outcome_loss, word_steps
+        from audiomanip.training.outcomes import example_items, outcome_loss, outcome_row_weights, word_steps
 
         steps_of_words = word_steps(clips.numpy()[::2], options.sample_rate)
         outcome_items = [example_items(p, steps_of_words) for p in train_ds.pairs]
@@ -359,15 +363,25 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     mask = mask & keep
                 out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view,
                             view_present)
-                p_loss, parts = parameter_loss(out, targets)
-                loss = p_loss
-                stft_val = clap_val = outcome_val = None
-                if use_stft and step % options.stft_every == 0:
+                stft_step = use_stft and step % options.stft_every == 0
+                rows: list[int] = []
+                adaptive: list[int] = []  # rows whose outcome term decides their effect's parameters
+                row_weights = None
+                if stft_step:
                     nb = min(ranks.share(options.stft_batch), len(idx))
                     rows = list(range(nb))
                     if outcome_items is not None:  # rows with a measurable intent first
                         with_intent = [r for r in range(len(idx)) if outcome_items[idx[r]]]
                         rows = (with_intent + [r for r in range(len(idx)) if not outcome_items[idx[r]]])[:nb]
+                        if view_present is not None and options.outcome_param_weight != 1.0:
+                            adaptive = [r for r in rows if outcome_items[idx[r]] and bool(view_present[r])]
+                            row_weights = outcome_row_weights(
+                                [outcome_items[idx[r]] if r in adaptive else [] for r in range(len(idx))],
+                                options.outcome_param_weight, device)
+                p_loss, parts = parameter_loss(out, targets, row_weights=row_weights)
+                loss = p_loss
+                stft_val = clap_val = outcome_val = None
+                if stft_step:
                     if pick is None or profiles is None:
                         pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
                     x = clips[pick[rows]].to(device)  # with the profile view: the clips the items heard
@@ -377,7 +391,13 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     sub = {e: {k: v[rows] for k, v in o.items()} for e, o in out.items()}
                     p_params, p_enabled = chain_inputs_from_outputs(sub, soft=True)
                     y_pred = run_chain(x, options.sample_rate, p_params, p_enabled)
-                    s_loss = multi_resolution_stft_loss(y_pred, y_target)
+                    if adaptive:  # the outcome term, not the target's render, decides their sound
+                        w = torch.tensor([options.outcome_param_weight if r in adaptive else 1.0 for r in rows],
+                                         device=device)
+                        s_loss = sum(w[i] * multi_resolution_stft_loss(y_pred[i:i + 1], y_target[i:i + 1])
+                                     for i in range(len(rows))) / len(rows)
+                    else:
+                        s_loss = multi_resolution_stft_loss(y_pred, y_target)
                     loss = loss + options.stft_weight * s_loss
                     stft_val = float(s_loss.detach())
                     if outcome_items is not None:

@@ -66,6 +66,10 @@ INTENTS: dict[str, Intent] = {
     "drive": Intent("drive", "crest"),
 }
 
+#: The effect whose parameters decide each intent's outcome.
+INTENT_EFFECTS = {"bass": "eq", "treble": "eq", "presence": "eq", "harshness": "eq", "space": "reverb",
+                  "density": "compressor", "drive": "distortion"}
+
 #: Descriptor -> (intent, +1 "more" / -1 "less"). Words whose recipe acts mostly above 8 kHz
 #: ("airy", "sparkly") or that the chain cannot do ("dry": less reverb than the source) are left out.
 DESCRIPTOR_INTENTS: dict[str, tuple[str, int]] = {
@@ -208,3 +212,17 @@ def outcome_loss(x, y, sample_rate: float, items: Sequence[tuple[int, str, int, 
     if not terms:
         return y.new_zeros(()), 0
     return torch.stack([t.reshape(()) for t in terms]).mean(), len(terms)
+
+
+def outcome_row_weights(items_per_row: Sequence[Sequence[tuple[str, int, float]]], weight: float, device: Any = None
+                        ) -> dict[str, Any]:
+    """Per effect, the parameter-loss weight [B] of each row (:func:`audiomanip.model.losses.parameter_loss`'s
+    ``row_weights``): ``weight`` for the effects the row's outcome items decide
+    (:data:`INTENT_EFFECTS`), 1 elsewhere."""
+    import torch
+
+    out = {}
+    for effect in set(INTENT_EFFECTS.values()):
+        out[effect] = torch.tensor([weight if any(INTENT_EFFECTS[i[0]] == effect for i in items) else 1.0
+                                    for items in items_per_row], device=device)
+    return out
