@@ -41,8 +41,9 @@ from audiomanip.effects.arrays import namespace
 QUIET_DB = 25.0
 #: Largest ``k·a`` (a "more X" prompt never asks for all the other energy to go).
 MAX_STEP = 0.99
-#: Changes are compared on the scale of the target, at least this (log units).
-MIN_SCALE = 0.05
+#: The outcome term is a Huber loss on the log change with this transition (log units): squared
+#: near the target, linear far from it, so one impossible request cannot dominate a batch.
+HUBER_BETA = 0.1
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,7 @@ def example_items(example: Any, steps: dict[str, float]) -> list[tuple[str, int,
 
 
 def outcome_loss(x, y, sample_rate: float, items: Sequence[tuple[int, str, int, float]]):
-    """Mean squared error between measured and target change (each on the scale of its
-    target, at least :data:`MIN_SCALE`) over ``items`` ``(row of x/y, intent, direction,
+    """Mean Huber loss (:data:`HUBER_BETA`) between measured and target log change over ``items`` ``(row of x/y, intent, direction,
     target change)``; ``x`` the chain's inputs, ``y`` its outputs [B, C, T] (torch, with
     gradients through ``y``). The space intent skips rows whose input has no quiet frames.
     Returns ``(loss, n_counted)``."""
@@ -208,7 +208,8 @@ def outcome_loss(x, y, sample_rate: float, items: Sequence[tuple[int, str, int, 
             continue
         before, after = feature_pair(intent, xi, yi, sample_rate)
         change = measured_change(intent, direction, before.detach(), after)
-        terms.append(((change - target) / max(abs(target), MIN_SCALE)) ** 2)
+        terms.append(torch.nn.functional.smooth_l1_loss(change.reshape(()), change.new_tensor(float(target)),
+                                                        beta=HUBER_BETA))
     if not terms:
         return y.new_zeros(()), 0
     return torch.stack([t.reshape(()) for t in terms]).mean(), len(terms)
