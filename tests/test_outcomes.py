@@ -136,3 +136,26 @@ def test_outcome_rows_weigh_only_the_decided_effect_in_the_parameter_loss():
     full, _ = parameter_loss(outputs, t)
     decided, _ = parameter_loss(outputs, t, row_weights=weights)
     assert float(full) > 0.01 and float(decided) < 1e-3
+
+
+def test_the_eq_response_shortcut_measures_what_the_render_does(sources):
+    """eq_outcome_loss scores spectral intents from the clip's spectrum and the EQ's response:
+    its change equals the one measured on the rendered clip, and its gradient is live."""
+    torch = pytest.importorskip("torch")
+    from audiomanip.effects.chain import preset_tensors
+    from audiomanip.effects.eq import eq_response
+
+    x = sources["music"]
+    for gain in (6.0, 12.0):
+        y = render(_shelf(gain), x, SR, tail=False, peak_safety=False)
+        rendered = float(O.measured_change("bass", 1, *O.feature_pair("bass", x, y, SR)))
+        freqs, power = AP.long_term_power(torch.tensor(x[None], dtype=torch.float64), SR)
+        params, _ = preset_tensors([_shelf(0.0)], dtype=torch.float64)
+        g = torch.tensor([[gain, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+        eq = params["eq"]
+        response = eq_response(SR, freqs, eq["type"], eq["freq_hz"], g, eq["q"]).abs() ** 2
+        loss, n = O.eq_outcome_loss(power, freqs, response, [(0, "bass", 1, rendered)])
+        assert n == 1 and float(loss.detach()) < 1e-4  # the rendered change is the shortcut's change
+        far, _ = O.eq_outcome_loss(power, freqs, response, [(0, "bass", 1, rendered - 0.5)])
+        far.backward()
+        assert float(g.grad[0, 0]) < 0  # asking for more: a higher gain lowers the loss

@@ -291,17 +291,25 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         raise UsageError("--outcome-weight needs the audio term: set --stft-every above 0")
     clips = clip_bank(options.sample_rate, options.clip_seconds, seed=options.seed, audio_dir=options.audio_dir,
                       varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
-    outcome_items: list[list[tuple[str, int, float]]] | None = None
-    if options.outcome_weight > 0:
-        from audiomanip.training.outcomes import example_items, outcome_loss, outcome_row_weights, word_steps
-
-        steps_of_words = word_steps(clips.numpy()[::2], options.sample_rate)
-        outcome_items = [example_items(p, steps_of_words) for p in train_ds.pairs]
     profiles = None
     if net.config.audio_view == "profile" and clips is not None:
         from audiomanip.audio_profile import profile
 
         profiles = profile(clips, options.sample_rate).to(device)  # [N, PROFILE_SIZE], once
+    outcome_items: list[list[tuple[str, int, float]]] | None = None
+    if options.outcome_weight > 0:
+        from audiomanip.training.outcomes import (INTENTS, example_items, outcome_loss, outcome_row_weights,
+                                                  word_steps)
+
+        steps_of_words = word_steps(clips.numpy()[::2], options.sample_rate)
+        outcome_items = [example_items(p, steps_of_words) for p in train_ds.pairs]
+        if profiles is not None:  # the spectral intents of every example that hears its clip, every step
+            from audiomanip.audio_profile import long_term_power
+            from audiomanip.effects.eq import eq_response
+            from audiomanip.training.outcomes import eq_outcome_loss
+
+            bin_hz, clip_power = long_term_power(clips, options.sample_rate)
+            clip_power = clip_power.to(device)  # [N, K]
     clap = ClapAudioLoss(options.clap_checkpoint, device) if options.clap_checkpoint is not None else None
     if clap is not None and not use_stft:
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
@@ -365,22 +373,41 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                             view_present)
                 stft_step = use_stft and step % options.stft_every == 0
                 rows: list[int] = []
-                adaptive: list[int] = []  # rows whose outcome term decides their effect's parameters
+                adaptive: list[int] = []  # rendered rows whose outcome term decides their effect's parameters
+                eq_rows: list[int] = []  # rows whose spectral intents are scored on the EQ response (every step)
                 row_weights = None
+                adapting = outcome_items is not None and view_present is not None and options.outcome_param_weight != 1.0
                 if stft_step:
                     nb = min(ranks.share(options.stft_batch), len(idx))
                     rows = list(range(nb))
                     if outcome_items is not None:  # rows with a measurable intent first
                         with_intent = [r for r in range(len(idx)) if outcome_items[idx[r]]]
                         rows = (with_intent + [r for r in range(len(idx)) if not outcome_items[idx[r]]])[:nb]
-                        if view_present is not None and options.outcome_param_weight != 1.0:
+                        if adapting:
                             adaptive = [r for r in rows if outcome_items[idx[r]] and bool(view_present[r])]
-                            row_weights = outcome_row_weights(
-                                [outcome_items[idx[r]] if r in adaptive else [] for r in range(len(idx))],
-                                options.outcome_param_weight, device)
+                if adapting:
+                    eq_rows = [r for r in range(len(idx)) if bool(view_present[r])
+                               and any(INTENTS[i[0]].measure == "band" for i in outcome_items[idx[r]])]
+                    decided = set(adaptive) | set(eq_rows)
+                    if decided:
+                        row_weights = outcome_row_weights(
+                            [outcome_items[idx[r]] if r in decided else [] for r in range(len(idx))],
+                            options.outcome_param_weight, device)
                 p_loss, parts = parameter_loss(out, targets, row_weights=row_weights)
                 loss = p_loss
                 stft_val = clap_val = outcome_val = None
+                if eq_rows:
+                    e_params, e_enabled = chain_inputs_from_outputs(
+                        {e: {k: v[eq_rows] for k, v in o.items()} for e, o in out.items()}, soft=True)
+                    eqp = e_params["eq"]
+                    h = eq_response(options.sample_rate, bin_hz, eqp["type"], eqp["freq_hz"], eqp["gain_db"], eqp["q"])
+                    gate = e_enabled["eq"][:, None]
+                    response = (gate * h + (1 - gate)).abs() ** 2  # the chain's soft gate, as power
+                    e_items = [(i, *item) for i, r in enumerate(eq_rows) for item in outcome_items[idx[r]]]
+                    e_loss, counted = eq_outcome_loss(clip_power[pick[eq_rows]], bin_hz, response.float(), e_items)
+                    if counted:
+                        loss = loss + options.outcome_weight * e_loss
+                        parts["eq_outcome"] = float(e_loss.detach())
                 if stft_step:
                     if pick is None or profiles is None:
                         pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
@@ -401,7 +428,10 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     loss = loss + options.stft_weight * s_loss
                     stft_val = float(s_loss.detach())
                     if outcome_items is not None:
-                        items = [(i, *item) for i, r in enumerate(rows) for item in outcome_items[idx[r]]]
+                        # with a view, only examples that hear their clip: the words-only path keeps
+                        # the parameter and STFT targets alone, as a text-only model is trained
+                        items = [(i, *item) for i, r in enumerate(rows) for item in outcome_items[idx[r]]
+                                 if view_present is None or bool(view_present[r])]
                         o_loss, counted = outcome_loss(x, y_pred, options.sample_rate, items)
                         if counted:
                             loss = loss + options.outcome_weight * o_loss

@@ -227,3 +227,31 @@ def outcome_row_weights(items_per_row: Sequence[Sequence[tuple[str, int, float]]
         out[effect] = torch.tensor([weight if any(INTENT_EFFECTS[i[0]] == effect for i in items) else 1.0
                                     for items in items_per_row], device=device)
     return out
+
+
+def eq_outcome_loss(power, freqs_hz, response_power, items: Sequence[tuple[int, str, int, float]]):
+    """The outcome term of the spectral intents (bass, treble, presence, harshness) without
+    rendering: each row's share before and after from the clip's long-term power spectrum
+    ``power`` [B, K] (:func:`audiomanip.audio_profile.long_term_power`, bins ``freqs_hz`` [K])
+    and the power response of the predicted EQ at those bins ``response_power`` [B, K] (torch,
+    with gradients); ``items`` as :func:`outcome_loss` (non-spectral intents are skipped).
+    Cheap enough for every example of every step. Returns ``(loss, n_counted)``."""
+    import numpy as np
+    import torch
+
+    terms = []
+    for row, intent, direction, target in items:
+        it = INTENTS[intent]
+        if it.measure != "band":
+            continue
+        lo, hi = it.band_hz
+        inside = torch.as_tensor(((freqs_hz >= lo) & (freqs_hz < hi)).astype(np.float32), device=power.device)
+        p, after_power = power[row], power[row] * response_power[row]
+        before = (p * inside).sum() / (p.sum() + 1e-12)
+        after = (after_power * inside).sum() / (after_power.sum() + 1e-12)
+        change = measured_change(intent, direction, before, after)
+        terms.append(torch.nn.functional.smooth_l1_loss(change.reshape(()), change.new_tensor(float(target)),
+                                                        beta=HUBER_BETA))
+    if not terms:
+        return response_power.new_zeros(()), 0
+    return torch.stack(terms).mean(), len(terms)
