@@ -37,9 +37,8 @@ def test_asked_move_is_signed_by_the_request():
 
 
 def test_cli_outcome_suite_on_the_shipped_model(tmp_path):
-    from typer.testing import CliRunner
-
     from audiomanip.commands.app import app
+    from typer.testing import CliRunner
 
     report = tmp_path / "outcome.json"
     result = CliRunner().invoke(app, ["eval", "--suite", "outcome", "--backend", "onnx", "--report", str(report)])

@@ -20,8 +20,9 @@ and ``spread_ratio`` = spread with the view / spread from the words alone (the g
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

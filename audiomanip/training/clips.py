@@ -105,3 +105,36 @@ def _file_clips(folder: Path, sr: int, T: int, n: int, seed: int) -> list[np.nda
         if np.max(np.abs(x)) > 1e-4:
             out.append(x.astype(np.float32))
     return out
+
+
+class ClipViews:
+    """The audio view each training example hears (:mod:`audiomanip.training.loop`): ``config``
+    the network's ModelConfig, ``clips`` the bank [N, 1, T] at ``sample_rate`` Hz, ``dropout``
+    the chance that an example hears nothing. Profiles of the bank are computed once."""
+
+    def __init__(self, config: Any, clips: Any, sample_rate: int, dropout: float, device: Any):
+        self.config, self.clips, self.sample_rate, self.dropout, self.device = config, clips, sample_rate, dropout, device
+        self.profiles = None
+        if config.audio_view == "profile":
+            from audiomanip.audio_profile import profile
+
+            self.profiles = profile(clips, sample_rate).to(device)  # [N, PROFILE_SIZE]
+
+    def batch(self, n: int, rng: Any) -> tuple[Any, Any, Any]:
+        """``(view, view_present, pick)`` for ``n`` examples: the profile view gives each its own
+        clip ``pick`` [n] and drops it per example (``view_present`` [n] bool); the mel view drops
+        it for the whole batch; other views give ``(None, None, None)``."""
+        import torch
+
+        if self.profiles is not None:
+            pick = torch.randint(0, self.clips.shape[0], (n,), generator=rng)
+            present = (torch.rand(n, generator=rng) >= self.dropout).to(self.device)
+            return self.profiles[pick], present, pick
+        if self.config.audio_view == "mel" and float(torch.rand((), generator=rng)) >= self.dropout:
+            from audiomanip.model.audio_context import log_mel
+
+            pick = torch.randint(0, self.clips.shape[0], (n,), generator=rng)
+            view = log_mel(self.clips[pick].to(self.device), self.sample_rate,
+                           analysis_rate=self.config.analysis_rate, n_mels=self.config.n_mels)
+            return view, None, pick
+        return None, None, None

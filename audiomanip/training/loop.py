@@ -49,7 +49,7 @@ import numpy as np
 
 from audiomanip.errors import CheckpointError, UsageError
 from audiomanip.training.checkpoints import init_weights, restore_optimizer, save_training_checkpoint, split_state
-from audiomanip.training.clips import clip_bank
+from audiomanip.training.clips import ClipViews, clip_bank
 from audiomanip.training.heldout import constant_predictor, heldout_metrics
 
 Progress = Callable[[dict], None]
@@ -70,13 +70,9 @@ class TrainOptions:
     optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
     training folds (:func:`audiomanip.training.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
-    ``outcome_weight``: weight of the outcome term (:mod:`audiomanip.training.outcomes`) on the
-    STFT steps (0: none; needs the STFT term). ``outcome_param_weight``: on those steps, the
-    weight of the parameter loss of the effect an outcome decides, and of the STFT term, for the
-    examples that hear their clip (1: unchanged; lower lets the outcome term adapt the preset to
-    the source). ``varied_bank``: the clip bank also holds dark,
-    bright, boomy, thin, squashed and reverberant versions of its sources
-    (:func:`audiomanip.training.clips.varied_sources`).
+    ``outcome_weight``, ``outcome_param_weight``: the outcome terms (0: none; needs the STFT
+    term) and the weight they leave the decided parameters (:mod:`audiomanip.training.outcome_step`).
+    ``varied_bank``: the bank also holds the versions of :func:`audiomanip.training.clips.varied_sources`.
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -291,25 +287,15 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
         raise UsageError("--outcome-weight needs the audio term: set --stft-every above 0")
     clips = clip_bank(options.sample_rate, options.clip_seconds, seed=options.seed, audio_dir=options.audio_dir,
                       varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
-    profiles = None
-    if net.config.audio_view == "profile" and clips is not None:
-        from audiomanip.audio_profile import profile
-
-        profiles = profile(clips, options.sample_rate).to(device)  # [N, PROFILE_SIZE], once
-    outcome_items: list[list[tuple[str, int, float]]] | None = None
+    views = None if clips is None else ClipViews(net.config, clips, options.sample_rate, options.audio_view_dropout, device)
+    profiles = views.profiles if views is not None else None
+    outcome = None
     if options.outcome_weight > 0:
-        from audiomanip.training.outcomes import (INTENTS, example_items, outcome_loss, outcome_row_weights,
-                                                  word_steps)
+        from audiomanip.training.outcome_step import OutcomeTraining
 
-        steps_of_words = word_steps(clips.numpy()[::2], options.sample_rate)
-        outcome_items = [example_items(p, steps_of_words) for p in train_ds.pairs]
-        if profiles is not None:  # the spectral intents of every example that hears its clip, every step
-            from audiomanip.audio_profile import long_term_power
-            from audiomanip.effects.eq import eq_response
-            from audiomanip.training.outcomes import eq_outcome_loss
-
-            bin_hz, clip_power = long_term_power(clips, options.sample_rate)
-            clip_power = clip_power.to(device)  # [N, K]
+        outcome = OutcomeTraining(train_ds.pairs, clips, options.sample_rate, weight=options.outcome_weight,
+                                  param_weight=options.outcome_param_weight, with_view=profiles is not None,
+                                  device=device)
     clap = ClapAudioLoss(options.clap_checkpoint, device) if options.clap_checkpoint is not None else None
     if clap is not None and not use_stft:
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
@@ -352,18 +338,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     raise KeyboardInterrupt
                 idx = ranks.shard(perm[b_idx * options.batch_size:(b_idx + 1) * options.batch_size].tolist())
                 batch = train_ds.batch(idx)
-                view = view_present = pick = None
-                if profiles is not None:  # each item hears its own clip, or (dropout) nothing
-                    pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
-                    view = profiles[pick]
-                    view_present = (torch.rand(len(idx), generator=clip_rng) >= options.audio_view_dropout).to(device)
-                elif net.config.audio_view == "mel" and clips is not None and \
-                        float(torch.rand((), generator=clip_rng)) >= options.audio_view_dropout:
-                    from audiomanip.model.audio_context import log_mel
-
-                    pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
-                    view = log_mel(clips[pick].to(device), options.sample_rate,
-                                   analysis_rate=net.config.analysis_rate, n_mels=net.config.n_mels)
+                view, view_present, pick = views.batch(len(idx), clip_rng) if views is not None else (None, None, None)
                 targets = {e: {k: v.to(device) for k, v in t.items()} for e, t in batch["targets"].items()}
                 mask = batch["mask"]
                 if options.token_dropout > 0:
@@ -372,45 +347,20 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view,
                             view_present)
                 stft_step = use_stft and step % options.stft_every == 0
-                rows: list[int] = []
-                adaptive: list[int] = []  # rendered rows whose outcome term decides their effect's parameters
-                eq_rows: list[int] = []  # rows whose spectral intents are scored on the EQ response (every step)
-                row_weights = None
-                adapting = outcome_items is not None and view_present is not None and options.outcome_param_weight != 1.0
-                if stft_step:
-                    nb = min(ranks.share(options.stft_batch), len(idx))
-                    rows = list(range(nb))
-                    if outcome_items is not None:  # rows with a measurable intent first
-                        with_intent = [r for r in range(len(idx)) if outcome_items[idx[r]]]
-                        rows = (with_intent + [r for r in range(len(idx)) if not outcome_items[idx[r]]])[:nb]
-                        if adapting:
-                            adaptive = [r for r in rows if outcome_items[idx[r]] and bool(view_present[r])]
-                if adapting:
-                    eq_rows = [r for r in range(len(idx)) if bool(view_present[r])
-                               and any(INTENTS[i[0]].measure == "band" for i in outcome_items[idx[r]])]
-                    decided = set(adaptive) | set(eq_rows)
-                    if decided:
-                        row_weights = outcome_row_weights(
-                            [outcome_items[idx[r]] if r in decided else [] for r in range(len(idx))],
-                            options.outcome_param_weight, device)
-                p_loss, parts = parameter_loss(out, targets, row_weights=row_weights)
+                n_render = min(ranks.share(options.stft_batch), len(idx)) if stft_step else 0
+                plan = outcome.plan(idx, n_render, view_present) if outcome is not None else None
+                rows = plan.rows if plan is not None else list(range(n_render))
+                p_loss, parts = parameter_loss(out, targets, row_weights=plan.row_weights if plan else None)
                 loss = p_loss
                 stft_val = clap_val = outcome_val = None
-                if eq_rows:
-                    e_params, e_enabled = chain_inputs_from_outputs(
-                        {e: {k: v[eq_rows] for k, v in o.items()} for e, o in out.items()}, soft=True)
-                    eqp = e_params["eq"]
-                    h = eq_response(options.sample_rate, bin_hz, eqp["type"], eqp["freq_hz"], eqp["gain_db"], eqp["q"])
-                    gate = e_enabled["eq"][:, None]
-                    response = (gate * h + (1 - gate)).abs() ** 2  # the chain's soft gate, as power
-                    e_items = [(i, *item) for i, r in enumerate(eq_rows) for item in outcome_items[idx[r]]]
-                    e_loss, counted = eq_outcome_loss(clip_power[pick[eq_rows]], bin_hz, response.float(), e_items)
+                if plan is not None and plan.eq_rows:
+                    e_loss, counted = outcome.eq_term(out, idx, plan, pick)
                     if counted:
-                        loss = loss + options.outcome_weight * e_loss
+                        loss = loss + e_loss
                         parts["eq_outcome"] = float(e_loss.detach())
                 if stft_step:
-                    if pick is None or profiles is None:
-                        pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
+                    if pick is None or profiles is None:  # (size n_render without outcomes: as before)
+                        pick = torch.randint(0, clips.shape[0], (len(idx) if plan else n_render,), generator=clip_rng)
                     x = clips[pick[rows]].to(device)  # with the profile view: the clips the items heard
                     with torch.no_grad():
                         t_params, t_enabled = preset_tensors([batch["presets"][r] for r in rows], device=device)
@@ -418,23 +368,14 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     sub = {e: {k: v[rows] for k, v in o.items()} for e, o in out.items()}
                     p_params, p_enabled = chain_inputs_from_outputs(sub, soft=True)
                     y_pred = run_chain(x, options.sample_rate, p_params, p_enabled)
-                    if adaptive:  # the outcome term, not the target's render, decides their sound
-                        w = torch.tensor([options.outcome_param_weight if r in adaptive else 1.0 for r in rows],
-                                         device=device)
-                        s_loss = sum(w[i] * multi_resolution_stft_loss(y_pred[i:i + 1], y_target[i:i + 1])
-                                     for i in range(len(rows))) / len(rows)
-                    else:
-                        s_loss = multi_resolution_stft_loss(y_pred, y_target)
+                    s_loss = (outcome.stft_loss(y_pred, y_target, plan) if plan is not None
+                              else multi_resolution_stft_loss(y_pred, y_target))
                     loss = loss + options.stft_weight * s_loss
                     stft_val = float(s_loss.detach())
-                    if outcome_items is not None:
-                        # with a view, only examples that hear their clip: the words-only path keeps
-                        # the parameter and STFT targets alone, as a text-only model is trained
-                        items = [(i, *item) for i, r in enumerate(rows) for item in outcome_items[idx[r]]
-                                 if view_present is None or bool(view_present[r])]
-                        o_loss, counted = outcome_loss(x, y_pred, options.sample_rate, items)
+                    if plan is not None:
+                        o_loss, counted = outcome.rendered_term(x, y_pred, idx, plan, view_present)
                         if counted:
-                            loss = loss + options.outcome_weight * o_loss
+                            loss = loss + o_loss
                             outcome_val = float(o_loss.detach())
                     if clap is not None:
                         c_loss = clap(y_pred, y_target, options.sample_rate)

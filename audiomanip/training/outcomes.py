@@ -31,8 +31,9 @@ either: the f0 ratio is the semitone value itself, the same on every source.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from audiomanip.audio_profile import band_share, crest_factor_db, frame_levels_db
 from audiomanip.effects.arrays import namespace
