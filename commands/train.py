@@ -76,6 +76,9 @@ def train(
         1.0, "--outcome-param-weight", min=0.0, metavar="W",
         help="On the outcome steps, weight of the parameter loss (and STFT term) of the effect an outcome "
              "decides, for examples that hear their clip: below 1 lets the preset adapt to the source."),
+    view_only: bool = typer.Option(
+        False, "--view-only", help="Train only the audio view's encoder (with --init-from): every words-only "
+                                   "prediction stays exactly the starting model's."),
     varied_bank: bool = typer.Option(
         False, "--varied-bank", help="Also render dark, bright, boomy, thin, squashed and reverberant versions "
                                      "of the training clips."),
@@ -126,7 +129,7 @@ def train(
         audio_dir=audio_dir, encoder=encoder, cache_dir=cache_dir, save_checkpoint_every=save_checkpoint_every,
         stft_every=stft_every, stft_batch=stft_batch, clap_checkpoint=clap_checkpoint, resume=resume,
         max_steps=max_steps, crowd_per_word=crowd_per_word, init_from=init_from, outcome_weight=outcome_weight,
-        outcome_param_weight=outcome_param_weight,
+        outcome_param_weight=outcome_param_weight, view_only=view_only,
         varied_bank=varied_bank, audio_view_dropout=audio_view_dropout,
         model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view, "text_adapter": text_adapter},
     )

@@ -51,6 +51,7 @@ from audiomanip.errors import CheckpointError, UsageError
 from audiomanip.training.checkpoints import init_weights, restore_optimizer, save_training_checkpoint, split_state
 from audiomanip.training.clips import ClipViews, clip_bank
 from audiomanip.training.heldout import constant_predictor, heldout_metrics
+from audiomanip.training.outcome_step import OutcomeTraining
 
 Progress = Callable[[dict], None]
 
@@ -73,6 +74,7 @@ class TrainOptions:
     ``outcome_weight``, ``outcome_param_weight``: the outcome terms (0: none; needs the STFT
     term) and the weight they leave the decided parameters (:mod:`audiomanip.training.outcome_step`).
     ``varied_bank``: the bank also holds the versions of :func:`audiomanip.training.clips.varied_sources`.
+    ``view_only``: train the audio view's encoder alone (words-only predictions stay bit-identical).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -104,6 +106,7 @@ class TrainOptions:
     crowd_per_word: int = 0
     outcome_weight: float = 0.0
     outcome_param_weight: float = 1.0
+    view_only: bool = False
     varied_bank: bool = False
     init_from: Path | None = None
     resume: Path | None = None
@@ -267,7 +270,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
             init_from = init_weights(net, options.init_from)
     net.to(device)
     n_params = count_parameters(net)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
+    trainable = [p for n, p in net.named_parameters() if not options.view_only or n.startswith("context.")]
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=options.weight_decay)
     # averages gradients over ranks (net itself in one process)
     model = ranks.wrap(net, unused_parameters=net.config.audio_view != "none")
     step = 0
@@ -289,13 +293,9 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                       varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
     views = None if clips is None else ClipViews(net.config, clips, options.sample_rate, options.audio_view_dropout, device)
     profiles = views.profiles if views is not None else None
-    outcome = None
-    if options.outcome_weight > 0:
-        from audiomanip.training.outcome_step import OutcomeTraining
-
-        outcome = OutcomeTraining(train_ds.pairs, clips, options.sample_rate, weight=options.outcome_weight,
-                                  param_weight=options.outcome_param_weight, with_view=profiles is not None,
-                                  device=device)
+    outcome = None if options.outcome_weight <= 0 else OutcomeTraining(
+        train_ds.pairs, clips, options.sample_rate, weight=options.outcome_weight,
+        param_weight=options.outcome_param_weight, with_view=profiles is not None, device=device)
     clap = ClapAudioLoss(options.clap_checkpoint, device) if options.clap_checkpoint is not None else None
     if clap is not None and not use_stft:
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
@@ -388,7 +388,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     g["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 step += 1
                 last_loss = float(loss.detach())
