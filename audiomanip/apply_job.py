@@ -8,7 +8,7 @@ render starts, and stops after step 2 with ``--dry-run``):
 
 1. :meth:`ApplyJob.check`: every option and the input, before anything slow is loaded;
 2. :meth:`ApplyJob.choose_preset`: the preset at the requested strength (loads the model only
-   for a prompt alone; a model with an audio view also hears the input's first seconds);
+   for a prompt alone; a model with an audio view also hears a few seconds of the input);
 3. :meth:`ApplyJob.write`: the output layout (:func:`audiomanip.outputs.plan_layout`), the
    rendered audio (:func:`audiomanip.processing.process_file`), ``<slug>_preset.json`` and
    ``metadata.txt`` beside it, the optional plot. A failure anywhere in step 3 (Ctrl-C
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     from audiomanip.audio_io import AudioInfo
     from audiomanip.outputs import OutputLayout
     from audiomanip.processing import ProcessResult
-
-#: Seconds of the input a model with an audio view listens to.
-CONTEXT_SECONDS = 30.0
-
 
 @dataclass(kw_only=True)
 class ApplyRequest(PresetRequest):
@@ -139,17 +135,18 @@ class ApplyJob:
     # ------------------------------------------------------------------ step 2
     def choose_preset(self) -> ChosenPreset:
         """The job's preset at its strength. A prompt alone runs the model (loaded here; a model
-        with an audio view also hears the first :data:`CONTEXT_SECONDS` of the input, at most
-        ``audio_length_s``); a named preset, a preset file or an edit never loads it."""
-        from audiomanip import audio_io
+        with an audio view also hears :data:`audiomanip.audio_profile.ANALYSIS_SECONDS` of the
+        input in evenly spaced excerpts, within ``audio_length_s``, unless ``text_only``); a
+        named preset, a preset file or an edit never loads it."""
+        from audiomanip.audio_profile import read_analysis_audio
         from audiomanip.preset_source import choose_preset
 
         req = self.request
         info = self.info or self.check()
 
         def excerpt() -> tuple[Any, int]:
-            seconds = min(req.audio_length_s or CONTEXT_SECONDS, CONTEXT_SECONDS)
-            return audio_io.read(req.in_path, frames=int(seconds * info.sample_rate))
+            within = None if req.audio_length_s is None else int(req.audio_length_s * info.sample_rate)
+            return read_analysis_audio(req.in_path, within_frames=within)
 
         return choose_preset(req, audio=excerpt)
 
@@ -349,7 +346,6 @@ __all__ = [
     "ApplyJob",
     "ApplyRequest",
     "ApplyResult",
-    "CONTEXT_SECONDS",
     "apply_file",
     "format_lufs",
 ]

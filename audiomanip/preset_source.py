@@ -285,13 +285,15 @@ def resolve(
     clamp: bool = False,
     presetter: Callable[[], PromptPresetter] | None = None,
     audio: Callable[[], tuple[Any, int]] | None = None,
+    text_only: bool = False,
 ) -> ResolvedPreset:
     """The Preset of one command call from exactly one source.
 
     ``presetter`` builds the PromptPresetter (only called when a prompt is given alone: a named
     preset, a preset file or an edit never loads the model). ``audio`` returns the audio a model
     with an audio view listens to, ``(samples [channels, frames], sample rate in Hz)``; it is
-    called only for such a model.
+    called only for such a model, and never with ``text_only`` (the model then reads the words
+    alone, as a text-only model does).
     """
     check_one_source(prompt, preset_name, preset_file)
     if preset_name is not None or preset_file is not None:
@@ -300,7 +302,8 @@ def resolve(
             return base
         return edit(base, prompt, f"preset {base.label}" if preset_name is not None else f"file {preset_file}")
     model = (presetter or PromptPresetter)()
-    excerpt, rate = audio() if audio is not None and model.wants_audio else (None, None)
+    listen = audio is not None and not text_only and model.wants_audio
+    excerpt, rate = audio() if listen else (None, None)
     return model(prompt, excerpt, rate)  # type: ignore[arg-type]
 
 
@@ -317,7 +320,8 @@ class PresetRequest:
     others edits that preset; see :func:`check_one_source`); ``clamp`` clamps out-of-range
     preset-file values; ``strength`` (0..1) scales the preset; ``checkpoint_path``,
     ``checkpoint_dir``, ``device`` and ``seed`` choose and run the model (a prompt alone);
-    ``explain`` asks the model which unknown words it read as which known ones.
+    ``explain`` asks the model which unknown words it read as which known ones; ``text_only``
+    keeps a model with an audio view from listening to the input (words only).
     """
 
     prompt: str | None = None
@@ -330,6 +334,7 @@ class PresetRequest:
     device: str = "auto"
     seed: int | None = None
     explain: bool = False
+    text_only: bool = False
 
 
 @dataclass
@@ -351,7 +356,7 @@ def choose_preset(request: PresetRequest, *, audio: Callable[[], tuple[Any, int]
     prompter = PromptPresetter(checkpoint_path=req.checkpoint_path, checkpoint_dir=req.checkpoint_dir,
                                device=req.device, seed=req.seed, explain=req.explain)
     source = resolve(req.prompt, req.preset_name, req.preset_file, clamp=req.clamp,
-                     presetter=lambda: prompter, audio=audio)
+                     presetter=lambda: prompter, audio=audio, text_only=req.text_only)
     ran = source.kind == "prompt"  # the model ran (never for a named preset, a file or an edit)
     return ChosenPreset(source=source, preset=source.at_strength(req.strength),
                         device=prompter.device_used if ran else "cpu", device_notes=prompter.take_notes())

@@ -19,7 +19,8 @@ from audiomanip.commands.root import app
         "  audiomanip apply drums.flac --preset telephone --strength 0.6 -o drums_phone.flac\n\n"
         '  audiomanip apply take3.wav --preset cathedral "a bit less reverb, brighter"\n\n'
         '  audiomanip apply take3.wav "big cathedral reverb" --match-loudness --plot --json\n\n'
-        '  audiomanip apply voice.wav "a brigth glassy voice" --explain --dry-run'
+        '  audiomanip apply voice.wav "a brigth glassy voice" --explain --dry-run\n\n'
+        '  audiomanip apply mix.wav "more bass" --text-only --dry-run'
     ),
 )
 @handle_errors
@@ -66,6 +67,9 @@ def apply(
     explain: bool = typer.Option(
         False, "--explain", help="With a prompt: for each word the model never saw in training, list the "
         "nearest known words, their weights and the effects they move (also a field of --json)."),
+    text_only: bool = typer.Option(
+        False, "--text-only", help="With a prompt: the model reads the words alone, even when it can listen "
+        "to the input (a model with an audio view adapts the preset to what the input holds)."),
     clamp: bool = out.CLAMP_OPT,
     no_peak_safety: bool = typer.Option(
         False, "--no-peak-safety", help="Let peaks exceed full scale (float outputs keep them)."
@@ -86,7 +90,7 @@ def apply(
         output_dir=output_dir, audio_length_s=audio_length, strength=strength, match_loudness=match_loudness,
         sample_rate=sample_rate, peak_safety=not no_peak_safety, overwrite=overwrite, plot=plot,
         explain=explain, clamp=clamp, checkpoint_path=checkpoint_path, checkpoint_dir=checkpoint_dir,
-        device=device, seed=seed, dry_run=dry_run,
+        device=device, seed=seed, dry_run=dry_run, text_only=text_only,
     ))
     job.check()
     chosen = job.choose_preset()

@@ -14,9 +14,9 @@ from audiomanip.commands._common import console, err_console, handle_errors, not
 from audiomanip.commands.root import app
 from audiomanip.errors import UsageError
 
-SUITE_CHOICES = ("param", "direction", "paraphrase", "crowd", "all")
+SUITE_CHOICES = ("param", "direction", "paraphrase", "crowd", "outcome", "all")
 _STAGE_NAMES = {"setup": "setting up", "param": "param suite", "direction": "direction suite",
-                "paraphrase": "paraphrase suite", "crowd": "crowd suite"}
+                "paraphrase": "paraphrase suite", "crowd": "crowd suite", "outcome": "outcome suite"}
 
 
 @app.command(
@@ -28,14 +28,15 @@ _STAGE_NAMES = {"setup": "setting up", "param": "param suite", "direction": "dir
         "  audiomanip eval --suite direction --backend onnx\n\n"
         "  audiomanip eval --checkpoint-dir runs/mine --suite param\n\n"
         "  audiomanip eval --suite direction --audio-dir my_clips/\n\n"
-        "  audiomanip eval --suite crowd --report crowd.json"
+        "  audiomanip eval --suite crowd --report crowd.json\n\n"
+        "  audiomanip eval --suite outcome --backend onnx"
     ),
 )
 @handle_errors
 def eval_command(
     checkpoint_path: Optional[Path] = out.CHECKPOINT_PATH_OPT,
     checkpoint_dir: Optional[Path] = out.CHECKPOINT_DIR_OPT,
-    suite: str = typer.Option("all", "--suite", help="Which suite: param, direction, paraphrase, crowd or all."),
+    suite: str = typer.Option("all", "--suite", help="Which suite: param, direction, paraphrase, crowd, outcome or all."),
     crowd_fold: str = typer.Option(
         "0", "--crowd-fold", metavar="K|cv",
         help="Crowd suite: the word fold to score: 0 = the held-out split (default); 1-4 = word-level "
@@ -224,10 +225,34 @@ def print_report(report: dict) -> None:
                              data["figures"], data["ratios"], predictors))
     if "crowd" in suites:
         print_crowd(suites["crowd"], predictors)
+    if "outcome" in suites:
+        print_outcome(suites["outcome"])
     console.print("[dim]mean: corpus-mean preset; rand: random preset; NN: nearest-neighbour prompt; ÷X: the "
                   "model's figure divided by baseline X's (– where that ratio would be noise)[/]")
     secs = report.get("seconds", {})
     console.print("[dim]time: " + ", ".join(f"{k} {v:.1f} s" for k, v in secs.items()) + "[/]")
+
+
+def print_outcome(data: dict) -> None:
+    """The outcome suite: per intent the spread of the outcome over sources and the share moved
+    the asked way, with the audio view and from the words alone."""
+    from rich import box
+
+    table = Table(title=f"outcome suite ({data['n_intents']} intents × {data['n_sources']} sources; spread: std "
+                        "of the log change over sources)", title_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for col in ("intent", "σ view", "σ words", "ratio ↓", "moved view", "words"):
+        table.add_column(col, justify="left" if col == "intent" else "right", no_wrap=True)
+    for row in data["intents"]:
+        table.add_row(row["prompt"], _fmt3(row["view"]["spread"]), _fmt3(row["text_only"]["spread"]),
+                      _ratio(row["spread_ratio"]), _fmt3(row["view"]["accuracy"], True),
+                      _fmt3(row["text_only"]["accuracy"], True))
+    summary = data["summary"]
+    table.add_row("mean", "", "", _ratio(summary["mean_spread_ratio"]), _fmt3(summary["view_accuracy"], True),
+                  _fmt3(summary["text_only_accuracy"], True))
+    console.print(table)
+    if not data["audio_view"]:
+        console.print("[dim]outcome: this model reads text only, so both paths give the same preset[/]")
 
 
 def _fmt3(value: Any, pct: bool = False) -> str:

@@ -67,6 +67,24 @@ def train(
     stft_every: int = typer.Option(8, "--stft-every", min=0, metavar="K",
                                    help="Apply the multi-resolution STFT loss every K steps (0: never)."),
     stft_batch: int = typer.Option(8, "--stft-batch", min=1, help="Examples per STFT-loss sub-batch."),
+    outcome_weight: float = typer.Option(
+        0.0, "--outcome-weight", min=0.0, metavar="W",
+        help="Weight of the outcome term on the STFT steps: prompts with a measurable intent (brighter, more "
+             "bass, more space, glue, drive …) should change the rendered clip's feature by the same log "
+             "amount on every source (README \"Outcome targets\"; 0: none)."),
+    outcome_param_weight: float = typer.Option(
+        1.0, "--outcome-param-weight", min=0.0, metavar="W",
+        help="On the outcome steps, weight of the parameter loss (and STFT term) of the effect an outcome "
+             "decides, for examples that hear their clip: below 1 lets the preset adapt to the source."),
+    view_only: bool = typer.Option(
+        False, "--view-only", help="Train only the audio view's encoder (with --init-from): every words-only "
+                                   "prediction stays exactly the starting model's."),
+    varied_bank: bool = typer.Option(
+        False, "--varied-bank", help="Also render dark, bright, boomy, thin, squashed and reverberant versions "
+                                     "of the training clips."),
+    audio_view_dropout: float = typer.Option(
+        0.5, "--audio-view-dropout", min=0.0, max=1.0, metavar="P",
+        help="Chance that an example is trained without its audio view (keeps the words-only path good)."),
     clap_checkpoint: Optional[Path] = typer.Option(
         None, "--clap-checkpoint", metavar="FILE",
         help="Add a CLAP audio-embedding loss with this LAION-CLAP checkpoint (needs the clap extra)."),
@@ -75,7 +93,8 @@ def train(
     d_model: int = typer.Option(128, "--d-model", min=8, help="Width of the fusion layers."),
     layers: int = typer.Option(2, "--layers", min=0, help="Self-attention refinement layers."),
     audio_view: str = typer.Option("none", "--audio-view",
-                                   help="Second view of the model: none (text only), mel or clap."),
+                                   help="Second view of the model: none (text only), mel, clap or profile "
+                                        "(a few numbers describing the input; runs on ONNX Runtime)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", metavar="DIR",
                                              help="Embedding cache (default ~/.cache/audiomanip/embeddings)."),
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="CHECKPOINT",
@@ -109,7 +128,9 @@ def train(
         device=device, n_pairs=pairs, dataset_path=dataset_path, description_path=description_path,
         audio_dir=audio_dir, encoder=encoder, cache_dir=cache_dir, save_checkpoint_every=save_checkpoint_every,
         stft_every=stft_every, stft_batch=stft_batch, clap_checkpoint=clap_checkpoint, resume=resume,
-        max_steps=max_steps, crowd_per_word=crowd_per_word, init_from=init_from,
+        max_steps=max_steps, crowd_per_word=crowd_per_word, init_from=init_from, outcome_weight=outcome_weight,
+        outcome_param_weight=outcome_param_weight, view_only=view_only,
+        varied_bank=varied_bank, audio_view_dropout=audio_view_dropout,
         model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view, "text_adapter": text_adapter},
     )
     if dry_run:

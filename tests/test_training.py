@@ -288,3 +288,21 @@ def test_init_from_loads_every_weight_and_keeps_a_new_adapter_as_identity(tiny_m
     assert torch.equal(net.adapter(x), x)  # the new adapter starts as the identity
     with pytest.raises(UsageError, match="do not fit"):
         init_weights(PresetNet(ModelConfig.from_dict(dict(cfg, d_model=64))), tiny_model)
+
+
+def test_view_only_training_leaves_the_words_only_path_bit_identical(tmp_path):
+    """``view_only``: the profile view's encoder alone learns; every other weight, and so every
+    words-only prediction, stays as the starting checkpoint had it."""
+    from audiomanip.checkpoint import load_checkpoint
+
+    pairs = make_pairs()
+    enc = HashEncoder()
+    model = {"d_model": 32, "n_self_layers": 1, "head_hidden": 32, "dropout": 0.0, "audio_view": "profile"}
+    first = train(tiny_options(tmp_path / "a", epochs=1, max_steps=3, model=model), encoder=enc, pairs=pairs)
+    second = train(tiny_options(tmp_path / "b", epochs=1, max_steps=3, model=model, init_from=first.checkpoint,
+                                view_only=True, learning_rate=1e-2), encoder=enc, pairs=pairs)
+    before, _ = load_checkpoint(first.checkpoint)
+    after, _ = load_checkpoint(second.checkpoint)
+    weights = [k for k in before if not k.startswith("__optimizer__")]
+    moved = [k for k in weights if not torch.equal(before[k], after[k])]
+    assert moved and all(k.startswith("context.") for k in moved)

@@ -15,9 +15,12 @@ JSON-ready report; every figure is also given as a ratio to each baseline.
   predicted presets within and between groups (:func:`~audiomanip.evaluation.metrics.paraphrase_metrics`).
 - **crowd**: the held-out crowd words of ``presets/crowd_words.json`` against what listeners
   chose (:mod:`audiomanip.evaluation.crowd`): EQ r on noise, reverb T60 rho, compressor direction.
+- **outcome**: whether the same words lead to the same measured outcome on sources that differ
+  in the relevant feature, with the audio view and from the words alone
+  (:mod:`audiomanip.evaluation.outcome`; the model only, no baselines).
 
 The library never prints: long work reports through ``progress(dict)`` with keys ``stage``
-(``"setup"``, ``"param"``, ``"direction"``, ``"paraphrase"``), ``label`` (what is being done),
+(``"setup"``, ``"param"``, ``"direction"``, ``"paraphrase"``, ``"outcome"``), ``label`` (what is being done),
 ``done`` and ``total`` (counts of that stage's work). The report is written and drawn by
 :mod:`audiomanip.evaluation.report`.
 """
@@ -50,7 +53,7 @@ from audiomanip.params import Preset
 SUITES = ("param", "direction", "paraphrase")
 #: Every suite, the crowd suite included (``eval --suite all``); :func:`evaluate`'s default stays
 #: :data:`SUITES`, which need no crowd table.
-ALL_SUITES = SUITES + ("crowd",)
+ALL_SUITES = SUITES + ("crowd", "outcome")
 Progress = Callable[[dict], None]
 
 
@@ -279,10 +282,13 @@ def evaluate(
         raise ValueError(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(ALL_SUITES)}")
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
-    if dataset is None and (baselines is None or "param" in suites):
+    needs_baselines = any(s != "outcome" for s in suites)  # the outcome suite compares the model with itself
+    if dataset is None and ((baselines is None and needs_baselines) or "param" in suites):
         _emit(progress, "setup", "generating the corpus", 0, 1)
         dataset = default_dataset()
     enc = encoder if encoder is not None else getattr(model, "encoder", None)
+    if baselines is None and not needs_baselines:
+        baselines = []
     if baselines is None:
         if enc is None:
             raise ValueError("the nearest-neighbour baseline needs the model's text encoder: pass encoder=")
@@ -331,6 +337,13 @@ def evaluate(
             report["suites"]["crowd"] = run_crowd_suite(predictors, encoder=enc, fold=int(crowd_fold),
                                                         progress=progress)
         seconds["crowd"] = time.perf_counter() - t
+    if "outcome" in suites:
+        from audiomanip.evaluation.outcome import run_outcome_suite
+
+        t = time.perf_counter()
+        report["suites"]["outcome"] = run_outcome_suite(
+            model, progress=lambda label, done, total: _emit(progress, "outcome", label, done, total))
+        seconds["outcome"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     report["seconds"] = seconds
     return report

@@ -103,40 +103,51 @@ def export_text_encoder(target: str | Path | None = None, folder: str | Path | N
 def export_preset_net(checkpoint: str | Path) -> Path:
     """Export a checkpoint's network to its graph file (see
     :func:`audiomanip.inference.model.graph_file`): text_tokens float32 [B, L, D], text_mask
-    bool [B, L], pooled float32 [B, D] -> one output per effect, named after it, [B, size]
-    (see :func:`audiomanip.inference.heads.split_head_output`). Returns the graph's path.
-    Text-only models (``audio_view`` "none") only; others run on torch."""
+    bool [B, L], pooled float32 [B, D] (and, for the ``profile`` audio view, profile float32
+    [B, PROFILE_SIZE] and view_present bool [B]: False computes that item from its text alone)
+    -> one output per effect, named after it, [B, size] (see
+    :func:`audiomanip.inference.heads.split_head_output`). Returns the graph's path.
+    Text-only and profile-view models only; the mel and CLAP views run on torch."""
     import torch
 
+    from audiomanip.audio_profile import PROFILE_SIZE
     from audiomanip.checkpoint import checkpoint_files, find_checkpoint
     from audiomanip.errors import CheckpointError
-    from audiomanip.inference.model import graph_file
+    from audiomanip.inference.model import ONNX_VIEWS, graph_file
     from audiomanip.inference.loader import load_model
     from audiomanip.inference.weights import bind_graph
 
     path = find_checkpoint(checkpoint_path=checkpoint)
     model = load_model(checkpoint_path=path, device="cpu", backend="torch")  # the text encoder is not loaded
     net = model.net
-    if net.config.audio_view != "none":
-        raise CheckpointError(f"{path}: only text-only models run on ONNX Runtime (this one has the "
-                              f"{net.config.audio_view!r} audio view); it keeps running on torch")
+    if net.config.audio_view not in ONNX_VIEWS:
+        raise CheckpointError(f"{path}: only text-only and profile-view models run on ONNX Runtime (this one has "
+                              f"the {net.config.audio_view!r} audio view); it keeps running on torch")
     names = list(net.heads.heads)
+    with_profile = net.config.audio_view == "profile"
 
     class HeadsGraph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
 
-        def forward(self, tokens: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> tuple:
-            state = self.net.summary(tokens, mask, pooled)
+        def forward(self, tokens: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor,
+                    profile: torch.Tensor | None = None, view_present: torch.Tensor | None = None) -> tuple:
+            state = self.net.summary(tokens, mask, pooled, profile, view_present)
             return tuple(self.net.heads.heads[name].flat(state) for name in names)
 
     d = net.config.text_dim
     tokens = torch.randn(2, 5, d)
     mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=MAX_LENGTH)
-    proto = _export(HeadsGraph(), (tokens, mask, torch.randn(2, d)), (["text_tokens", "text_mask", "pooled"], names),
-                    ({0: batch, 1: length}, {0: batch, 1: length}, {0: batch}))
+    args: tuple = (tokens, mask, torch.randn(2, d))
+    inputs = ["text_tokens", "text_mask", "pooled"]
+    dynamic: tuple = ({0: batch, 1: length}, {0: batch, 1: length}, {0: batch})
+    if with_profile:
+        args += (torch.randn(2, PROFILE_SIZE), torch.tensor([True, False]))
+        inputs += ["profile", "view_present"]
+        dynamic += ({0: batch}, {0: batch})
+    proto = _export(HeadsGraph(), args, (inputs, names), dynamic)
     weights, _ = checkpoint_files(path)
     bind_graph(proto, weights, prefix="net.")
     return _save(proto, graph_file(path))

@@ -1,8 +1,8 @@
 """``load_model``: THE loader of a checkpoint's preset model (``audiomanip.load_model``), on
 ONNX Runtime, or on torch when asked or when it must.
 
-Backends: ``"onnx"`` (ONNX Runtime, torch-free: needs the checkpoint's graph, a text-only
-model and the default text encoder), ``"torch"`` (:class:`audiomanip.model.PresetModel` via
+Backends: ``"onnx"`` (ONNX Runtime, torch-free: needs the checkpoint's graph, a text-only or
+profile-view model and the default text encoder), ``"torch"`` (:class:`audiomanip.model.PresetModel` via
 :func:`audiomanip.model.build_model`, needs the ``train`` extra: training, ``eval --backend
 torch``, ONNX export) and ``"auto"``: ONNX Runtime when the checkpoint has its graph, else
 torch. Every caller (apply, batch, export-preset, eval, training's exports) loads through it.
@@ -43,7 +43,7 @@ def _torch_cuda_available() -> bool:
 def choose_backend(path: str | Path, config: dict[str, Any], backend: str = "auto") -> str:
     """``"onnx"`` or ``"torch"`` for a checkpoint (see the module docstring).
     :class:`CheckpointError` when ``"onnx"`` is asked for a checkpoint that cannot run there."""
-    from audiomanip.inference.model import graph_file, reexport_hint
+    from audiomanip.inference.model import ONNX_VIEWS, graph_file, reexport_hint
     from audiomanip.text.loader import is_default_encoder
 
     if backend not in BACKENDS:
@@ -52,7 +52,7 @@ def choose_backend(path: str | Path, config: dict[str, Any], backend: str = "aut
         return "torch"
     view = config.get("model", {}).get("audio_view", "none") if isinstance(config.get("model"), dict) else "none"
     problem = None
-    if view != "none":
+    if view not in ONNX_VIEWS:
         problem = f"it reads the input audio ({view!r} view), which runs on torch only"
     elif not is_default_encoder(config["encoder"]["name"]):
         problem = f"its text encoder {config['encoder']['name']!r} runs on torch only"

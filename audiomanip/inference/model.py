@@ -4,7 +4,8 @@ A checkpoint runs here when its graph (``model.onnx`` beside ``model.safetensors
 ``NAME.onnx`` beside ``NAME.safetensors``; written by ``audiomanip train --export`` or
 ``python -m audiomanip.inference.export CHECKPOINT``) is present. The graph reads the
 checkpoint's own safetensors file (see :mod:`audiomanip.inference.weights`). Text-only models
-(``audio_view`` "none") only.
+(``audio_view`` "none") and models with the ``profile`` view (computed here with numpy,
+:mod:`audiomanip.audio_profile`) only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 
 from audiomanip.inference.heads import schema_layout, split_head_output
 from audiomanip.inference.predictor import PresetPredictor
+
+#: The audio views a graph can carry (the others run on torch).
+ONNX_VIEWS = ("none", "profile")
 
 
 def graph_file(checkpoint: str | Path) -> Path:
@@ -94,15 +98,38 @@ class OnnxPresetModel(PresetPredictor):
             "backend": self.backend,
         }
 
+    @property
+    def view_name(self) -> str:
+        return str(self.config.get("model", {}).get("audio_view", "none"))
+
+    def audio_view(self, audio: Any, sample_rate: float | None, notes: list[str]) -> Any:
+        """The profile vector float32 [1, PROFILE_SIZE] of ``audio`` [C, T] for a profile-view
+        model, else None (see :meth:`PresetPredictor.audio_view`)."""
+        if audio is None or self.view_name != "profile":
+            return super().audio_view(audio, sample_rate, notes)
+        if sample_rate is None:
+            raise ValueError("sample_rate is needed with audio")
+        from audiomanip.audio_profile import profile_of
+
+        return profile_of(audio, float(sample_rate))
+
     def head_outputs(self, prompts: Sequence[str], view: Any = None
                      ) -> tuple[dict[str, dict[str, np.ndarray]], list[bool]]:
-        """HeadOutputs (numpy) for ``prompts`` and whether each was truncated (``view`` unused:
-        text-only models)."""
+        """HeadOutputs (numpy) for ``prompts`` and whether each was truncated; ``view``: the
+        profile [B, PROFILE_SIZE] of a profile-view model, or None (from the text alone)."""
         enc = self.encoder.encode(list(prompts))
-        flat = self._session.run(None, {
+        feeds = {
             "text_tokens": np.ascontiguousarray(enc.tokens, dtype=np.float32),
             "text_mask": np.ascontiguousarray(enc.mask, dtype=bool),
             "pooled": np.ascontiguousarray(enc.pooled, dtype=np.float32),
-        })
+        }
+        if self.view_name == "profile":
+            from audiomanip.audio_profile import PROFILE_SIZE
+
+            n = len(feeds["pooled"])
+            feeds["profile"] = np.ascontiguousarray(
+                np.zeros((n, PROFILE_SIZE)) if view is None else view, dtype=np.float32)
+            feeds["view_present"] = np.full(n, view is not None, dtype=bool)
+        flat = self._session.run(None, feeds)
         truncated = list(getattr(enc, "truncated", None) or [False] * len(prompts))
         return {lay.name: split_head_output(lay, out) for lay, out in zip(self._layouts, flat)}, truncated

@@ -41,6 +41,16 @@ def explicit_lines(explicit: Any) -> list[str]:
     return [str(x) for x in getattr(explicit, "items", [])]
 
 
+def repeat_view(view: Any, n: int) -> Any:
+    """A one-item audio view ``[1, ...]`` (numpy array or torch tensor) repeated to ``[n, ...]``
+    without copying."""
+    if hasattr(view, "expand"):
+        return view.expand(n, *view.shape[1:])
+    import numpy as np
+
+    return np.broadcast_to(view, (n, *view.shape[1:]))
+
+
 class PresetPredictor:
     """Base of the preset models: ``predict``/``predict_many`` over a runtime's head outputs.
 
@@ -99,7 +109,7 @@ class PresetPredictor:
         results: list[Prediction] = []
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start:start + batch_size]
-            v = None if view is None else view.expand(len(chunk), *view.shape[1:])
+            v = None if view is None else repeat_view(view, len(chunk))
             outputs, truncated = self.head_outputs(chunk, v)
             presets = presets_from_outputs(outputs)
             for prompt, preset, cut in zip(chunk, presets, truncated):

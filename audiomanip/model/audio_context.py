@@ -4,7 +4,8 @@ The mel filterbank is our own (HTK mel scale, triangular filters on the rFFT bin
 torchaudio is needed. ``log_mel`` turns audio [B, C, T] at any sample rate into
 [B, n_mels, frames] at the encoder's fixed analysis rate; :class:`AudioContextEncoder` maps those
 frames to tokens [B, F, d_model]; :class:`ClapContextEncoder` maps a 512-d CLAP embedding to a
-single token [B, 1, d_model].
+single token [B, 1, d_model]; :class:`ProfileContextEncoder` maps the
+:func:`audiomanip.audio_profile.profile` vector to a single token.
 """
 
 from __future__ import annotations
@@ -118,3 +119,19 @@ class ClapContextEncoder(nn.Module):
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         emb = torch.nn.functional.normalize(emb, dim=-1)
         return self.proj(emb)[:, None, :]
+
+
+class ProfileContextEncoder(nn.Module):
+    """The profile vector [B, PROFILE_SIZE] (dB and dB/s, see :mod:`audiomanip.audio_profile`)
+    as a one-token sequence [B, 1, d_model]: each entry divided by its typical scale, then an MLP."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        from audiomanip.audio_profile import PROFILE_SCALE, PROFILE_SIZE
+
+        self.register_buffer("scale", torch.from_numpy(PROFILE_SCALE.copy()), persistent=False)
+        self.proj = nn.Sequential(nn.Linear(PROFILE_SIZE, d_model), nn.GELU(), nn.Linear(d_model, d_model),
+                                  nn.LayerNorm(d_model))
+
+    def forward(self, profile: torch.Tensor) -> torch.Tensor:
+        return self.proj(profile / self.scale)[:, None, :]

@@ -24,8 +24,11 @@ from audiomanip.errors import CheckpointError, DependencyError
 
 def parameter_loss(outputs: dict[str, dict[str, torch.Tensor]], targets: dict[str, dict[str, torch.Tensor]],
                    *, enabled_weight: float = 1.0, continuous_weight: float = 4.0,
-                   choice_weight: float = 0.5) -> tuple[torch.Tensor, dict[str, float]]:
-    """Returns ``(loss, parts)`` where parts holds the float values of each term."""
+                   choice_weight: float = 0.5, row_weights: dict[str, torch.Tensor] | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Returns ``(loss, parts)`` where parts holds the float values of each term.
+    ``row_weights``: per effect, a weight [B] of each example's continuous-parameter error
+    (default 1; the outcome term decides those parameters where it is lowered)."""
     bce, huber, ce = [], [], []
     n_cont, n_choice = 0.0, 0.0
     for name, o in outputs.items():
@@ -34,6 +37,8 @@ def parameter_loss(outputs: dict[str, dict[str, torch.Tensor]], targets: dict[st
         en = t["enabled"][:, None]
         if o["continuous"].shape[1]:
             err = F.smooth_l1_loss(o["continuous"], t["continuous"], beta=0.05, reduction="none")
+            if row_weights is not None and name in row_weights:
+                err = err * row_weights[name][:, None]
             huber.append((err * en).sum())
             n_cont = n_cont + float((en.expand_as(err)).sum())
         if o["choice_logits"].shape[1]:

@@ -15,8 +15,14 @@ while the adapter learns how encoder space maps onto effect space. It is part of
 (and of any export of it), not of the encoder.
 
 The audio view is ``"none"`` (text only), ``"mel"`` (log-mel frames of the input audio through
-:class:`AudioContextEncoder`) or ``"clap"`` (a CLAP embedding as one token). A model with an
-audio view still runs from text alone: the view is simply left out of the sequence.
+:class:`AudioContextEncoder`), ``"clap"`` (a CLAP embedding as one token) or ``"profile"`` (the
+fixed-length :func:`audiomanip.audio_profile.profile` vector as one token, through
+:class:`ProfileContextEncoder`). A model with an audio view still runs from text alone: the
+view is simply left out of the sequence. The profile token joins the self-attention layers
+without cross-attention layers, so ``view_present`` can leave it out per batch item (its
+attention mask) and a masked item is computed exactly as without a view: that is how one
+exported graph serves both ``apply`` and ``apply --text-only``, and how training drops the
+view per item.
 """
 
 from __future__ import annotations
@@ -27,11 +33,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from audiomanip.model.audio_context import AudioContextEncoder, ClapContextEncoder
+from audiomanip.model.audio_context import AudioContextEncoder, ClapContextEncoder, ProfileContextEncoder
 from audiomanip.model.fusion import BidirectionalCrossAttention, GatedAttentionPooling, SelfAttentionBlock
 from audiomanip.model.heads import PresetHeads
 
-AUDIO_VIEWS = ("none", "mel", "clap")
+AUDIO_VIEWS = ("none", "mel", "clap", "profile")
 
 
 @dataclass
@@ -101,11 +107,13 @@ class PresetNet(nn.Module):
             self.context: nn.Module | None = AudioContextEncoder(config.n_mels, d)
         elif config.audio_view == "clap":
             self.context = ClapContextEncoder(config.clap_dim, d)
+        elif config.audio_view == "profile":
+            self.context = ProfileContextEncoder(d)
         else:
             self.context = None
         self.cross = nn.ModuleList(
             BidirectionalCrossAttention(d, config.n_heads, config.ff_mult, config.dropout)
-            for _ in range(config.n_cross_layers if self.context is not None else 0)
+            for _ in range(config.n_cross_layers if config.audio_view in ("mel", "clap") else 0)
         )
         self.self_layers = nn.ModuleList(
             SelfAttentionBlock(d, config.n_heads, config.ff_mult, config.dropout)
@@ -115,14 +123,17 @@ class PresetNet(nn.Module):
         self.heads = PresetHeads(d, config.head_hidden, config.dropout)
 
     def forward(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
-                view: torch.Tensor | None = None) -> dict[str, dict[str, torch.Tensor]]:
+                view: torch.Tensor | None = None, view_present: torch.Tensor | None = None
+                ) -> dict[str, dict[str, torch.Tensor]]:
         """``text_tokens`` [B, L, text_dim], ``text_mask`` [B, L] bool (True = token),
         ``pooled`` [B, text_dim] sentence embedding, ``view``: log-mel [B, n_mels, frames] for
-        the mel view, CLAP embedding [B, clap_dim] for the clap view, or None (text only)."""
-        return self.heads(self.summary(text_tokens, text_mask, pooled, view))
+        the mel view, CLAP embedding [B, clap_dim] for the clap view, profile [B, PROFILE_SIZE]
+        for the profile view, or None (text only). ``view_present`` [B] bool (profile view
+        only): False leaves that item's view out, exactly as ``view=None`` would."""
+        return self.heads(self.summary(text_tokens, text_mask, pooled, view, view_present))
 
     def summary(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
-                view: torch.Tensor | None = None) -> torch.Tensor:
+                view: torch.Tensor | None = None, view_present: torch.Tensor | None = None) -> torch.Tensor:
         """The pooled state [B, d_model] the heads read (inputs as :meth:`forward`)."""
         B = text_tokens.shape[0]
         t = self.text_proj(self.adapter(text_tokens)) + self.type_embed[1]
@@ -134,6 +145,10 @@ class PresetNet(nn.Module):
                 raise ValueError("this model has no audio view (audio_view='none'); pass view=None")
             a = self.context(view) + self.type_embed[2]
             a_mask = torch.ones(a.shape[:2], dtype=torch.bool, device=a.device)
+            if view_present is not None:
+                if len(self.cross):
+                    raise ValueError("view_present needs a view without cross-attention (the profile view)")
+                a_mask = a_mask & view_present.bool().reshape(-1, 1)
             for layer in self.cross:
                 t, a = layer(t, t_mask, a, a_mask)
             x = torch.cat([t, a], dim=1)

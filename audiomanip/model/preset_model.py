@@ -147,6 +147,10 @@ class PresetModel(nn.Module, PresetPredictor):
             return None
         if sample_rate is None:
             raise ValueError("sample_rate is needed with audio")
+        if view == "profile":
+            from audiomanip.audio_profile import profile_of
+
+            return torch.as_tensor(profile_of(audio, float(sample_rate)), device=self.device)
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32), device=self.device)
         if x.ndim == 1:
             x = x[None]

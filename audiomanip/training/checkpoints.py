@@ -80,15 +80,15 @@ def init_record(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
 
 def init_weights(net: Any, checkpoint: str | Path) -> dict[str, Any]:
     """Load a checkpoint's weights into ``net`` for fine-tuning; returns its :func:`init_record`.
-    Every weight must fit; only modules the checkpoint lacks (a new text adapter) may be
-    missing. UsageError otherwise."""
+    Every weight must fit; only modules the checkpoint lacks (a new text adapter, a new audio
+    view's context encoder) may be missing. UsageError otherwise."""
     from audiomanip.checkpoint import find_checkpoint, load_checkpoint
 
     state, config = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
     weights, _ = split_state(state)
     own = net.state_dict()
     bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
-    missing = [k for k in own if k not in weights and not k.startswith("adapter.")]
+    missing = [k for k in own if k not in weights and not k.startswith(("adapter.", "context."))]
     if bad or missing:
         raise UsageError(f"--init-from {checkpoint}: its weights do not fit this model "
                          f"({', '.join((bad + missing)[:3])} …); give the same --d-model and --layers")

@@ -19,10 +19,39 @@ from audiomanip.audio_io import AUDIO_SUFFIXES
 from audiomanip.errors import InputNotFoundError
 
 
+#: Descriptors whose corpus recipes make the varied copies of the bank's sources
+#: (:func:`varied_sources`): dark and bright, boomy and thin, squashed, reverberant.
+VARIATIONS = ("dark", "bright", "boomy", "thin", "squashed", "hall")
+
+
+def varied_sources(clips: list[np.ndarray], sample_rate: int, variations: tuple[str, ...] = VARIATIONS
+                   ) -> list[np.ndarray]:
+    """Each clip [1, T] rendered by the package's own renderer through the recipe of each
+    descriptor of ``variations`` (same length, no tail; peak-normalised to 0.5 like the
+    sources), so the bank holds dark and bright, boomy and thin, dynamic and squashed, dry and
+    reverberant versions of every source."""
+    from audiomanip.rendering.chain import render
+    from audiomanip.vocab.descriptors import load_descriptors
+    from audiomanip.vocab.recipes import compose
+
+    descriptors = load_descriptors()
+    presets = [compose([descriptors[name].recipe]).to_preset() for name in variations]
+    out = []
+    for clip in clips:
+        for preset in presets:
+            y = render(preset, clip, sample_rate, tail=False, peak_safety=True)[:, :clip.shape[1]]
+            peak = float(np.max(np.abs(y)))
+            if peak > 1e-4:
+                out.append((y * (0.5 / peak)).astype(np.float32))
+    return out
+
+
 def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int = 0,
-              audio_dir: str | Path | None = None, n_file_clips: int = 32) -> Any:
+              audio_dir: str | Path | None = None, n_file_clips: int = 32, varied: bool = False) -> Any:
     """Short mono training clips, Tensor [N, 1, T] (T = clip_seconds × sample_rate).
 
+    ``varied``: also every musical source (music, instrument, drums, speech; not the test
+    signals) in the versions of :func:`varied_sources`.
     Raises :class:`InputNotFoundError` when ``audio_dir`` is given but holds no readable audio.
     """
     import torch
@@ -31,24 +60,25 @@ def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int 
 
     sr, d = int(sample_rate), float(clip_seconds)
     T = int(round(d * sr))
-    clips: list[np.ndarray] = []
+    musical: list[np.ndarray] = []  # sources a recording could hold (varied below)
     for k in range(4):
-        clips.append(S.music_like(d, sr, seed=seed + k, channels=1))
+        musical.append(S.music_like(d, sr, seed=seed + k, channels=1))
     for k, root in enumerate((110.0, 220.0, 330.0)):
-        clips.append(S.harmonic_instrument(d, sr, seed=seed + k, root_hz=root, notes_per_s=4.0))
+        musical.append(S.harmonic_instrument(d, sr, seed=seed + k, root_hz=root, notes_per_s=4.0))
     for k, bpm in enumerate((100.0, 140.0)):
-        clips.append(S.drum_loop(d, sr, seed=seed + k, bpm=bpm))
-    clips.append(S.white_noise(d, sr, rms=0.1, seed=seed))
-    clips.append(S.pink_noise(d, sr, rms=0.1, seed=seed + 1))
-    clips.append(S.impulse(d, sr, amplitude=0.8, at_s=0.01))
-    clips.append(S.impulse(d, sr, amplitude=0.8, at_s=d / 2))
-    clips.append(S.sawtooth(110.0, d, sr, amplitude=0.4))
+        musical.append(S.drum_loop(d, sr, seed=seed + k, bpm=bpm))
+    tests = [S.white_noise(d, sr, rms=0.1, seed=seed), S.pink_noise(d, sr, rms=0.1, seed=seed + 1),
+             S.impulse(d, sr, amplitude=0.8, at_s=0.01), S.impulse(d, sr, amplitude=0.8, at_s=d / 2),
+             S.sawtooth(110.0, d, sr, amplitude=0.4)]
     if S.espeak_path():
         for k, text in enumerate(("the quick brown fox", "hello there, how are you", "sound design")):
             s = S.speech(text, sr, pitch=30 + 25 * k)
-            clips.append(s[:, :T] if s.shape[1] >= T else np.pad(s, ((0, 0), (0, T - s.shape[1]))))
+            musical.append(s[:, :T] if s.shape[1] >= T else np.pad(s, ((0, 0), (0, T - s.shape[1]))))
+    clips = musical[:9] + tests + musical[9:]  # the order of earlier versions of the bank
     if audio_dir is not None:
         clips.extend(_file_clips(Path(audio_dir), sr, T, n_file_clips, seed))
+    if varied:
+        clips.extend(varied_sources([c[:1, :T] for c in musical], sr))
     bank = np.stack([c[:1, :T] for c in clips]).astype(np.float32)
     return torch.from_numpy(bank)
 
@@ -75,3 +105,36 @@ def _file_clips(folder: Path, sr: int, T: int, n: int, seed: int) -> list[np.nda
         if np.max(np.abs(x)) > 1e-4:
             out.append(x.astype(np.float32))
     return out
+
+
+class ClipViews:
+    """The audio view each training example hears (:mod:`audiomanip.training.loop`): ``config``
+    the network's ModelConfig, ``clips`` the bank [N, 1, T] at ``sample_rate`` Hz, ``dropout``
+    the chance that an example hears nothing. Profiles of the bank are computed once."""
+
+    def __init__(self, config: Any, clips: Any, sample_rate: int, dropout: float, device: Any):
+        self.config, self.clips, self.sample_rate, self.dropout, self.device = config, clips, sample_rate, dropout, device
+        self.profiles = None
+        if config.audio_view == "profile":
+            from audiomanip.audio_profile import profile
+
+            self.profiles = profile(clips, sample_rate).to(device)  # [N, PROFILE_SIZE]
+
+    def batch(self, n: int, rng: Any) -> tuple[Any, Any, Any]:
+        """``(view, view_present, pick)`` for ``n`` examples: the profile view gives each its own
+        clip ``pick`` [n] and drops it per example (``view_present`` [n] bool); the mel view drops
+        it for the whole batch; other views give ``(None, None, None)``."""
+        import torch
+
+        if self.profiles is not None:
+            pick = torch.randint(0, self.clips.shape[0], (n,), generator=rng)
+            present = (torch.rand(n, generator=rng) >= self.dropout).to(self.device)
+            return self.profiles[pick], present, pick
+        if self.config.audio_view == "mel" and float(torch.rand((), generator=rng)) >= self.dropout:
+            from audiomanip.model.audio_context import log_mel
+
+            pick = torch.randint(0, self.clips.shape[0], (n,), generator=rng)
+            view = log_mel(self.clips[pick].to(self.device), self.sample_rate,
+                           analysis_rate=self.config.analysis_rate, n_mels=self.config.n_mels)
+            return view, None, pick
+        return None, None, None

@@ -49,8 +49,9 @@ import numpy as np
 
 from audiomanip.errors import CheckpointError, UsageError
 from audiomanip.training.checkpoints import init_weights, restore_optimizer, save_training_checkpoint, split_state
-from audiomanip.training.clips import clip_bank
+from audiomanip.training.clips import ClipViews, clip_bank
 from audiomanip.training.heldout import constant_predictor, heldout_metrics
+from audiomanip.training.outcome_step import OutcomeTraining
 
 Progress = Callable[[dict], None]
 
@@ -70,6 +71,10 @@ class TrainOptions:
     optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
     training folds (:func:`audiomanip.training.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
+    ``outcome_weight``, ``outcome_param_weight``: the outcome terms (0: none; needs the STFT
+    term) and the weight they leave the decided parameters (:mod:`audiomanip.training.outcome_step`).
+    ``varied_bank``: the bank also holds the versions of :func:`audiomanip.training.clips.varied_sources`.
+    ``view_only``: train the audio view's encoder alone (words-only predictions stay bit-identical).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
     ``$XDG_CACHE_HOME/audiomanip/embeddings`` or ``~/.cache/audiomanip/embeddings``).
     """
@@ -99,6 +104,10 @@ class TrainOptions:
     audio_view_dropout: float = 0.5
     token_dropout: float = 0.0
     crowd_per_word: int = 0
+    outcome_weight: float = 0.0
+    outcome_param_weight: float = 1.0
+    view_only: bool = False
+    varied_bank: bool = False
     init_from: Path | None = None
     resume: Path | None = None
     max_steps: int | None = None
@@ -261,7 +270,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
             init_from = init_weights(net, options.init_from)
     net.to(device)
     n_params = count_parameters(net)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
+    trainable = [p for n, p in net.named_parameters() if not options.view_only or n.startswith("context.")]
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=options.weight_decay)
     # averages gradients over ranks (net itself in one process)
     model = ranks.wrap(net, unused_parameters=net.config.audio_view != "none")
     step = 0
@@ -277,8 +287,15 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
     if options.max_steps is not None:
         total_steps = min(total_steps, options.max_steps)
     use_stft = options.stft_every > 0 and options.stft_weight > 0
-    clips = clip_bank(options.sample_rate, options.clip_seconds, seed=options.seed,
-                      audio_dir=options.audio_dir) if (use_stft or net.config.audio_view == "mel") else None
+    if options.outcome_weight > 0 and not use_stft:
+        raise UsageError("--outcome-weight needs the audio term: set --stft-every above 0")
+    clips = clip_bank(options.sample_rate, options.clip_seconds, seed=options.seed, audio_dir=options.audio_dir,
+                      varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
+    views = None if clips is None else ClipViews(net.config, clips, options.sample_rate, options.audio_view_dropout, device)
+    profiles = views.profiles if views is not None else None
+    outcome = None if options.outcome_weight <= 0 else OutcomeTraining(
+        train_ds.pairs, clips, options.sample_rate, weight=options.outcome_weight,
+        param_weight=options.outcome_param_weight, with_view=profiles is not None, device=device)
     clap = ClapAudioLoss(options.clap_checkpoint, device) if options.clap_checkpoint is not None else None
     if clap is not None and not use_stft:
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
@@ -321,36 +338,45 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     raise KeyboardInterrupt
                 idx = ranks.shard(perm[b_idx * options.batch_size:(b_idx + 1) * options.batch_size].tolist())
                 batch = train_ds.batch(idx)
-                view = None
-                if net.config.audio_view == "mel" and clips is not None and \
-                        float(torch.rand((), generator=clip_rng)) >= options.audio_view_dropout:
-                    from audiomanip.model.audio_context import log_mel
-
-                    pick = torch.randint(0, clips.shape[0], (len(idx),), generator=clip_rng)
-                    view = log_mel(clips[pick].to(device), options.sample_rate,
-                                   analysis_rate=net.config.analysis_rate, n_mels=net.config.n_mels)
+                view, view_present, pick = views.batch(len(idx), clip_rng) if views is not None else (None, None, None)
                 targets = {e: {k: v.to(device) for k, v in t.items()} for e, t in batch["targets"].items()}
                 mask = batch["mask"]
                 if options.token_dropout > 0:
                     keep = torch.rand(mask.shape, generator=clip_rng) >= options.token_dropout
                     mask = mask & keep
-                out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view)
-                p_loss, parts = parameter_loss(out, targets)
+                out = model(batch["tokens"].to(device), mask.to(device), batch["pooled"].to(device), view,
+                            view_present)
+                stft_step = use_stft and step % options.stft_every == 0
+                n_render = min(ranks.share(options.stft_batch), len(idx)) if stft_step else 0
+                plan = outcome.plan(idx, n_render, view_present) if outcome is not None else None
+                rows = plan.rows if plan is not None else list(range(n_render))
+                p_loss, parts = parameter_loss(out, targets, row_weights=plan.row_weights if plan else None)
                 loss = p_loss
-                stft_val = clap_val = None
-                if use_stft and step % options.stft_every == 0:
-                    nb = min(ranks.share(options.stft_batch), len(idx))
-                    pick = torch.randint(0, clips.shape[0], (nb,), generator=clip_rng)
-                    x = clips[pick].to(device)
+                stft_val = clap_val = outcome_val = None
+                if plan is not None and plan.eq_rows:
+                    e_loss, counted = outcome.eq_term(out, idx, plan, pick)
+                    if counted:
+                        loss = loss + e_loss
+                        parts["eq_outcome"] = float(e_loss.detach())
+                if stft_step:
+                    if pick is None or profiles is None:  # (size n_render without outcomes: as before)
+                        pick = torch.randint(0, clips.shape[0], (len(idx) if plan else n_render,), generator=clip_rng)
+                    x = clips[pick[rows]].to(device)  # with the profile view: the clips the items heard
                     with torch.no_grad():
-                        t_params, t_enabled = preset_tensors(batch["presets"][:nb], device=device)
+                        t_params, t_enabled = preset_tensors([batch["presets"][r] for r in rows], device=device)
                         y_target = run_chain(x, options.sample_rate, t_params, t_enabled)
-                    sub = {e: {k: v[:nb] for k, v in o.items()} for e, o in out.items()}
+                    sub = {e: {k: v[rows] for k, v in o.items()} for e, o in out.items()}
                     p_params, p_enabled = chain_inputs_from_outputs(sub, soft=True)
                     y_pred = run_chain(x, options.sample_rate, p_params, p_enabled)
-                    s_loss = multi_resolution_stft_loss(y_pred, y_target)
+                    s_loss = (outcome.stft_loss(y_pred, y_target, plan) if plan is not None
+                              else multi_resolution_stft_loss(y_pred, y_target))
                     loss = loss + options.stft_weight * s_loss
                     stft_val = float(s_loss.detach())
+                    if plan is not None:
+                        o_loss, counted = outcome.rendered_term(x, y_pred, idx, plan, view_present)
+                        if counted:
+                            loss = loss + o_loss
+                            outcome_val = float(o_loss.detach())
                     if clap is not None:
                         c_loss = clap(y_pred, y_target, options.sample_rate)
                         loss = loss + options.clap_weight * c_loss
@@ -362,14 +388,14 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     g["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 step += 1
                 last_loss = float(loss.detach())
                 epoch_losses.append(last_loss)
                 emit({"event": "step", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
                       "loss": last_loss, "param_loss": float(p_loss.detach()), "stft_loss": stft_val,
-                      "clap_loss": clap_val, "lr": lr, **{f"{k}_loss": v for k, v in parts.items()}})
+                      "clap_loss": clap_val, "outcome_loss": outcome_val, "lr": lr, **{f"{k}_loss": v for k, v in parts.items()}})
                 if options.save_checkpoint_every and step % options.save_checkpoint_every == 0:
                     path = save(out_dir / f"step-{step}", step / steps_per_epoch)
                     emit({"event": "checkpoint", "path": str(path), "step": step})

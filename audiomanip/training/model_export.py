@@ -14,7 +14,7 @@ from audiomanip.training.loop import TrainOptions, gather_pairs
 
 def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | None = None) -> Path:
     """Copy a trained checkpoint's weights and config without the optimizer state and, for a
-    text-only model, write its weight-free ONNX graph beside them (``model.onnx``, read by the
+    text-only or profile-view model, write its weight-free ONNX graph beside them (``model.onnx``, read by the
     runtime without torch; see :mod:`audiomanip.inference.export`): the form shipped as the
     default model. Returns the path written."""
     from audiomanip.checkpoint import load_checkpoint, save_checkpoint
@@ -25,7 +25,9 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, *, name: str | Non
     if name:
         config["name"] = name
     written = Path(save_checkpoint(out_dir, weights, config))
-    if config.get("model", {}).get("audio_view", "none") == "none":
+    from audiomanip.inference.model import ONNX_VIEWS
+
+    if config.get("model", {}).get("audio_view", "none") in ONNX_VIEWS:
         from audiomanip.inference.export import export_preset_net
 
         export_preset_net(written)

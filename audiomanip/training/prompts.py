@@ -42,13 +42,16 @@ INTENSITY_PROBABILITY = 0.4
 @dataclass(frozen=True)
 class PromptExample:
     """One training pair. ``descriptors`` are the descriptor names behind the prompt (those of
-    a named preset included), ``families`` their families, ``template_id`` the phrasing."""
+    a named preset included), ``families`` their families, ``template_id`` the phrasing,
+    ``factors`` the signed intensity factor of each descriptor the prompt names itself (the
+    first ``len(factors)`` of ``descriptors``: "a bit brighter" 0.55, "cut the bottom" < 0)."""
 
     prompt: str
     preset: Preset
     descriptors: tuple[str, ...]
     families: tuple[str, ...]
     template_id: str
+    factors: tuple[float, ...] = ()
 
 
 @dataclass
@@ -303,6 +306,7 @@ class _Generator:
             named = r.choice(candidates)
         values: dict[str, str] = {}
         chosen: list[Descriptor] = []
+        factors: list[float] = []
         recipes: list[Recipe] = []
         for slot in dslots:
             kind = "negate" if t.negate else slot.rstrip("23")
@@ -319,6 +323,7 @@ class _Generator:
             if filled is None:
                 return None
             values[slot], factor = filled
+            factors.append(factor)
             chosen.append(d)
             recipes.append(d.recipe.scaled(factor))
         if named is not None:
@@ -349,7 +354,7 @@ class _Generator:
         if explicit:
             preset = explicit.apply(preset)
         preset.notes = []
-        return PromptExample(prompt, preset, tuple(names), tuple(dict.fromkeys(families)), t.id)
+        return PromptExample(prompt, preset, tuple(names), tuple(dict.fromkeys(families)), t.id, tuple(factors))
 
 
 def _freq_text(f: int, r: random.Random) -> str:
