@@ -29,6 +29,9 @@ RAY_HEALTH_ENV = {
     "RAY_health_check_timeout_ms": "500",
     "RAY_health_check_failure_threshold": "3",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray 2.60 turns token authentication on for a head node whenever ~/.ray/auth_token exists (a
+    # local `ray.init()` writes one) but not for the nodes joining it, which then cannot join
+    "RAY_AUTH_MODE": "disabled",
 }
 
 

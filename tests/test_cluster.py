@@ -248,3 +248,34 @@ def test_more_workers_than_the_cluster_has_cpus_still_finish(cluster, tmp_path):
     assert report["counts"] == {"done": 6, "skipped": 0, "failed": 0}
     for entry in report["files"]:
         assert abs(f0(Path(entry["out_path"])) - hz(int(Path(entry["in_path"]).stem[1:]))) < 2.0
+
+
+def test_without_an_address_ray_starts_its_own_instance_whatever_a_stale_cluster_file_says(cluster, tmp_path):
+    """No --address: a new local Ray instance, even where Ray's "current cluster" file still
+    names a cluster that is gone (Ray's own default would try to join it for minutes)."""
+    import shutil
+    import tempfile
+
+    ns, s3, _, _ = cluster
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        sf.write(folder / f"t{i}.wav", sine(hz(i), 1.0, SR, amplitude=0.4).T, SR)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rayl", dir="/tmp"))  # short: Ray's socket paths are limited
+    try:
+        (ray_tmp / "ray").mkdir()
+        (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")  # nothing listens there
+        cmd = [sys.executable, "-m", "audiomanip", "batch", str(folder), "--preset", "warm-tape",
+               "--output-dir", str(tmp_path / "out"), "--engine", "ray", "--workers", "1"]
+        # HOME: the new instance writes its authentication token under ~/.ray (Ray's default)
+        env = {**s3.env(), "RAY_TMPDIR": str(ray_tmp), "HOME": str(ray_tmp), "RAY_USAGE_STATS_ENABLED": "0"}
+        res = ns.run(cmd, env=env,
+                     capture_output=True, text=True, timeout=240)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "127.0.0.1:9" not in res.stderr
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"] == {"done": 2, "skipped": 0, "failed": 0}
+    for entry in report["files"]:
+        assert abs(f0(Path(entry["out_path"])) - hz(int(Path(entry["in_path"]).stem[1:]))) < 2.0

@@ -135,7 +135,7 @@ class RayRunner:
         env["OMP_NUM_THREADS"] = "1"
         try:
             ray.init(
-                address=self.address,
+                address=self.address or "local",  # a new instance here: never a stale cluster file's
                 runtime_env={"env_vars": env},
                 logging_level=logging.WARNING,
                 log_to_driver=False,
