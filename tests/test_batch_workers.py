@@ -38,13 +38,13 @@ def f0_of(i: int) -> float:
 
 @pytest.fixture
 def tones(tmp_path):
-    """``n`` files of 0.5 s sines, file i at f0_of(i) Hz."""
+    """``n`` files of ``seconds`` (default 0.5 s) sines, file i at f0_of(i) Hz."""
 
-    def make(n: int) -> Path:
+    def make(n: int, seconds: float = SECONDS) -> Path:
         root = tmp_path / "tones"
         root.mkdir()
         for i in range(n):
-            write_tone(root / f"t{i:03d}.wav", f0_of(i), SECONDS, SR)
+            write_tone(root / f"t{i:03d}.wav", f0_of(i), seconds, SR)
         return root
 
     return make
@@ -177,11 +177,11 @@ def kill_a_busy_worker(proc: subprocess.Popen, out: Path) -> str:
         time.sleep(random.uniform(0.0, 0.05))
 
 
-def check_outputs_are_right(out: Path, names: list[str]) -> None:
+def check_outputs_are_right(out: Path, names: list[str], seconds: float = SECONDS) -> None:
     for name in names:
         i = int(name[1:4])
         info = sf.info(out / name)
-        assert info.samplerate == SR and info.frames == int(SECONDS * SR), name  # complete
+        assert info.samplerate == SR and info.frames == int(seconds * SR), name  # complete
         assert abs(peak_hz(out / name) - f0_of(i)) <= 2.0, name  # and its own tone
 
 
@@ -254,11 +254,14 @@ def test_workers_end_quietly_when_the_parent_is_killed(tmp_path, tones):
 
 def test_ctrl_c_ends_the_batch_cleanly(tmp_path, tones):
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
-    tones(100)
+    # files long enough that the batch cannot finish between its 5th output and the signal (with
+    # 0.5 s files it once did on a busy CI machine, and exited 0)
+    tones(100, seconds=4.0)
     proc, out, log = start_batch(tmp_path, start_new_session=True)
     try:
         wait_for_outputs(proc, out, 5)
         workers = descendants(proc.pid)
+        assert proc.poll() is None, "the batch ended before the signal could be sent"
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=HANG_S)
     finally:
@@ -272,7 +275,7 @@ def test_ctrl_c_ends_the_batch_cleanly(tmp_path, tones):
     assert stderr.strip().splitlines()[-1] == "error: interrupted", stderr
     assert not wait_gone(workers)  # the fork server and resource tracker included
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".") and not is_bookkeeping(p.name)) == []
-    check_outputs_are_right(out, [p.name for p in outputs(out)])
+    check_outputs_are_right(out, [p.name for p in outputs(out)], seconds=4.0)
 
 
 POOL_PROBE = """
