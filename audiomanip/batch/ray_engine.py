@@ -220,9 +220,7 @@ class RayRunner:
                         else:
                             self._running.add(actor)
                             load[actor] = 0
-                        if not load and not starting:  # every actor is gone: start a fresh one
-                            fresh = self._start_actor()
-                            starting[fresh.ready.remote()] = fresh
+                        self._replace_if_none_left(load, starting)
                         continue
                     actor, job, attempt = inflight.pop(ref)
                     try:
@@ -235,9 +233,7 @@ class RayRunner:
                         else:
                             release(job.out_path, options.run_id)
                             yield _failed(job, f"its worker died {attempt} times ({type(exc).__name__})")
-                        if not load and not starting:  # every actor is gone: start a fresh one where Ray can
-                            fresh = self._start_actor()
-                            starting[fresh.ready.remote()] = fresh
+                        self._replace_if_none_left(load, starting)
                         continue
                     except ray.exceptions.RayTaskError as exc:
                         outcome = _failed(job, " ".join(str(exc.cause or exc).split())[:500])
@@ -251,6 +247,12 @@ class RayRunner:
                 self.stop_actors()
             for _, job, _ in inflight.values():  # interrupted: free what this run had claimed
                 release(job.out_path, options.run_id)
+
+    def _replace_if_none_left(self, load: dict[Any, int], starting: dict[Any, Any]) -> None:
+        """Every actor is gone (lost with its process or node): start a fresh one where Ray can."""
+        if not load and not starting:
+            fresh = self._start_actor()
+            starting[fresh.ready.remote()] = fresh
 
     def _actors(self, n: int) -> list[Any]:
         """``n`` actors: those kept from an earlier call (``keep_actors``), then new ones."""
