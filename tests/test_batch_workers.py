@@ -254,10 +254,12 @@ def test_workers_end_quietly_when_the_parent_is_killed(tmp_path, tones):
 
 def test_ctrl_c_ends_the_batch_cleanly(tmp_path, tones):
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
-    # files long enough that the batch cannot finish between its 5th output and the signal (with
-    # 0.5 s files it once did on a busy CI machine, and exited 0)
-    tones(100, seconds=4.0)
-    proc, out, log = start_batch(tmp_path, start_new_session=True)
+    tones(100, seconds=4.0)  # seconds of work: the batch is still running when the signal comes
+    # a terminal's Ctrl-C reaches a process whose SIGINT is not ignored; a test run started in the
+    # background of a shell without job control inherits SIGINT ignored (and so would the batch,
+    # which then rightly finishes and exits 0), so the batch starts with the default disposition
+    proc, out, log = start_batch(tmp_path, start_new_session=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_outputs(proc, out, 5)
         workers = descendants(proc.pid)
