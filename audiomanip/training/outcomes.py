@@ -101,21 +101,25 @@ def descriptor_intent(name: str) -> tuple[str, int] | None:
     return None
 
 
+def _quiet_frames(x, sample_rate: float):
+    """1.0 for each level frame of ``x`` [..., C, T] more than :data:`QUIET_DB` below its loudest
+    frame, else 0.0: [..., F]."""
+    xp = namespace(x)
+    lx = frame_levels_db(x, sample_rate)
+    return xp.astype(lx < xp.max(lx, axis=-1, keepdims=True) - QUIET_DB, lx.dtype)
+
+
 def tail_share(x, y, sample_rate: float):
     """Share of ``y``'s energy in the frames where ``x`` is quiet (see the module docstring):
     [...]; ``x``, ``y`` [..., C, T] of the same length."""
     xp = namespace(y)
-    lx = frame_levels_db(x, sample_rate)
-    quiet = xp.astype(lx < xp.max(lx, axis=-1, keepdims=True) - QUIET_DB, lx.dtype)
     energy = 10.0 ** (frame_levels_db(y, sample_rate) / 10.0)
-    return xp.sum(energy * quiet, axis=-1) / (xp.sum(energy, axis=-1) + 1e-12)
+    return xp.sum(energy * _quiet_frames(x, sample_rate), axis=-1) / (xp.sum(energy, axis=-1) + 1e-12)
 
 
 def quiet_fraction(x, sample_rate: float):
     """Share of ``x``'s frames that are quiet (a tail share means something only when some are)."""
-    xp = namespace(x)
-    lx = frame_levels_db(x, sample_rate)
-    return xp.mean(xp.astype(lx < xp.max(lx, axis=-1, keepdims=True) - QUIET_DB, lx.dtype), axis=-1)
+    return namespace(x).mean(_quiet_frames(x, sample_rate), axis=-1)
 
 
 def feature_pair(intent: str, x, y, sample_rate: float):
