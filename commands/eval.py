@@ -239,16 +239,17 @@ def print_outcome(data: dict) -> None:
     from rich import box
 
     table = Table(title=f"outcome suite ({data['n_intents']} intents × {data['n_sources']} sources; spread: std "
-                        "of the log change over sources)", title_justify="left", header_style="bold",
+                        "of the log change over sources; mean: its mean)", title_justify="left", header_style="bold",
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for col in ("intent", "σ view", "σ words", "ratio ↓", "moved view", "words"):
+    for col in ("intent", "σ view", "σ words", "ratio ↓", "mean view", "words", "moved view", "words"):
         table.add_column(col, justify="left" if col == "intent" else "right", no_wrap=True)
     for row in data["intents"]:
         table.add_row(row["prompt"], _fmt3(row["view"]["spread"]), _fmt3(row["text_only"]["spread"]),
-                      _ratio(row["spread_ratio"]), _fmt3(row["view"]["accuracy"], True),
+                      _ratio(row["spread_ratio"]), _fmt3(row["view"]["mean_change"]),
+                      _fmt3(row["text_only"]["mean_change"]), _fmt3(row["view"]["accuracy"], True),
                       _fmt3(row["text_only"]["accuracy"], True))
     summary = data["summary"]
-    table.add_row("mean", "", "", _ratio(summary["mean_spread_ratio"]), _fmt3(summary["view_accuracy"], True),
+    table.add_row("mean", "", "", _ratio(summary["mean_spread_ratio"]), "", "", _fmt3(summary["view_accuracy"], True),
                   _fmt3(summary["text_only_accuracy"], True))
     console.print(table)
     if not data["audio_view"]:

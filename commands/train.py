@@ -40,6 +40,8 @@ def train(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompt/preset pairs per step."),
     learning_rate: float = typer.Option(2e-3, "--learning-rate", help="Peak AdamW learning rate "
                                         "(warm-up, then cosine decay to 10 %)."),
+    warmup_steps: int = typer.Option(100, "--warmup-steps", min=0, metavar="N",
+                                     help="Steps of linear learning-rate warm-up."),
     pairs: int = typer.Option(30000, "--pairs", min=0, help="Pairs generated from the preset corpus "
                               "(0: train only on --dataset-path / --description-path)."),
     dataset_path: Optional[Path] = typer.Option(
@@ -76,6 +78,10 @@ def train(
         1.0, "--outcome-param-weight", min=0.0, metavar="W",
         help="On the outcome steps, weight of the parameter loss (and STFT term) of the effect an outcome "
              "decides, for examples that hear their clip: below 1 lets the preset adapt to the source."),
+    outcome_clips: int = typer.Option(
+        8, "--outcome-clips", min=1, metavar="N",
+        help="Through how many clips of the bank each spectral intent (brighter, more bass …) is heard per "
+             "step by the EQ outcome term (it needs no rendering, so more clips cost little)."),
     view_only: bool = typer.Option(
         False, "--view-only", help="Train only the audio view's encoder (with --init-from): every words-only "
                                    "prediction stays exactly the starting model's."),
@@ -124,12 +130,13 @@ def train(
     from audiomanip.training.loop import TrainOptions, build_network, train as run_training
 
     options = TrainOptions(
-        output_dir=output_dir, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        output_dir=output_dir, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        warmup_steps=warmup_steps, seed=seed,
         device=device, n_pairs=pairs, dataset_path=dataset_path, description_path=description_path,
         audio_dir=audio_dir, encoder=encoder, cache_dir=cache_dir, save_checkpoint_every=save_checkpoint_every,
         stft_every=stft_every, stft_batch=stft_batch, clap_checkpoint=clap_checkpoint, resume=resume,
         max_steps=max_steps, crowd_per_word=crowd_per_word, init_from=init_from, outcome_weight=outcome_weight,
-        outcome_param_weight=outcome_param_weight, view_only=view_only,
+        outcome_param_weight=outcome_param_weight, outcome_clips=outcome_clips, view_only=view_only,
         varied_bank=varied_bank, audio_view_dropout=audio_view_dropout,
         model={"d_model": d_model, "n_self_layers": layers, "audio_view": audio_view, "text_adapter": text_adapter},
     )

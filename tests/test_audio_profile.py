@@ -98,6 +98,7 @@ def profile_model(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     net = PresetNet(ModelConfig(d_model=32, n_heads=4, head_hidden=32, n_self_layers=1, audio_view="profile"))
+    torch.nn.init.normal_(net.context.mix[-1].weight, std=0.3)  # a new view starts silent; this one listens
     folder = tmp_path_factory.mktemp("profile") / "profile_model"
     ckpt = save_checkpoint(folder, net.state_dict(), model_config_dict(net, "all-MiniLM-L6-v2"))
     assert export_preset_net(ckpt) == ckpt / "model.onnx"
@@ -118,6 +119,9 @@ def test_a_left_out_view_is_exactly_the_text_only_path():
     profiles = torch.tensor(np.concatenate([AP.profile_of(sine(100.0, 1.0, SR), SR),
                                             AP.profile_of(white_noise(1.0, SR, rms=0.1, seed=0), SR)]))
     words = net(tokens, mask, pooled)["eq"]["continuous"]
+    assert torch.equal(net(tokens, mask, pooled, profiles)["eq"]["continuous"], words)  # a new view starts silent
+    torch.nn.init.normal_(net.context.mix[-1].weight, std=0.3)  # as a trained one would be
+    assert torch.equal(net(tokens, mask, pooled)["eq"]["continuous"], words)
     heard = net(tokens, mask, pooled, profiles)["eq"]["continuous"]
     mixed = net(tokens, mask, pooled, profiles, torch.tensor([True, False]))["eq"]["continuous"]
     assert not torch.allclose(heard, words, atol=1e-4)
@@ -183,3 +187,26 @@ def test_cli_apply_text_only_reads_the_words_alone(tmp_path, profile_model):
 
     assert preset("dark.wav") != preset("bright.wav")
     assert preset("dark.wav", "--text-only") == preset("bright.wav", "--text-only")
+
+
+def test_the_direction_suite_lets_a_listening_model_hear_each_source(profile_model):
+    """``eval``'s direction suite predicts a profile-view model's presets hearing the source each
+    is rendered on, as ``apply`` does; a text-only model gives one preset per prompt."""
+    from audiomanip.evaluation.baselines import ModelPredictor
+    from audiomanip.evaluation.sources import Source
+    from audiomanip.inference.loader import load_model
+
+    model = load_model(profile_model, backend="onnx")
+    sources = [Source("dark", harmonic_instrument(2.0, SR, seed=0, root_hz=110.0, notes_per_s=2.0), frozenset()),
+               Source("bright", white_noise(2.0, SR, rms=0.1, seed=1), frozenset())]
+    prompts = ["more bass", "brighter"]
+    heard = ModelPredictor(model).predict_presets_heard(prompts, sources, SR)
+    for src in sources:
+        assert [p.to_dict() for p in heard[src.name]] == [model.predict(p, src.audio, SR).preset.to_dict()
+                                                          for p in prompts]
+    assert heard["dark"][0] != heard["bright"][0]
+
+    class WordsOnly:
+        info = {"audio_view": "none"}
+
+    assert ModelPredictor(WordsOnly()).predict_presets_heard(prompts, sources, SR) is None

@@ -48,6 +48,17 @@ class ModelPredictor:
         if callable(prefetch):
             prefetch(list(prompts), progress)
 
+    def predict_presets_heard(self, prompts: Sequence[str], sources: Sequence[Any], sample_rate: int
+                              ) -> dict[str, list[Preset]] | None:
+        """Per source name, the presets of ``prompts`` predicted hearing that source (``audio``
+        [1, T] at ``sample_rate`` Hz); None when the model reads text only."""
+        if str((getattr(self.model, "info", {}) or {}).get("audio_view", "none")) == "none":
+            return None
+        return {src.name: [p.preset for p in self.model.predict_many(list(prompts), audio=src.audio,
+                                                                      sample_rate=sample_rate,
+                                                                      batch_size=self.batch_size)]
+                for src in sources}
+
     def predict_presets(self, prompts: Sequence[str]) -> list[Preset]:
         many = getattr(self.model, "predict_many", None)
         if callable(many):

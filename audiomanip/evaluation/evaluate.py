@@ -124,7 +124,8 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
                         sample_rate: int, progress: Progress | None = None,
                         render: Callable[..., np.ndarray] | None = None) -> dict[str, Any]:
     """Render each predictor's preset for each prompt on each source its checks apply to (each
-    distinct preset once per source), measure, and score the checks.
+    distinct preset once per source), measure, and score the checks. A model with an audio view
+    predicts each prompt's preset hearing the source it is rendered on, as ``apply`` does.
 
     A case is (prompt, source); it passes when every check that applies to that source passes.
     A check whose measure is undefined on the unprocessed source (no pitch) does not apply.
@@ -137,7 +138,17 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
         render = _render
     prompts = [p.prompt for p in suite.prompts]
     _emit(progress, "direction", "predicting presets", 0, 1)
-    presets = {pred.name: pred.predict_presets(prompts) for pred in predictors}
+    # per predictor, (prompt index, source name) -> preset: a model with an audio view hears each
+    # source, as `apply` does; the others give one preset per prompt
+    presets: dict[str, dict[tuple[int, str], Preset]] = {}
+    for pred in predictors:
+        heard = getattr(pred, "predict_presets_heard", None)
+        per_source = heard(prompts, sources, sample_rate) if callable(heard) else None
+        if per_source is None:
+            plist = pred.predict_presets(prompts)
+            presets[pred.name] = {(i, s.name): p for i, p in enumerate(plist) for s in sources}
+        else:
+            presets[pred.name] = {(i, s.name): p for s in sources for i, p in enumerate(per_source[s.name])}
 
     # What must be measured on which source, unprocessed and processed.
     applicable: dict[tuple[int, str], list] = {}
@@ -150,12 +161,12 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
             if checks:
                 applicable[(i, src.name)] = checks
     jobs: dict[tuple[str, str], set] = {}
-    keys: dict[str, dict[int, str]] = {}
-    for name, plist in presets.items():
-        keys[name] = {i: _preset_key(p) for i, p in enumerate(plist)}
+    keys: dict[str, dict[tuple[int, str], str]] = {}
+    for name, by_case in presets.items():
+        keys[name] = {case: _preset_key(p) for case, p in by_case.items()}
         for (i, sname), checks in applicable.items():
-            jobs.setdefault((keys[name][i], sname), set()).update(c.key for c in checks)
-    by_key = {keys[name][i]: presets[name][i] for name in presets for i in keys[name]}
+            jobs.setdefault((keys[name][(i, sname)], sname), set()).update(c.key for c in checks)
+    by_key = {keys[name][case]: presets[name][case] for name in presets for case in keys[name]}
     by_source = {s.name: s for s in sources}
 
     values: dict[tuple[str, str, tuple], float] = {}
@@ -178,7 +189,7 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
             results = []
             for c in checks:
                 before = src.measurements[c.key]
-                after = values[(keys[name][i], sname, c.key)]
+                after = values[(keys[name][(i, sname)], sname, c.key)]
                 change = c.change(before, after)
                 results.append({"check": c.describe(), "measure": c.measure,
                                 "before": _num(summary_value(before)), "after": _num(summary_value(after)),
@@ -187,7 +198,7 @@ def run_direction_suite(predictors: Sequence[Any], suite: DirectionSuite, source
                     "passed": all(r["passed"] for r in results)}
             cases.append(case)
             if name == MODEL:
-                model_cases.append({**case, "checks": results, "preset": presets[name][i].describe()})
+                model_cases.append({**case, "checks": results, "preset": presets[name][(i, sname)].describe()})
         figures[name] = direction_summary(cases)
     return {
         "n_prompts": len(suite.prompts),

@@ -133,8 +133,8 @@ def export_preset_net(checkpoint: str | Path) -> Path:
 
         def forward(self, tokens: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor,
                     profile: torch.Tensor | None = None, view_present: torch.Tensor | None = None) -> tuple:
-            state = self.net.summary(tokens, mask, pooled, profile, view_present)
-            return tuple(self.net.heads.heads[name].flat(state) for name in names)
+            flat = self.net.flat(tokens, mask, pooled, profile, view_present)
+            return tuple(flat[name] for name in names)
 
     d = net.config.text_dim
     tokens = torch.randn(2, 5, d)

@@ -121,17 +121,31 @@ class ClapContextEncoder(nn.Module):
         return self.proj(emb)[:, None, :]
 
 
-class ProfileContextEncoder(nn.Module):
-    """The profile vector [B, PROFILE_SIZE] (dB and dB/s, see :mod:`audiomanip.audio_profile`)
-    as a one-token sequence [B, 1, d_model]: each entry divided by its typical scale, then an MLP."""
+#: The profile view scales each amount by a factor within [1 / MAX_AMOUNT_FACTOR, MAX_AMOUNT_FACTOR].
+MAX_AMOUNT_FACTOR = 4.0
 
-    def __init__(self, d_model: int):
+
+class ProfileContextEncoder(nn.Module):
+    """How much of what the words asked for this source needs: from the words' pooled state
+    [B, d_model], the words' own head outputs [B, n_words] (every effect's flat output, and each
+    amount's signed distance from neutral: what was asked, band by band, boost or cut) and the profile vector [B, PROFILE_SIZE] (dB and dB/s,
+    see :mod:`audiomanip.audio_profile`), one log factor per amount parameter [B, n_amounts],
+    each ``tanh(m)·ln(MAX_AMOUNT_FACTOR)`` with ``m = W2·GELU(W1·[state; words; P(profile)])``
+    and ``P`` an MLP on the profile divided by its typical scales. ``W2`` starts at zero, so a
+    new view starts as the words-only model."""
+
+    def __init__(self, d_model: int, n_amounts: int, n_words: int):
         super().__init__()
         from audiomanip.audio_profile import PROFILE_SCALE, PROFILE_SIZE
 
         self.register_buffer("scale", torch.from_numpy(PROFILE_SCALE.copy()), persistent=False)
         self.proj = nn.Sequential(nn.Linear(PROFILE_SIZE, d_model), nn.GELU(), nn.Linear(d_model, d_model),
                                   nn.LayerNorm(d_model))
+        self.mix = nn.Sequential(nn.Linear(2 * d_model + n_words, 2 * d_model), nn.GELU(),
+                                 nn.Linear(2 * d_model, n_amounts))
+        nn.init.zeros_(self.mix[-1].weight)
+        nn.init.zeros_(self.mix[-1].bias)
 
-    def forward(self, profile: torch.Tensor) -> torch.Tensor:
-        return self.proj(profile / self.scale)[:, None, :]
+    def forward(self, state: torch.Tensor, words: torch.Tensor, profile: torch.Tensor) -> torch.Tensor:
+        m = self.mix(torch.cat([state, words, self.proj(profile / self.scale)], dim=-1))
+        return torch.tanh(m) * math.log(MAX_AMOUNT_FACTOR)

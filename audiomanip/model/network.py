@@ -3,10 +3,11 @@
 ::
 
     text tokens [B, L, D_text] ─ adapter ─ Linear ─► [B, L, d]  (+ pooled sentence vector as token 0)
-    audio view (optional)      ─ context encoder ─► [B, F, d]
+    audio view (optional)      ─ context encoder ─► [B, F, d]          (mel, clap)
         └─► n_cross × BidirectionalCrossAttention(text, audio)        (skipped when absent)
         └─► n_self  × SelfAttentionBlock([text; audio])
-        └─► GatedAttentionPooling ─► [B, d] ─► PresetHeads (one MLP per schema effect)
+        └─► GatedAttentionPooling ─► state [B, d] ─► PresetHeads (one MLP per schema effect)
+    profile view: ProfileContextEncoder(state, profile) ─► a factor per amount parameter
 
 The adapter (``text_adapter`` > 0) is a residual bottleneck MLP on the frozen encoder's token
 and sentence vectors, ``x + W2·GELU(W1·LN(x))`` in the encoder's own space (W2 starts at zero, so
@@ -16,13 +17,19 @@ while the adapter learns how encoder space maps onto effect space. It is part of
 
 The audio view is ``"none"`` (text only), ``"mel"`` (log-mel frames of the input audio through
 :class:`AudioContextEncoder`), ``"clap"`` (a CLAP embedding as one token) or ``"profile"`` (the
-fixed-length :func:`audiomanip.audio_profile.profile` vector as one token, through
-:class:`ProfileContextEncoder`). A model with an audio view still runs from text alone: the
-view is simply left out of the sequence. The profile token joins the self-attention layers
-without cross-attention layers, so ``view_present`` can leave it out per batch item (its
-attention mask) and a masked item is computed exactly as without a view: that is how one
-exported graph serves both ``apply`` and ``apply --text-only``, and how training drops the
-view per item.
+fixed-length :func:`audiomanip.audio_profile.profile` vector). A model with an audio view still
+runs from text alone: the view is simply left out. The mel and CLAP views join the sequence as
+tokens (cross-attention, then self-attention). The profile view instead decides how much of
+what the words asked for this source needs: the words are read exactly as without a view, and
+:class:`ProfileContextEncoder` turns the words' pooled state and the profile into one factor per
+amount parameter (:data:`AMOUNT_PARAMS`: each EQ band's gain, drive and colour, the
+compressor's threshold, ratio and make-up, the reverb's wet mix), within ¼ … 4, that scales the
+parameter's distance from its neutral value in the normalised space. So the view can give a
+source more or less of what was asked, never the opposite nor something not asked for.
+``view_present`` [B] leaves the factors at exactly 1 per batch item, so a masked item is
+computed exactly as without a view: that is how one exported graph serves both ``apply`` and
+``apply --text-only``, how training drops the view per item, and why ``--view-only`` training
+(the view's weights alone) leaves every words-only prediction as it was.
 """
 
 from __future__ import annotations
@@ -35,9 +42,22 @@ from torch import nn
 
 from audiomanip.model.audio_context import AudioContextEncoder, ClapContextEncoder, ProfileContextEncoder
 from audiomanip.model.fusion import BidirectionalCrossAttention, GatedAttentionPooling, SelfAttentionBlock
-from audiomanip.model.heads import PresetHeads
+from audiomanip.model.heads import PresetHeads, schema_layout, split_head_output
 
 AUDIO_VIEWS = ("none", "mel", "clap", "profile")
+
+
+def amount_params() -> list[tuple[str, str]]:
+    """``(effect, flat parameter)`` of every amount the profile view scales: the schema's
+    continuous parameters with a neutral value, except the pitch (an f0 ratio is the words' own
+    on any source) and the output gain (levels are set by loudness matching, not by the view)."""
+    from audiomanip import params as P
+
+    return [(e.name, name) for e in P.SCHEMA if e.name not in ("pitch", "output")
+            for name, p, _ in e.continuous() if p.neutral is not None]
+
+
+AMOUNT_PARAMS = amount_params()
 
 
 @dataclass
@@ -108,7 +128,9 @@ class PresetNet(nn.Module):
         elif config.audio_view == "clap":
             self.context = ClapContextEncoder(config.clap_dim, d)
         elif config.audio_view == "profile":
-            self.context = ProfileContextEncoder(d)
+            self.context = ProfileContextEncoder(d, len(AMOUNT_PARAMS),
+                                                 sum(lay.size for lay in schema_layout()) + len(AMOUNT_PARAMS))
+            self._amount_columns = _amount_columns()
         else:
             self.context = None
         self.cross = nn.ModuleList(
@@ -121,6 +143,8 @@ class PresetNet(nn.Module):
         )
         self.pool = GatedAttentionPooling(d)
         self.heads = PresetHeads(d, config.head_hidden, config.dropout)
+        #: the profile view's log factors [B, n_amounts] of the last forward that heard a profile
+        self.log_factors: torch.Tensor | None = None
 
     def forward(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
                 view: torch.Tensor | None = None, view_present: torch.Tensor | None = None
@@ -130,34 +154,85 @@ class PresetNet(nn.Module):
         the mel view, CLAP embedding [B, clap_dim] for the clap view, profile [B, PROFILE_SIZE]
         for the profile view, or None (text only). ``view_present`` [B] bool (profile view
         only): False leaves that item's view out, exactly as ``view=None`` would."""
-        return self.heads(self.summary(text_tokens, text_mask, pooled, view, view_present))
+        flat = self.flat(text_tokens, text_mask, pooled, view, view_present)
+        return {name: split_head_output(head.layout, flat[name]) for name, head in self.heads.heads.items()}
+
+    def flat(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
+             view: torch.Tensor | None = None, view_present: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Each effect's flat head output [B, layout.size] (:meth:`EffectHead.flat`; inputs as
+        :meth:`forward`): the layout the ONNX graph outputs."""
+        if view is not None and self.context is None:
+            raise ValueError("this model has no audio view (audio_view='none'); pass view=None")
+        if view_present is not None and self.config.audio_view != "profile":
+            raise ValueError("view_present needs the profile view")
+        listening = view is not None and self.config.audio_view == "profile"
+        state = self.summary(text_tokens, text_mask, pooled, None if listening else view)
+        flat = {name: head.flat(state) for name, head in self.heads.heads.items()}
+        if listening:
+            words = torch.cat([flat[name] for name in self.heads.heads] + [self._deviations(flat)], dim=1)
+            log_factor = self.context(state, words, view)  # [B, n_amounts]
+            if view_present is not None:
+                log_factor = log_factor * view_present.to(log_factor.dtype).reshape(-1, 1)
+            if self.training:
+                self.log_factors = log_factor  # read by training's neutrality term
+            flat = self._scaled(flat, torch.exp(log_factor) - 1.0)
+        return flat
+
+    def _deviations(self, flat: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Each amount's distance from its neutral value in the normalised space, × 10 (so a
+        1 dB EQ boost reads 0.25, a cut as much below 0): [B, n_amounts] in AMOUNT_PARAMS order."""
+        cols = sorted((a, effect, c, n) for effect, columns in self._amount_columns.items() for c, n, a in columns)
+        return torch.stack([flat[effect][:, c] - n for _, effect, c, n in cols], dim=1) * 10.0
+
+    def _scaled(self, flat: dict[str, torch.Tensor], extra: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``flat`` with each amount's distance from neutral scaled by ``1 + extra`` [B, n_amounts]
+        (``extra`` 0 leaves it exactly as it was), clamped to [0, 1]."""
+        out = dict(flat)
+        for effect, columns in self._amount_columns.items():
+            f = out[effect]
+            cols = [c for c, _, _ in columns]
+            neutral = f.new_tensor([n for _, n, _ in columns])
+            moved = f[:, cols] + (f[:, cols] - neutral) * extra[:, [a for _, _, a in columns]]
+            parts, last = [], 0
+            for j, c in enumerate(cols):
+                parts += [f[:, last:c], moved[:, j:j + 1].clamp(0.0, 1.0)]
+                last = c + 1
+            out[effect] = torch.cat(parts + [f[:, last:]], dim=1)
+        return out
 
     def summary(self, text_tokens: torch.Tensor, text_mask: torch.Tensor, pooled: torch.Tensor,
-                view: torch.Tensor | None = None, view_present: torch.Tensor | None = None) -> torch.Tensor:
-        """The pooled state [B, d_model] the heads read (inputs as :meth:`forward`)."""
+                view: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled state [B, d_model] the heads read: from the words and a token view (mel,
+        CLAP) when given; the profile view does not enter it (see :meth:`flat`)."""
         B = text_tokens.shape[0]
         t = self.text_proj(self.adapter(text_tokens)) + self.type_embed[1]
         p = (self.pooled_proj(self.adapter(pooled)) + self.type_embed[0])[:, None, :]
-        t = torch.cat([p, t], dim=1)
-        t_mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=t.device), text_mask.bool()], dim=1)
+        x = torch.cat([p, t], dim=1)
+        mask = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=x.device), text_mask.bool()], dim=1)
         if view is not None:
-            if self.context is None:
-                raise ValueError("this model has no audio view (audio_view='none'); pass view=None")
             a = self.context(view) + self.type_embed[2]
             a_mask = torch.ones(a.shape[:2], dtype=torch.bool, device=a.device)
-            if view_present is not None:
-                if len(self.cross):
-                    raise ValueError("view_present needs a view without cross-attention (the profile view)")
-                a_mask = a_mask & view_present.bool().reshape(-1, 1)
             for layer in self.cross:
-                t, a = layer(t, t_mask, a, a_mask)
-            x = torch.cat([t, a], dim=1)
-            mask = torch.cat([t_mask, a_mask], dim=1)
-        else:
-            x, mask = t, t_mask
+                x, a = layer(x, mask, a, a_mask)
+            x, mask = torch.cat([x, a], dim=1), torch.cat([mask, a_mask], dim=1)
         for layer in self.self_layers:
             x = layer(x, mask)
         return self.pool(x, mask)
+
+
+def _amount_columns() -> dict[str, list[tuple[int, float, int]]]:
+    """Per effect, ``(column in the flat head output, neutral value normalised, index in
+    AMOUNT_PARAMS)`` of each amount parameter (the flat layout: the enabled logit, then the
+    continuous parameters in schema order)."""
+    from audiomanip import params as P
+
+    out: dict[str, list[tuple[int, float, int]]] = {}
+    for a, (effect, name) in enumerate(AMOUNT_PARAMS):
+        continuous = P.effect(effect).continuous()
+        j = [n for n, _, _ in continuous].index(name)
+        param = continuous[j][1]
+        out.setdefault(effect, []).append((1 + j, float(param.normalize(param.neutral)), a))
+    return out
 
 
 def count_parameters(module: nn.Module) -> int:

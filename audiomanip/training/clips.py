@@ -46,12 +46,43 @@ def varied_sources(clips: list[np.ndarray], sample_rate: int, variations: tuple[
     return out
 
 
+#: Random tone versions of each musical clip in a varied bank (:func:`random_tone_versions`).
+RANDOM_TONE_VERSIONS = 8
+
+
+def random_tone_versions(clips: list[np.ndarray], sample_rate: int, n: int, *, seed: int = 0) -> list[np.ndarray]:
+    """``n`` versions of each clip [1, T] through a random tone: a low shelf (60–250 Hz), a
+    presence peak (1.5–5 kHz) and a high shelf (3–8 kHz), each −12 … +12 dB, rendered by the
+    package's renderer (same length, peak-normalised to 0.5). Between them the bank's sources
+    take every balance from thin to boomy and dark to bright, not only the recipes' six."""
+    from audiomanip.params import Preset
+    from audiomanip.rendering.chain import render
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for clip in clips:
+        for _ in range(n):
+            preset = Preset.default()
+            for band, kind, lo, hi in ((1, "low_shelf", 60.0, 250.0), (4, "peak", 1500.0, 5000.0),
+                                       (5, "high_shelf", 3000.0, 8000.0)):
+                preset = (preset.set("eq", f"band{band}_type", kind)
+                          .set("eq", f"band{band}_freq_hz", float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+                          .set("eq", f"band{band}_gain_db", float(rng.uniform(-12.0, 12.0))))
+            y = render(preset, clip, sample_rate, tail=False,
+                       peak_safety=True)[:, :clip.shape[1]]
+            peak = float(np.max(np.abs(y)))
+            if peak > 1e-4:
+                out.append((y * (0.5 / peak)).astype(np.float32))
+    return out
+
+
 def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int = 0,
               audio_dir: str | Path | None = None, n_file_clips: int = 32, varied: bool = False) -> Any:
     """Short mono training clips, Tensor [N, 1, T] (T = clip_seconds × sample_rate).
 
     ``varied``: also every musical source (music, instrument, drums, speech; not the test
-    signals) in the versions of :func:`varied_sources`.
+    signals) in the versions of :func:`varied_sources` and :data:`RANDOM_TONE_VERSIONS` of
+    :func:`random_tone_versions`.
     Raises :class:`InputNotFoundError` when ``audio_dir`` is given but holds no readable audio.
     """
     import torch
@@ -79,6 +110,7 @@ def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int 
         clips.extend(_file_clips(Path(audio_dir), sr, T, n_file_clips, seed))
     if varied:
         clips.extend(varied_sources([c[:1, :T] for c in musical], sr))
+        clips.extend(random_tone_versions([c[:1, :T] for c in musical], sr, RANDOM_TONE_VERSIONS, seed=seed))
     bank = np.stack([c[:1, :T] for c in clips]).astype(np.float32)
     return torch.from_numpy(bank)
 

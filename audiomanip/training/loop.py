@@ -51,7 +51,7 @@ from audiomanip.errors import CheckpointError, UsageError
 from audiomanip.training.checkpoints import init_weights, restore_optimizer, save_training_checkpoint, split_state
 from audiomanip.training.clips import ClipViews, clip_bank
 from audiomanip.training.heldout import constant_predictor, heldout_metrics
-from audiomanip.training.outcome_step import OutcomeTraining
+from audiomanip.training.outcome_step import OutcomeTraining, train_mode
 
 Progress = Callable[[dict], None]
 
@@ -71,8 +71,8 @@ class TrainOptions:
     optimizer starts fresh). ``crowd_per_word``: with generated corpus pairs, also train on the crowd words of the
     training folds (:func:`audiomanip.training.crowd_prompts.crowd_examples`), in this many
     phrasings each plus one per 0.25 of the word's confidence (0: no crowd words).
-    ``outcome_weight``, ``outcome_param_weight``: the outcome terms (0: none; needs the STFT
-    term) and the weight they leave the decided parameters (:mod:`audiomanip.training.outcome_step`).
+    ``outcome_weight``, ``outcome_param_weight``, ``outcome_clips``: the outcome terms (0: none; needs
+    the STFT term), the weight they leave the decided parameters, clips per spectral example per step.
     ``varied_bank``: the bank also holds the versions of :func:`audiomanip.training.clips.varied_sources`.
     ``view_only``: train the audio view's encoder alone (words-only predictions stay bit-identical).
     ``cache_dir``: where frozen-encoder embeddings are cached (default
@@ -106,6 +106,7 @@ class TrainOptions:
     crowd_per_word: int = 0
     outcome_weight: float = 0.0
     outcome_param_weight: float = 1.0
+    outcome_clips: int = 8
     view_only: bool = False
     varied_bank: bool = False
     init_from: Path | None = None
@@ -293,9 +294,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                       varied=options.varied_bank) if (use_stft or net.config.audio_view in ("mel", "profile")) else None
     views = None if clips is None else ClipViews(net.config, clips, options.sample_rate, options.audio_view_dropout, device)
     profiles = views.profiles if views is not None else None
-    outcome = None if options.outcome_weight <= 0 else OutcomeTraining(
-        train_ds.pairs, clips, options.sample_rate, weight=options.outcome_weight,
-        param_weight=options.outcome_param_weight, with_view=profiles is not None, device=device)
+    outcome = OutcomeTraining.of(options, train_ds.pairs, clips, with_view=profiles is not None, device=device)
     clap = ClapAudioLoss(options.clap_checkpoint, device) if options.clap_checkpoint is not None else None
     if clap is not None and not use_stft:
         raise UsageError("--clap-checkpoint needs the audio term: set --stft-every above 0")
@@ -324,8 +323,8 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
 
     out_dir = Path(options.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    net.train()
-    last_loss = float("nan")
+    train_mode(net, options.view_only)
+    last_loss, skipped_steps = float("nan"), 0
     try:
         while step < total_steps:
             epoch = step // steps_per_epoch
@@ -353,11 +352,9 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                 p_loss, parts = parameter_loss(out, targets, row_weights=plan.row_weights if plan else None)
                 loss = p_loss
                 stft_val = clap_val = outcome_val = None
-                if plan is not None and plan.eq_rows:
-                    e_loss, counted = outcome.eq_term(out, idx, plan, pick)
-                    if counted:
-                        loss = loss + e_loss
-                        parts["eq_outcome"] = float(e_loss.detach())
+                if plan is not None:  # the terms that need the view (outcome_step)
+                    loss = loss + outcome.listening_terms(model, net, (batch["tokens"], mask, batch["pooled"]), idx,
+                                                          plan, view_present, profiles, clip_rng, options.view_only, parts)
                 if stft_step:
                     if pick is None or profiles is None:  # (size n_render without outcomes: as before)
                         pick = torch.randint(0, clips.shape[0], (len(idx) if plan else n_render,), generator=clip_rng)
@@ -388,14 +385,16 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                     g["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
+                if torch.isfinite(torch.nn.utils.clip_grad_norm_(trainable, 1.0)):
+                    optimizer.step()
+                else:  # a NaN gradient must not poison the weights: skip the update
+                    skipped_steps += 1
                 step += 1
                 last_loss = float(loss.detach())
                 epoch_losses.append(last_loss)
                 emit({"event": "step", "step": step, "total_steps": total_steps, "epoch": epoch + 1,
                       "loss": last_loss, "param_loss": float(p_loss.detach()), "stft_loss": stft_val,
-                      "clap_loss": clap_val, "outcome_loss": outcome_val, "lr": lr, **{f"{k}_loss": v for k, v in parts.items()}})
+                      "clap_loss": clap_val, "outcome_loss": outcome_val, "lr": lr, "skipped_steps": skipped_steps, **{f"{k}_loss": v for k, v in parts.items()}})
                 if options.save_checkpoint_every and step % options.save_checkpoint_every == 0:
                     path = save(out_dir / f"step-{step}", step / steps_per_epoch)
                     emit({"event": "checkpoint", "path": str(path), "step": step})
@@ -403,6 +402,7 @@ def train(options: TrainOptions, progress: Progress | None = None, *, encoder: A
                                       "train_loss": float(np.mean(epoch_losses)) if epoch_losses else None}
             if heldout_ds and ranks.is_main:
                 record["heldout"] = {k: heldout_metrics(net, ds, constant, device=device) for k, ds in heldout_ds.items()}
+                train_mode(net, options.view_only)
             history.append(record)
             emit({"event": "epoch", **record})
             path = save(out_dir / "last", step / steps_per_epoch)

@@ -21,8 +21,19 @@ from audiomanip.training.outcomes import (
     example_items,
     outcome_loss,
     outcome_row_weights,
+    reference_shares,
     word_steps,
 )
+
+
+def train_mode(net: Any, view_only: bool) -> None:
+    """Training mode; with ``view_only`` only the view's encoder (``net.context``), the rest,
+    frozen, runs as at inference (no dropout), so the view learns on the words' real preset."""
+    net.train()
+    if view_only:
+        for name, module in net.named_children():
+            if name != "context":
+                module.eval()
 
 
 @dataclass
@@ -34,6 +45,7 @@ class OutcomePlan:
     rows: list[int] = field(default_factory=list)
     adaptive: list[int] = field(default_factory=list)
     eq_rows: list[int] = field(default_factory=list)
+    band_rows: list[int] = field(default_factory=list)
     row_weights: dict[str, Any] | None = None
 
 
@@ -44,8 +56,9 @@ class OutcomeTraining:
     step is measured on every second clip of the bank when this is built."""
 
     def __init__(self, pairs: Sequence[Any], clips: Any, sample_rate: int, *, weight: float, param_weight: float,
-                 with_view: bool, device: Any):
+                 with_view: bool, device: Any, clips_per_item: int = 8):
         self.sample_rate = sample_rate
+        self.clips_per_item = clips_per_item
         self.weight = weight
         self.param_weight = param_weight
         self.device = device
@@ -57,6 +70,17 @@ class OutcomeTraining:
 
             self.bin_hz, power = long_term_power(clips, sample_rate)
             self.clip_power = power.to(device)  # [N, K]
+            self.reference = reference_shares(power.numpy(), self.bin_hz)
+
+    @classmethod
+    def of(cls, options: Any, pairs: Sequence[Any], clips: Any, *, with_view: bool, device: Any
+           ) -> OutcomeTraining | None:
+        """The outcome terms a run's ``TrainOptions`` ask for (None without ``outcome_weight``)."""
+        if options.outcome_weight <= 0:
+            return None
+        return cls(pairs, clips, options.sample_rate, weight=options.outcome_weight,
+                   param_weight=options.outcome_param_weight, with_view=with_view, device=device,
+                   clips_per_item=options.outcome_clips)
 
     def plan(self, idx: Sequence[int], n_render: int, view_present: Any) -> OutcomePlan:
         """The rows of one step (``idx``: the batch's dataset indices; ``n_render``: rows to render, 0
@@ -69,29 +93,83 @@ class OutcomeTraining:
         if self.adapting and view_present is not None:
             hears = [bool(v) for v in view_present]
             plan.adaptive = [r for r in plan.rows if items[r] and hears[r]]
-            plan.eq_rows = [r for r in range(len(idx))
-                            if hears[r] and any(INTENTS[i[0]].measure == "band" for i in items[r])]
+            plan.band_rows = [r for r in range(len(idx)) if any(INTENTS[i[0]].measure == "band" for i in items[r])]
+            plan.eq_rows = [r for r in plan.band_rows if hears[r]]
             decided = set(plan.adaptive) | set(plan.eq_rows)
             if decided:
                 plan.row_weights = outcome_row_weights([items[r] if r in decided else [] for r in range(len(idx))],
                                                        self.param_weight, self.device)
         return plan
 
-    def eq_term(self, out: dict, idx: Sequence[int], plan: OutcomePlan, pick: Any) -> tuple[Any, int]:
-        """``weight ×`` :func:`eq_outcome_loss` of ``plan.eq_rows`` from the network's outputs
-        ``out`` (HeadOutputs) and the clips ``pick`` [B] they heard; ``(loss, n_counted)``."""
+    def eq_term(self, predict: Any, idx: Sequence[int], plan: OutcomePlan, rng: Any) -> tuple[Any, int]:
+        """``weight ×`` :func:`eq_outcome_loss` of ``plan.band_rows``, each heard through
+        ``clips_per_item`` clips drawn from the bank with ``rng``: ``predict(rows, picks)`` returns
+        the network's outputs (HeadOutputs) for batch rows ``rows`` hearing clips ``picks`` [R]
+        and its words-only outputs for the same rows (no gradients); ``(loss, n_counted)``."""
+        import torch
+
+        rows = [r for r in plan.band_rows for _ in range(self.clips_per_item)]
+        picks = torch.randint(0, self.clip_power.shape[0], (len(rows),), generator=rng)
+        heard, words = predict(rows, picks)
+        items = [(i, *item) for i, r in enumerate(rows) for item in self.items[idx[r]]]
+        loss, counted = eq_outcome_loss(self.clip_power[picks], self.bin_hz, self._eq_power(heard),
+                                        self._eq_power(words).detach(), self.reference, items)
+        return self.weight * loss, counted
+
+    def _eq_power(self, out: dict) -> Any:
+        """The power response [B, K] at the clip spectra's bins of the EQ in HeadOutputs ``out``,
+        through the chain's soft enable gate."""
         from audiomanip.effects.eq import eq_response
         from audiomanip.model.heads import chain_inputs_from_outputs
 
-        params, enabled = chain_inputs_from_outputs(
-            {e: {k: v[plan.eq_rows] for k, v in o.items()} for e, o in out.items()}, soft=True)
+        params, enabled = chain_inputs_from_outputs(out, soft=True)
         eq = params["eq"]
         h = eq_response(self.sample_rate, self.bin_hz, eq["type"], eq["freq_hz"], eq["gain_db"], eq["q"])
         gate = enabled["eq"][:, None]
-        response = (gate * h + (1 - gate)).abs() ** 2  # the chain's soft gate, as power
-        items = [(i, *item) for i, r in enumerate(plan.eq_rows) for item in self.items[idx[r]]]
-        loss, counted = eq_outcome_loss(self.clip_power[pick[plan.eq_rows]], self.bin_hz, response.float(), items)
-        return self.weight * loss, counted
+        return ((gate * h + (1 - gate)).abs() ** 2).float()
+
+    def listening_terms(self, model: Any, net: Any, inputs: tuple[Any, Any, Any], idx: Sequence[int],
+                        plan: OutcomePlan, view_present: Any, profiles: Any, rng: Any, view_only: bool,
+                        parts: dict[str, float]) -> Any:
+        """The terms of one step that need the view: :meth:`neutral_term` on the main forward's
+        factors (``net.log_factors``) and :meth:`eq_term`, for which ``model`` (``net``, or its
+        distributed wrapper) runs again on the spectral rows ``inputs`` (tokens, mask, pooled of
+        the batch) hearing other clips of ``profiles`` [N, PROFILE_SIZE]. Returns their sum (0 when
+        nothing counted) and records each in ``parts`` (the step's logged loss parts)."""
+        import torch
+
+        loss = 0.0
+        if self.adapting and view_present is not None and net.log_factors is not None:
+            n_loss, counted = self.neutral_term(net.log_factors, idx, view_present)
+            if counted:
+                loss, parts["view_neutral"] = loss + n_loss, float(n_loss.detach())
+        if plan.band_rows:
+            def predict(rows: list[int], picks: Any) -> tuple[dict, dict]:
+                """The outputs hearing clips ``picks`` and the words-only outputs (no dropout, no
+                gradients: the EQ term's anchor) of batch rows ``rows``."""
+                r = torch.tensor(rows)
+                x = tuple(t[r].to(self.device) for t in inputs)
+                heard = model(*x, profiles[picks.to(self.device)], None)
+                net.eval()
+                with torch.no_grad():
+                    words = net(*x)
+                train_mode(net, view_only)
+                return heard, words
+
+            e_loss, counted = self.eq_term(predict, idx, plan, rng)
+            if counted:
+                loss, parts["eq_outcome"] = loss + e_loss, float(e_loss.detach())
+        return loss
+
+    def neutral_term(self, log_factors: Any, idx: Sequence[int], view_present: Any) -> tuple[Any, int]:
+        """``weight ×`` the mean squared log factor (:class:`audiomanip.model.network.PresetNet`'s
+        ``log_factors`` [B, n_amounts]) of the rows that hear their clip and ask for nothing the
+        outcome rules measure: where no rule says what a source needs, hearing it should leave
+        the words' preset as it is. ``(loss, n_counted)``."""
+        rows = [r for r in range(len(idx)) if bool(view_present[r]) and not self.items[idx[r]]]
+        if not rows:
+            return log_factors.new_zeros(()), 0
+        return self.weight * (log_factors[rows] ** 2).mean(), len(rows)
 
     def stft_loss(self, y_pred: Any, y_target: Any, plan: OutcomePlan) -> Any:
         """The multi-resolution STFT loss of the rendered rows, ``param_weight`` for the adaptive ones."""

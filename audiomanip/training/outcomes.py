@@ -20,12 +20,22 @@ word's step:
 
 ``k·a`` is capped at :data:`MAX_STEP`. The log change of the measured quantity
 (:func:`measured_change`) is then the same on every source (:func:`target_change`), which is
-what the training term (:func:`outcome_loss`) and ``eval --suite outcome`` measure. A word's
-``k`` is the mean change its corpus recipe makes over a clip bank (:func:`word_steps`, measured
-when training starts), so the outcome term and the parameter loss agree on average and the
-outcome term only asks the model to make the change equal across sources. Words whose recipe
-does not move their feature the asked way on average get no outcome term. Pitch has none
-either: the f0 ratio is the semitone value itself, the same on every source.
+what ``eval --suite outcome`` measures.
+
+The training term of the spectral intents (:func:`eq_outcome_loss`) states the same rule as the
+change of the band's level relative to the rest of the spectrum (:func:`band_level_db`, dB),
+which an EQ gain moves one for one on any source, and anchors it on the words: the model's own
+words-only prediction sets the strength (its level change on the clip, ``g``), the rule's ``k``
+is the one that gives ``g`` to a source of the bank's median share (:func:`band_step`), and a
+source is asked for the rule's change for its own share, kept within
+[:data:`BAND_MIN_FRACTION`, :data:`BAND_MAX_FRACTION`] × ``g`` (:func:`band_target_db`). So
+hearing the source moves what the words ask around (more for a source that lacks X, less for
+one that has plenty) without making it stronger or weaker on a typical source; intensity words
+act through ``g``. The other intents' term (:func:`outcome_loss`, on rendered clips) is on the
+log change itself (:func:`target_change`), with ``k`` the mean change the word's corpus recipe
+makes over the bank (:func:`word_steps`); words whose recipe does not move their feature the
+asked way get no term. Pitch has none either: the f0 ratio is the semitone value itself, the
+same on every source.
 """
 
 from __future__ import annotations
@@ -42,6 +52,11 @@ from audiomanip.effects.arrays import namespace
 QUIET_DB = 25.0
 #: Largest ``k·a`` (a "more X" prompt never asks for all the other energy to go).
 MAX_STEP = 0.99
+#: The spectral term asks each source for between these multiples of the words' own level change.
+BAND_MIN_FRACTION = 0.25
+BAND_MAX_FRACTION = 3.0
+#: The spectral term's error is divided by this (dB) before its Huber loss.
+BAND_SCALE_DB = 3.0
 #: The outcome term is a Huber loss on the log change with this transition (log units): squared
 #: near the target, linear far from it, so one impossible request cannot dominate a batch.
 HUBER_BETA = 0.1
@@ -152,11 +167,55 @@ def target_change(k: float, intensity: float) -> float:
     return math.log(1.0 - min(float(k) * float(intensity), MAX_STEP))
 
 
+def band_level_db(share):
+    """The band's level relative to the rest of the spectrum, 10·log10(s / (1 − s)) dB, of a
+    share ``s`` (array or tensor): an EQ gain of g dB on exactly the band adds g dB to it."""
+    xp = namespace(share)
+    eps = 1e-9
+    return 10.0 * xp.log10(xp.clip(share, eps, None) / xp.clip(1.0 - share, eps, None))
+
+
+def _share_of_level(level_db: float) -> float:
+    return 1.0 / (1.0 + 10.0 ** (-float(level_db) / 10.0))
+
+
+def _rule_share(direction: int, before: float, k: float) -> float:
+    """The rule's share after, of a share ``before`` and a step ``k`` (see the module docstring)."""
+    return 1.0 - (1.0 - before) * (1.0 - k) if direction > 0 else before * (1.0 - k)
+
+
+def band_step(direction: int, reference_share: float, change_db: float) -> float:
+    """The step ``k`` at which the rule raises (``direction`` +1) or lowers (−1) the
+    :func:`band_level_db` of a source of ``reference_share`` by ``change_db`` (> 0) dB."""
+    s = min(max(float(reference_share), 1e-9), 1.0 - 1e-9)
+    after = _share_of_level(float(band_level_db(s)) + direction * float(change_db))
+    k = (after - s) / (1.0 - s) if direction > 0 else 1.0 - after / s
+    return min(max(k, 0.0), MAX_STEP)
+
+
+def band_target_db(direction: int, before: float, reference_share: float, words_change_db: float) -> float | None:
+    """The change of :func:`band_level_db` (dB, positive for "more") that the rule, anchored on
+    the words, asks of a source whose band share is ``before``: with ``k`` =
+    :func:`band_step` (``reference_share``, the words' change ``g``), the rule's change for this
+    share, kept within [:data:`BAND_MIN_FRACTION`, :data:`BAND_MAX_FRACTION`] × ``g``. None
+    when the words' change ``words_change_db`` (signed) is not the asked way."""
+    g = direction * float(words_change_db)
+    if g <= 0.0:
+        return None
+    k = band_step(direction, reference_share, g)
+    s = min(max(float(before), 1e-9), 1.0 - 1e-9)
+    change = abs(float(band_level_db(_rule_share(direction, s, k))) - float(band_level_db(s)))
+    return math.copysign(min(max(change, BAND_MIN_FRACTION * g), BAND_MAX_FRACTION * g), direction)
+
+
 def word_steps(clips: Any, sample_rate: float, words: Sequence[str] | None = None) -> dict[str, float]:
-    """Each measurable word's step ``k = 1 − exp(mean change)``: the mean
-    :func:`measured_change` its corpus recipe (intensity 1) makes on ``clips`` [N, 1, T]
-    (numpy), rendered by the package's renderer. Words whose mean change is not below −0.01
-    (not the asked way) are left out."""
+    """Each measurable word's step ``k``, from its corpus recipe (intensity 1) rendered by the
+    package's renderer on ``clips`` [N, 1, T] (numpy): for a spectral word, the ``k`` at which
+    the rule gives the clip of median band share the recipe's median :func:`band_level_db`
+    change (left out unless that change is at least 0.1 dB the asked way; the training term
+    anchors on the words instead, so this ``k`` only says that the word is measurable); otherwise
+    ``1 − exp(mean change)`` of :func:`measured_change` (left out unless the mean is below
+    −0.01, the asked way)."""
     import numpy as np
 
     from audiomanip.rendering.chain import render
@@ -169,23 +228,33 @@ def word_steps(clips: Any, sample_rate: float, words: Sequence[str] | None = Non
     steps = {}
     for word in words:
         intent, direction = descriptor_intent(word)
+        band = INTENTS[intent].measure == "band"
         preset = compose([descriptors[word].recipe]).to_preset()
-        changes = []
+        changes, shares = [], []
         for x in np.asarray(clips):
             if INTENTS[intent].measure == "tail" and float(quiet_fraction(x, sample_rate)) < 0.1:
                 continue
             y = render(preset, x, sample_rate, tail=False, peak_safety=False)[:, :x.shape[1]]
-            changes.append(float(measured_change(intent, direction, *feature_pair(intent, x, y, sample_rate))))
-        if changes and float(np.mean(changes)) < -0.01:
+            before, after = feature_pair(intent, x, y, sample_rate)
+            if band:
+                shares.append(float(before))
+                changes.append(direction * float(band_level_db(after) - band_level_db(before)))
+            else:
+                changes.append(float(measured_change(intent, direction, before, after)))
+        if not changes:
+            continue
+        if band and float(np.median(changes)) >= 0.1:
+            steps[word] = band_step(direction, float(np.median(shares)), float(np.median(changes)))
+        elif not band and float(np.mean(changes)) < -0.01:
             steps[word] = 1.0 - math.exp(float(np.mean(changes)))
     return steps
 
 
-def example_items(example: Any, steps: dict[str, float]) -> list[tuple[str, int, float]]:
-    """``(intent, direction, target change)`` of each measurable word a training example names
-    itself (:class:`audiomanip.training.prompts.PromptExample`: ``descriptors`` with
-    ``factors``; a negative factor, "cut the bottom", turns the direction round) that has a
-    step in ``steps``."""
+def example_items(example: Any, steps: dict[str, float]) -> list[tuple[str, int, float, float]]:
+    """``(intent, direction, k, a)`` of each measurable word a training example names itself
+    (:class:`audiomanip.training.prompts.PromptExample`: ``descriptors`` with ``factors``: the
+    intensity ``a`` is the factor's size, and a negative factor, "cut the bottom", turns the
+    direction round) that has a step ``k`` in ``steps``."""
     out = []
     for name, factor in zip(getattr(example, "descriptors", ()), getattr(example, "factors", ())):
         found = descriptor_intent(name)
@@ -195,29 +264,35 @@ def example_items(example: Any, steps: dict[str, float]) -> list[tuple[str, int,
         direction = direction if factor > 0 else -direction
         if INTENTS[intent].measure != "band" and direction < 0:
             continue  # the chain cannot take reverb away or expand dynamics
-        out.append((intent, direction, target_change(steps[name], abs(float(factor)))))
+        out.append((intent, direction, float(steps[name]), abs(float(factor))))
     return out
 
 
-def outcome_loss(x, y, sample_rate: float, items: Sequence[tuple[int, str, int, float]]):
-    """Mean Huber loss (:data:`HUBER_BETA`) between measured and target log change over ``items`` ``(row of x/y, intent, direction,
-    target change)``; ``x`` the chain's inputs, ``y`` its outputs [B, C, T] (torch, with
-    gradients through ``y``). The space intent skips rows whose input has no quiet frames.
-    Returns ``(loss, n_counted)``."""
+def _huber(change, target: float):
+    import torch
+
+    return torch.nn.functional.smooth_l1_loss(change.reshape(()), change.new_tensor(float(target)), beta=HUBER_BETA)
+
+
+def outcome_loss(x, y, sample_rate: float, items: Sequence[tuple[int, str, int, float, float]]):
+    """Mean Huber loss (:data:`HUBER_BETA`) between the measured (:func:`measured_change`) and
+    the target (:func:`target_change`) log change over the non-spectral ``items`` ``(row of
+    x/y, intent, direction, k, a)`` (the spectral ones are :func:`eq_outcome_loss`'s); ``x`` the
+    chain's inputs, ``y`` its outputs [B, C, T] (torch, with gradients through ``y``). The space
+    intent skips rows whose input has no quiet frames. Returns ``(loss, n_counted)``."""
     import torch
 
     terms = []
-    for row, intent, direction, target in items:
+    for row, intent, direction, k, a in items:
         xi, yi = x[row], y[row]
-        if INTENTS[intent].measure == "tail" and float(quiet_fraction(xi, sample_rate)) < 0.1:
+        measure = INTENTS[intent].measure
+        if measure == "band" or (measure == "tail" and float(quiet_fraction(xi, sample_rate)) < 0.1):
             continue
         before, after = feature_pair(intent, xi, yi, sample_rate)
-        change = measured_change(intent, direction, before.detach(), after)
-        terms.append(torch.nn.functional.smooth_l1_loss(change.reshape(()), change.new_tensor(float(target)),
-                                                        beta=HUBER_BETA))
+        terms.append(_huber(measured_change(intent, direction, before.detach(), after), target_change(k, a)))
     if not terms:
         return y.new_zeros(()), 0
-    return torch.stack([t.reshape(()) for t in terms]).mean(), len(terms)
+    return torch.stack(terms).mean(), len(terms)
 
 
 def outcome_row_weights(items_per_row: Sequence[Sequence[tuple[str, int, float]]], weight: float, device: Any = None
@@ -234,29 +309,62 @@ def outcome_row_weights(items_per_row: Sequence[Sequence[tuple[str, int, float]]
     return out
 
 
-def eq_outcome_loss(power, freqs_hz, response_power, items: Sequence[tuple[int, str, int, float]]):
-    """The outcome term of the spectral intents (bass, treble, presence, harshness) without
-    rendering: each row's share before and after from the clip's long-term power spectrum
-    ``power`` [B, K] (:func:`audiomanip.audio_profile.long_term_power`, bins ``freqs_hz`` [K])
-    and the power response of the predicted EQ at those bins ``response_power`` [B, K] (torch,
-    with gradients); ``items`` as :func:`outcome_loss` (non-spectral intents are skipped).
-    Cheap enough for every example of every step. Returns ``(loss, n_counted)``."""
+def power_band_share(power, freqs_hz, band_hz: tuple[float, float]):
+    """The share of a long-term power spectrum ``power`` [..., K] (numpy or torch; bins
+    ``freqs_hz`` [K]) in ``band_hz``: [...]. The same measure as
+    :func:`audiomanip.audio_profile.band_share` on the audio, without its STFT."""
+    xp = namespace(power)
+    inside = xp.asarray(((freqs_hz >= band_hz[0]) & (freqs_hz < band_hz[1])), dtype=power.dtype)
+    if hasattr(power, "device"):
+        inside = xp.asarray(inside, device=power.device)
+    return xp.sum(power * inside, axis=-1) / (xp.sum(power, axis=-1) + 1e-12)
+
+
+def reference_shares(power, freqs_hz) -> dict[str, float]:
+    """Each spectral intent's median band share over the clips' long-term power spectra
+    ``power`` [N, K] (numpy; bins ``freqs_hz`` [K]): :func:`band_target_db`'s reference share."""
+    import numpy as np
+
+    return {name: float(np.median(power_band_share(np.asarray(power, dtype=np.float64), freqs_hz, it.band_hz)))
+            for name, it in INTENTS.items() if it.measure == "band"}
+
+
+def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, reference: dict[str, float],
+                    items: Sequence[tuple[int, str, int, float, float]]):
+    """The outcome term of the spectral intents (bass, treble, presence, harshness), without
+    rendering: each row's band share before and after (:func:`power_band_share`) from the
+    clip's long-term power spectrum ``power`` [B, K] (:func:`audiomanip.audio_profile.long_term_power`,
+    bins ``freqs_hz`` [K]) and the power response at those bins of the predicted EQ
+    ``response_power`` [B, K] (torch, with gradients) and of the words-only prediction's EQ
+    ``words_response_power`` [B, K] (constant); a Huber loss on the level change
+    (:func:`band_level_db`) against :func:`band_target_db` with the ``reference`` shares
+    (:func:`reference_shares`), in units of :data:`BAND_SCALE_DB`. ``items`` as
+    :func:`outcome_loss` (non-spectral intents, and items whose words-only change is not the
+    asked way, are skipped). Cheap enough for every example of every step. Returns
+    ``(loss, n_counted)``."""
     import numpy as np
     import torch
 
-    terms = []
-    for row, intent, direction, target in items:
-        it = INTENTS[intent]
-        if it.measure != "band":
-            continue
-        lo, hi = it.band_hz
-        inside = torch.as_tensor(((freqs_hz >= lo) & (freqs_hz < hi)).astype(np.float32), device=power.device)
-        p, after_power = power[row], power[row] * response_power[row]
-        before = (p * inside).sum() / (p.sum() + 1e-12)
-        after = (after_power * inside).sum() / (after_power.sum() + 1e-12)
-        change = measured_change(intent, direction, before, after)
-        terms.append(torch.nn.functional.smooth_l1_loss(change.reshape(()), change.new_tensor(float(target)),
-                                                        beta=HUBER_BETA))
-    if not terms:
+    band = [(row, intent, direction) for row, intent, direction, _k, _a in items if INTENTS[intent].measure == "band"]
+    if not band:
         return response_power.new_zeros(()), 0
-    return torch.stack(terms).mean(), len(terms)
+    rows = torch.tensor([b[0] for b in band], device=power.device)
+    inside = torch.as_tensor(np.stack([(freqs_hz >= INTENTS[i].band_hz[0]) & (freqs_hz < INTENTS[i].band_hz[1])
+                                       for _, i, _ in band]).astype(np.float32), device=power.device)
+    p = power[rows].to(response_power.dtype)  # [n, K]
+    before = (p * inside).sum(-1) / (p.sum(-1) + 1e-12)  # power_band_share, one band per item
+
+    def level_change(response):
+        after = (p * response * inside).sum(-1) / ((p * response).sum(-1) + 1e-12)
+        return band_level_db(after) - band_level_db(before)
+
+    words = level_change(words_response_power[rows]).tolist()
+    targets = [band_target_db(d, float(s), reference[i], w)
+               for (_, i, d), s, w in zip(band, before.tolist(), words)]
+    keep = [j for j, t in enumerate(targets) if t is not None]
+    if not keep:
+        return response_power.new_zeros(()), 0
+    change = level_change(response_power[rows])[keep]
+    target = change.new_tensor([targets[j] for j in keep])
+    loss = torch.nn.functional.smooth_l1_loss(change / BAND_SCALE_DB, target / BAND_SCALE_DB, beta=HUBER_BETA)
+    return loss, len(keep)
