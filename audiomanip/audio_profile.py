@@ -113,13 +113,25 @@ def _project(xp, power, matrix: np.ndarray):
     return power @ m
 
 
+def power_band_shares(power, freqs_hz: np.ndarray, edges_hz: np.ndarray):
+    """Share (0 … 1) of a long-term power spectrum ``power`` [..., K] (bins ``freqs_hz`` [K],
+    as :func:`long_term_power` gives them) that falls into each band between ``edges_hz``
+    (Hz, ascending): [..., n_bands]."""
+    xp = namespace(power)
+    total = xp.sum(power, axis=-1, keepdims=True)
+    return _project(xp, power, band_matrix(freqs_hz, np.asarray(edges_hz, dtype=np.float64))) / (total + _EPS)
+
+
+def power_band_share(power, freqs_hz: np.ndarray, lo_hz: float, hi_hz: float):
+    """Share (0 … 1) of a long-term power spectrum ``power`` [..., K] within ``lo_hz`` … ``hi_hz``: [...]."""
+    return power_band_shares(power, freqs_hz, np.array([lo_hz, hi_hz]))[..., 0]
+
+
 def band_shares(x, sample_rate: float, edges_hz: np.ndarray):
     """Share (0 … 1) of the energy below :data:`ANALYSIS_TOP_HZ` that falls into each band
     between ``edges_hz`` (Hz, ascending): [..., n_bands]."""
-    xp = namespace(x)
     freqs, power = long_term_power(x, sample_rate)
-    total = xp.sum(power, axis=-1, keepdims=True)
-    return _project(xp, power, band_matrix(freqs, np.asarray(edges_hz, dtype=np.float64))) / (total + _EPS)
+    return power_band_shares(power, freqs, edges_hz)
 
 
 def band_share(x, sample_rate: float, lo_hz: float, hi_hz: float):

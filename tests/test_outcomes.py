@@ -136,7 +136,7 @@ def test_the_outcome_term_gives_a_thin_source_more_bass_than_a_boomy_one(sources
     boomy, thin = varied_sources([sources["music"]], SR, ("boomy", "thin"))
     x = torch.tensor(np.stack([boomy, thin]), dtype=torch.float64)
     freqs, power = AP.long_term_power(x, SR)
-    shares = O.power_band_share(power, freqs, (0.0, 150.0))
+    shares = AP.power_band_share(power, freqs, 0.0, 150.0)
     reference = float(torch.sqrt(shares[0] * shares[1]))  # between the two
     words = _shelf_power(freqs, torch.tensor([6.0, 6.0], dtype=torch.float64), torch)
     gain = torch.full((2,), 6.0, dtype=torch.float64, requires_grad=True)
@@ -154,10 +154,10 @@ def test_the_outcome_term_gives_a_thin_source_more_bass_than_a_boomy_one(sources
     g_boomy, g_thin = (float(v) for v in gain.detach())
     assert 0.0 < g_boomy + 1.0 < 6.0 < g_thin - 1.0
     # each now changes its bass level by what the rule asks of its own share (dB)
-    words_change = O.band_level_db(O.power_band_share(power * words, freqs, (0.0, 150.0))) - O.band_level_db(shares)
+    words_change = O.band_level_db(AP.power_band_share(power * words, freqs, 0.0, 150.0)) - O.band_level_db(shares)
     for row, g in ((0, g_boomy), (1, g_thin)):
-        after = O.power_band_share(power[row] * _shelf_power(freqs, torch.tensor([g], dtype=torch.float64), torch)[0],
-                                   freqs, (0.0, 150.0))
+        after = AP.power_band_share(power[row] * _shelf_power(freqs, torch.tensor([g], dtype=torch.float64), torch)[0],
+                                    freqs, 0.0, 150.0)
         change = float(O.band_level_db(after) - O.band_level_db(shares[row]))
         assert change == pytest.approx(O.band_target_db(1, float(shares[row]), reference, float(words_change[row])),
                                        abs=0.3)
@@ -223,12 +223,12 @@ def test_the_eq_response_shortcut_measures_what_the_render_does(sources):
     for gain in (-6.0, 6.0, 12.0):
         y = render(_shelf(gain), x, SR, tail=False, peak_safety=False)
         rendered = float(AP.band_share(y.astype(np.float64), SR, 0.0, 150.0))
-        shortcut = float(O.power_band_share(power[0] * _shelf_power(freqs, torch.tensor([gain], dtype=torch.float64),
-                                                                    torch)[0], freqs, (0.0, 150.0)))
+        shortcut = float(AP.power_band_share(power[0] * _shelf_power(freqs, torch.tensor([gain], dtype=torch.float64),
+                                                                     torch)[0], freqs, 0.0, 150.0))
         assert shortcut == pytest.approx(rendered, rel=0.02)
     words = _shelf_power(freqs, torch.tensor([6.0], dtype=torch.float64), torch)
     g = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    share = float(O.power_band_share(power[0], freqs, (0.0, 150.0)))
+    share = float(AP.power_band_share(power[0], freqs, 0.0, 150.0))
     loss, n = O.eq_outcome_loss(power, freqs, _shelf_power(freqs, g, torch), words, {"bass": share},
                                 [(0, "bass", 1, 0.3, 1.0)])
     loss.backward()

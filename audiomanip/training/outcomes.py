@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from audiomanip.audio_profile import band_share, crest_factor_db, frame_levels_db
+from audiomanip.audio_profile import band_share, crest_factor_db, frame_levels_db, power_band_share
 from audiomanip.effects.arrays import namespace
 
 #: Frames of the input more than this many dB below its loudest frame count as quiet (tail share).
@@ -309,30 +309,20 @@ def outcome_row_weights(items_per_row: Sequence[Sequence[tuple[str, int, float]]
     return out
 
 
-def power_band_share(power, freqs_hz, band_hz: tuple[float, float]):
-    """The share of a long-term power spectrum ``power`` [..., K] (numpy or torch; bins
-    ``freqs_hz`` [K]) in ``band_hz``: [...]. The same measure as
-    :func:`audiomanip.audio_profile.band_share` on the audio, without its STFT."""
-    xp = namespace(power)
-    inside = xp.asarray(((freqs_hz >= band_hz[0]) & (freqs_hz < band_hz[1])), dtype=power.dtype)
-    if hasattr(power, "device"):
-        inside = xp.asarray(inside, device=power.device)
-    return xp.sum(power * inside, axis=-1) / (xp.sum(power, axis=-1) + 1e-12)
-
-
 def reference_shares(power, freqs_hz) -> dict[str, float]:
     """Each spectral intent's median band share over the clips' long-term power spectra
     ``power`` [N, K] (numpy; bins ``freqs_hz`` [K]): :func:`band_target_db`'s reference share."""
     import numpy as np
 
-    return {name: float(np.median(power_band_share(np.asarray(power, dtype=np.float64), freqs_hz, it.band_hz)))
+    return {name: float(np.median(power_band_share(np.asarray(power, dtype=np.float64), freqs_hz, *it.band_hz)))
             for name, it in INTENTS.items() if it.measure == "band"}
 
 
 def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, reference: dict[str, float],
                     items: Sequence[tuple[int, str, int, float, float]]):
     """The outcome term of the spectral intents (bass, treble, presence, harshness), without
-    rendering: each row's band share before and after (:func:`power_band_share`) from the
+    rendering: each row's band share before and after
+    (:func:`audiomanip.audio_profile.power_band_share`) from the
     clip's long-term power spectrum ``power`` [B, K] (:func:`audiomanip.audio_profile.long_term_power`,
     bins ``freqs_hz`` [K]) and the power response at those bins of the predicted EQ
     ``response_power`` [B, K] (torch, with gradients) and of the words-only prediction's EQ
@@ -342,21 +332,23 @@ def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, refer
     :func:`outcome_loss` (non-spectral intents, and items whose words-only change is not the
     asked way, are skipped). Cheap enough for every example of every step. Returns
     ``(loss, n_counted)``."""
-    import numpy as np
     import torch
 
     band = [(row, intent, direction) for row, intent, direction, _k, _a in items if INTENTS[intent].measure == "band"]
     if not band:
         return response_power.new_zeros(()), 0
     rows = torch.tensor([b[0] for b in band], device=power.device)
-    inside = torch.as_tensor(np.stack([(freqs_hz >= INTENTS[i].band_hz[0]) & (freqs_hz < INTENTS[i].band_hz[1])
-                                       for _, i, _ in band]).astype(np.float32), device=power.device)
     p = power[rows].to(response_power.dtype)  # [n, K]
-    before = (p * inside).sum(-1) / (p.sum(-1) + 1e-12)  # power_band_share, one band per item
+
+    def shares(q):
+        """Each item's share of its own intent's band in spectra ``q`` [n, K]: [n]."""
+        per_intent = {i: power_band_share(q, freqs_hz, *INTENTS[i].band_hz) for i in {i for _, i, _ in band}}
+        return torch.stack([per_intent[i][j] for j, (_, i, _) in enumerate(band)])
+
+    before = shares(p)
 
     def level_change(response):
-        after = (p * response * inside).sum(-1) / ((p * response).sum(-1) + 1e-12)
-        return band_level_db(after) - band_level_db(before)
+        return band_level_db(shares(p * response)) - band_level_db(before)
 
     words = level_change(words_response_power[rows]).tolist()
     targets = [band_target_db(d, float(s), reference[i], w)
