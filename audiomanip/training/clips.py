@@ -30,19 +30,25 @@ def varied_sources(clips: list[np.ndarray], sample_rate: int, variations: tuple[
     descriptor of ``variations`` (same length, no tail; peak-normalised to 0.5 like the
     sources), so the bank holds dark and bright, boomy and thin, dynamic and squashed, dry and
     reverberant versions of every source."""
-    from audiomanip.rendering.chain import render
     from audiomanip.vocab.descriptors import load_descriptors
     from audiomanip.vocab.recipes import compose
 
     descriptors = load_descriptors()
     presets = [compose([descriptors[name].recipe]).to_preset() for name in variations]
+    return _rendered_versions(((preset, clip) for clip in clips for preset in presets), sample_rate)
+
+
+def _rendered_versions(jobs: Any, sample_rate: int) -> list[np.ndarray]:
+    """Each ``(preset, clip [1, T])`` of ``jobs`` rendered by the package's renderer, same
+    length, no tail, peak-normalised to 0.5 like the sources (float32); silent renders left out."""
+    from audiomanip.rendering.chain import render
+
     out = []
-    for clip in clips:
-        for preset in presets:
-            y = render(preset, clip, sample_rate, tail=False, peak_safety=True)[:, :clip.shape[1]]
-            peak = float(np.max(np.abs(y)))
-            if peak > 1e-4:
-                out.append((y * (0.5 / peak)).astype(np.float32))
+    for preset, clip in jobs:
+        y = render(preset, clip, sample_rate, tail=False, peak_safety=True)[:, :clip.shape[1]]
+        peak = float(np.max(np.abs(y)))
+        if peak > 1e-4:
+            out.append((y * (0.5 / peak)).astype(np.float32))
     return out
 
 
@@ -56,24 +62,19 @@ def random_tone_versions(clips: list[np.ndarray], sample_rate: int, n: int, *, s
     package's renderer (same length, peak-normalised to 0.5). Between them the bank's sources
     take every balance from thin to boomy and dark to bright, not only the recipes' six."""
     from audiomanip.params import Preset
-    from audiomanip.rendering.chain import render
 
     rng = np.random.default_rng(seed)
-    out = []
-    for clip in clips:
-        for _ in range(n):
-            preset = Preset.default()
-            for band, kind, lo, hi in ((1, "low_shelf", 60.0, 250.0), (4, "peak", 1500.0, 5000.0),
-                                       (5, "high_shelf", 3000.0, 8000.0)):
-                preset = (preset.set("eq", f"band{band}_type", kind)
-                          .set("eq", f"band{band}_freq_hz", float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
-                          .set("eq", f"band{band}_gain_db", float(rng.uniform(-12.0, 12.0))))
-            y = render(preset, clip, sample_rate, tail=False,
-                       peak_safety=True)[:, :clip.shape[1]]
-            peak = float(np.max(np.abs(y)))
-            if peak > 1e-4:
-                out.append((y * (0.5 / peak)).astype(np.float32))
-    return out
+
+    def tone() -> Preset:
+        preset = Preset.default()
+        for band, kind, lo, hi in ((1, "low_shelf", 60.0, 250.0), (4, "peak", 1500.0, 5000.0),
+                                   (5, "high_shelf", 3000.0, 8000.0)):
+            preset = (preset.set("eq", f"band{band}_type", kind)
+                      .set("eq", f"band{band}_freq_hz", float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+                      .set("eq", f"band{band}_gain_db", float(rng.uniform(-12.0, 12.0))))
+        return preset
+
+    return _rendered_versions(((tone(), clip) for clip in clips for _ in range(n)), sample_rate)
 
 
 def clip_bank(sample_rate: int = 16000, clip_seconds: float = 0.5, *, seed: int = 0,
