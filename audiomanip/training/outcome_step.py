@@ -146,15 +146,16 @@ class OutcomeTraining:
         if plan.band_rows:
             def predict(rows: list[int], picks: Any) -> tuple[dict, dict]:
                 """The outputs hearing clips ``picks`` and the words-only outputs (no dropout, no
-                gradients: the EQ term's anchor) of batch rows ``rows``."""
-                r = torch.tensor(rows)
-                x = tuple(t[r].to(self.device) for t in inputs)
-                heard = model(*x, profiles[picks.to(self.device)], None)
+                gradients: the EQ term's anchor) of batch rows ``rows`` (which repeat: the words
+                are run once per distinct row)."""
+                distinct = list(dict.fromkeys(rows))
+                heard = model(*(t[rows].to(self.device) for t in inputs), profiles[picks.to(self.device)], None)
                 net.eval()
                 with torch.no_grad():
-                    words = net(*x)
+                    words = net(*(t[distinct].to(self.device) for t in inputs))
                 train_mode(net, view_only)
-                return heard, words
+                at = torch.tensor([distinct.index(r) for r in rows], device=self.device)
+                return heard, {e: {k: v[at] for k, v in o.items()} for e, o in words.items()}
 
             e_loss, counted = self.eq_term(predict, idx, plan, rng)
             if counted:
