@@ -4,6 +4,7 @@ alike, the excerpts a long file is read in, and a profile-view model on torch an
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,37 @@ def test_a_left_out_view_is_exactly_the_text_only_path():
     mixed = net(tokens, mask, pooled, profiles, torch.tensor([True, False]))["eq"]["continuous"]
     assert not torch.allclose(heard, words, atol=1e-4)
     assert torch.allclose(mixed[0], heard[0], atol=1e-6) and torch.allclose(mixed[1], words[1], atol=1e-6)
+
+
+def test_the_view_scales_a_boost_and_a_cut_by_their_own_factors():
+    """A source that needs a smaller boost needs a deeper cut: the view's factor for an amount the
+    words move up and for one they move down come from separate outputs. With the boost outputs
+    at factor 2 and the cut outputs at 1, every boost doubles (up to the range's end) and every
+    cut stays the words' own."""
+    torch = pytest.importorskip("torch")
+    from audiomanip.model.audio_context import MAX_AMOUNT_FACTOR
+    from audiomanip.model.network import ModelConfig, PresetNet
+
+    torch.manual_seed(0)
+    net = PresetNet(ModelConfig(text_dim=32, d_model=32, n_heads=8, n_self_layers=1, head_hidden=32,
+                                dropout=0.0, audio_view="profile")).eval()
+    n = net.context.n_amounts
+    with torch.no_grad():
+        net.context.mix[-1].bias[:n] = math.atanh(math.log(2.0) / math.log(MAX_AMOUNT_FACTOR))
+    g = torch.Generator().manual_seed(1)
+    tokens, pooled = torch.randn(8, 4, 32, generator=g), torch.randn(8, 32, generator=g)
+    mask = torch.ones(8, 4, dtype=torch.bool)
+    profiles = torch.tensor(np.concatenate([AP.profile_of(white_noise(1.0, SR, rms=0.1, seed=k), SR) for k in range(8)]))
+    with torch.no_grad():
+        asked = net._deviations(net.flat(tokens, mask, pooled)) / 10.0
+        heard = net._deviations(net.flat(tokens, mask, pooled, profiles)) / 10.0
+    neutral = torch.tensor([c[3] for c in sorted((a, e, c, nv) for e, cols in net._amount_columns.items()
+                                                   for c, nv, a in cols)], dtype=asked.dtype)
+    up, down = asked > 1e-6, asked < -1e-6
+    assert int(up.sum()) > 5 and int(down.sum()) > 5
+    doubled = (neutral + 2.0 * asked).clamp(0.0, 1.0) - neutral
+    assert torch.allclose(heard[up], doubled[up], atol=1e-6)
+    assert torch.allclose(heard[down], asked[down], atol=1e-6)
 
 
 def _numbers(tree) -> list[float]:

@@ -213,6 +213,42 @@ def test_outcome_rows_weigh_only_the_decided_effect_in_the_parameter_loss():
     assert float(full) > 0.01 and float(decided) < 1e-3
 
 
+def test_the_anchor_asks_every_source_for_the_typical_change():
+    """With the bank as anchor, "less bass" asks a source whose bass sits where the words' shelf
+    barely reaches (just below 150 Hz) for the same level change as the typical source: trained
+    on the term alone, its shelf is cut deeper than the others' and the changes meet. On its own
+    clip's anchor it would keep the words' smaller change."""
+    torch = pytest.importorskip("torch")
+    freqs = np.linspace(0.0, 8000.0, 1025)
+
+    def spectrum(lo_hz, hi_hz):
+        return np.where((freqs >= 300) & (freqs < 4000), 1.0, 0.0) + np.where((freqs >= lo_hz) & (freqs < hi_hz), 0.3, 0.0)
+
+    power = torch.tensor(np.stack([spectrum(30, 60), spectrum(60, 90), spectrum(130, 150)]), dtype=torch.float64)
+    shares = AP.power_band_share(power, freqs, 0.0, 150.0)
+    reference = float(torch.median(shares))
+    words = _shelf_power(freqs, torch.full((3,), -6.0, dtype=torch.float64), torch)
+    words_change = O.band_level_db(AP.power_band_share(power * words, freqs, 0.0, 150.0)) - O.band_level_db(shares)
+    assert float(words_change[2]) > float(words_change[0]) + 1.0  # the shelf misses the third source's bass
+    items = [(r, "bass", -1, 0.3, 1.0) for r in range(3)]
+    gain = torch.full((3,), -6.0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([gain], lr=0.3)
+    for _ in range(80):
+        loss, n = O.eq_outcome_loss(power, freqs, _shelf_power(freqs, gain, torch), words, {"bass": reference},
+                                    items, anchor_power=power)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert n == 3
+    after = AP.power_band_share(power * _shelf_power(freqs, gain.detach(), torch), freqs, 0.0, 150.0)
+    change = (O.band_level_db(after) - O.band_level_db(shares)).tolist()
+    typical = float(torch.median(words_change))
+    assert change == pytest.approx([typical] * 3, abs=0.3)
+    assert float(gain.detach()[2]) < float(gain.detach()[0]) - 1.0
+    own, _ = O.eq_outcome_loss(power, freqs, words, words, {"bass": reference}, items)
+    assert float(own) == pytest.approx(0.0, abs=1e-5)  # without the anchor the words' change is the target
+
+
 def test_the_eq_response_shortcut_measures_what_the_render_does(sources):
     """eq_outcome_loss measures band shares from the clip's spectrum and the EQ's response: they
     equal the shares measured on the rendered clip, and its gradient is live."""

@@ -290,6 +290,28 @@ def test_init_from_loads_every_weight_and_keeps_a_new_adapter_as_identity(tiny_m
         init_weights(PresetNet(ModelConfig.from_dict(dict(cfg, d_model=64))), tiny_model)
 
 
+def test_init_from_an_older_profile_view_starts_boost_and_cut_from_its_one_factor(tmp_path):
+    """A profile view saved with one factor output per amount (before the boost/cut split) starts
+    both outputs of each amount from it."""
+    import torch
+
+    from audiomanip.checkpoint import save_checkpoint
+    from audiomanip.model import model_config_dict
+    from audiomanip.model.network import ModelConfig, PresetNet
+    from audiomanip.training.checkpoints import init_weights
+
+    cfg = ModelConfig(text_dim=32, d_model=32, n_heads=4, head_hidden=32, n_self_layers=1, audio_view="profile")
+    old = PresetNet(cfg)
+    n = old.context.n_amounts
+    torch.nn.init.normal_(old.context.mix[-1].weight, std=0.3)
+    state = {k: (v[:n].clone() if k.startswith("context.mix.2.") else v) for k, v in old.state_dict().items()}
+    ckpt = save_checkpoint(tmp_path / "old", state, model_config_dict(old, "hash"))
+    net = PresetNet(cfg)
+    init_weights(net, ckpt)
+    w = net.context.mix[-1].weight.detach()
+    assert torch.equal(w[:n], state["context.mix.2.weight"]) and torch.equal(w[n:], state["context.mix.2.weight"])
+
+
 def test_view_only_training_leaves_the_words_only_path_bit_identical(tmp_path):
     """``view_only``: the profile view's encoder alone learns; every other weight, and so every
     words-only prediction, stays as the starting checkpoint had it."""

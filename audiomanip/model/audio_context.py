@@ -127,25 +127,31 @@ MAX_AMOUNT_FACTOR = 4.0
 
 class ProfileContextEncoder(nn.Module):
     """How much of what the words asked for this source needs: from the words' pooled state
-    [B, d_model], the words' own head outputs [B, n_words] (every effect's flat output, and each
-    amount's signed distance from neutral: what was asked, band by band, boost or cut) and the profile vector [B, PROFILE_SIZE] (dB and dB/s,
-    see :mod:`audiomanip.audio_profile`), one log factor per amount parameter [B, n_amounts],
-    each ``tanh(m)·ln(MAX_AMOUNT_FACTOR)`` with ``m = W2·GELU(W1·[state; words; P(profile)])``
-    and ``P`` an MLP on the profile divided by its typical scales. ``W2`` starts at zero, so a
-    new view starts as the words-only model."""
+    [B, d_model], the words' own head outputs [B, n_words] (every effect's flat output, then
+    each amount's signed distance from neutral: what was asked, band by band, boost or cut) and
+    the profile vector [B, PROFILE_SIZE] (dB and dB/s, see :mod:`audiomanip.audio_profile`), one
+    log factor per amount parameter [B, n_amounts], each ``tanh(m)·ln(MAX_AMOUNT_FACTOR)`` with
+    ``m = W2·GELU(W1·[state; words; P(profile)])`` and ``P`` an MLP on the profile divided by its
+    typical scales. ``W2`` has two rows per amount, one read when the words move it up from
+    neutral and one when they move it down: a source that needs a smaller boost (it already has
+    plenty) needs a deeper cut, so the two must not share one factor. ``W2`` starts at zero, so
+    a new view starts as the words-only model."""
 
     def __init__(self, d_model: int, n_amounts: int, n_words: int):
         super().__init__()
         from audiomanip.audio_profile import PROFILE_SCALE, PROFILE_SIZE
 
+        self.n_amounts = n_amounts
         self.register_buffer("scale", torch.from_numpy(PROFILE_SCALE.copy()), persistent=False)
         self.proj = nn.Sequential(nn.Linear(PROFILE_SIZE, d_model), nn.GELU(), nn.Linear(d_model, d_model),
                                   nn.LayerNorm(d_model))
         self.mix = nn.Sequential(nn.Linear(2 * d_model + n_words, 2 * d_model), nn.GELU(),
-                                 nn.Linear(2 * d_model, n_amounts))
+                                 nn.Linear(2 * d_model, 2 * n_amounts))
         nn.init.zeros_(self.mix[-1].weight)
         nn.init.zeros_(self.mix[-1].bias)
 
     def forward(self, state: torch.Tensor, words: torch.Tensor, profile: torch.Tensor) -> torch.Tensor:
         m = self.mix(torch.cat([state, words, self.proj(profile / self.scale)], dim=-1))
+        n = self.n_amounts
+        m = torch.where(words[:, -n:] < 0, m[:, n:], m[:, :n])  # the cut row where the words cut
         return torch.tanh(m) * math.log(MAX_AMOUNT_FACTOR)

@@ -81,12 +81,18 @@ def init_record(config: dict[str, Any], path: str | Path) -> dict[str, Any]:
 def init_weights(net: Any, checkpoint: str | Path) -> dict[str, Any]:
     """Load a checkpoint's weights into ``net`` for fine-tuning; returns its :func:`init_record`.
     Every weight must fit; only modules the checkpoint lacks (a new text adapter, a new audio
-    view's context encoder) may be missing. UsageError otherwise."""
+    view's context encoder) may be missing. A profile view saved with one factor output per
+    amount (audiomanip before 6 Dec 2026) starts both of this one's outputs per amount, boost and
+    cut, from it, so the fine-tune starts as that model. UsageError otherwise."""
     from audiomanip.checkpoint import find_checkpoint, load_checkpoint
 
     state, config = load_checkpoint(find_checkpoint(checkpoint_path=checkpoint))
     weights, _ = split_state(state)
     own = net.state_dict()
+    for key in ("context.mix.2.weight", "context.mix.2.bias"):
+        if key in weights and key in own and own[key].shape[0] == 2 * weights[key].shape[0] \
+                and own[key].shape[1:] == weights[key].shape[1:]:
+            weights[key] = weights[key].repeat(2, *([1] * (weights[key].dim() - 1)))
     bad = [k for k, v in weights.items() if k not in own or own[k].shape != v.shape]
     missing = [k for k in own if k not in weights and not k.startswith(("adapter.", "context."))]
     if bad or missing:

@@ -113,7 +113,8 @@ class OutcomeTraining:
         heard, words = predict(rows, picks)
         items = [(i, *item) for i, r in enumerate(rows) for item in self.items[idx[r]]]
         loss, counted = eq_outcome_loss(self.clip_power[picks], self.bin_hz, self._eq_power(heard),
-                                        self._eq_power(words).detach(), self.reference, items)
+                                        self._eq_power(words).detach(), self.reference, items,
+                                        anchor_power=self.clip_power)
         return self.weight * loss, counted
 
     def _eq_power(self, out: dict) -> Any:

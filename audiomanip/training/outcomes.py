@@ -25,7 +25,8 @@ what ``eval --suite outcome`` measures.
 The training term of the spectral intents (:func:`eq_outcome_loss`) states the same rule as the
 change of the band's level relative to the rest of the spectrum (:func:`band_level_db`, dB),
 which an EQ gain moves one for one on any source, and anchors it on the words: the model's own
-words-only prediction sets the strength (its level change on the clip, ``g``), the rule's ``k``
+words-only prediction sets the strength (its median level change over the clip bank, ``g``: a
+source on which the words' EQ misses the band is asked for the typical change), the rule's ``k``
 is the one that gives ``g`` to a source of the bank's median share (:func:`band_step`), and a
 source is asked for the rule's change for its own share, kept within
 [:data:`BAND_MIN_FRACTION`, :data:`BAND_MAX_FRACTION`] × ``g`` (:func:`band_target_db`). So
@@ -319,7 +320,7 @@ def reference_shares(power, freqs_hz) -> dict[str, float]:
 
 
 def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, reference: dict[str, float],
-                    items: Sequence[tuple[int, str, int, float, float]]):
+                    items: Sequence[tuple[int, str, int, float, float]], anchor_power=None):
     """The outcome term of the spectral intents (bass, treble, presence, harshness), without
     rendering: each row's band share before and after
     (:func:`audiomanip.audio_profile.power_band_share`) from the
@@ -328,9 +329,12 @@ def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, refer
     ``response_power`` [B, K] (torch, with gradients) and of the words-only prediction's EQ
     ``words_response_power`` [B, K] (constant); a Huber loss on the level change
     (:func:`band_level_db`) against :func:`band_target_db` with the ``reference`` shares
-    (:func:`reference_shares`), in units of :data:`BAND_SCALE_DB`. ``items`` as
-    :func:`outcome_loss` (non-spectral intents, and items whose words-only change is not the
-    asked way, are skipped). Cheap enough for every example of every step. Returns
+    (:func:`reference_shares`), in units of :data:`BAND_SCALE_DB`. The words' change ``g`` that
+    anchors the target is the median of the words-only EQ's level change over the spectra
+    ``anchor_power`` [M, K] (the bank) when given, so a source on which the words' EQ misses the
+    band is still asked for the typical change; else the change on the row's own clip.
+    ``items`` as :func:`outcome_loss` (non-spectral intents, and items whose words' change is not
+    the asked way, are skipped). Cheap enough for every example of every step. Returns
     ``(loss, n_counted)``."""
     import torch
 
@@ -341,7 +345,7 @@ def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, refer
     p = power[rows].to(response_power.dtype)  # [n, K]
 
     def shares(q):
-        """Each item's share of its own intent's band in spectra ``q`` [n, K]: [n]."""
+        """Each item's share of its own intent's band in spectra ``q`` [n, ..., K]: [n, ...]."""
         per_intent = {i: power_band_share(q, freqs_hz, *INTENTS[i].band_hz) for i in {i for _, i, _ in band}}
         return torch.stack([per_intent[i][j] for j, (_, i, _) in enumerate(band)])
 
@@ -350,7 +354,11 @@ def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, refer
     def level_change(response):
         return band_level_db(shares(p * response)) - band_level_db(before)
 
-    words = level_change(words_response_power[rows]).tolist()
+    if anchor_power is None:
+        words = level_change(words_response_power[rows]).tolist()
+    else:
+        words = _anchor_changes(anchor_power.to(response_power.dtype), freqs_hz, words_response_power[rows],
+                                [i for _, i, _ in band])
     targets = [band_target_db(d, float(s), reference[i], w)
                for (_, i, d), s, w in zip(band, before.tolist(), words)]
     keep = [j for j, t in enumerate(targets) if t is not None]
@@ -360,3 +368,23 @@ def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, refer
     target = change.new_tensor([targets[j] for j in keep])
     loss = torch.nn.functional.smooth_l1_loss(change / BAND_SCALE_DB, target / BAND_SCALE_DB, beta=HUBER_BETA)
     return loss, len(keep)
+
+
+def _anchor_changes(anchor_power, freqs_hz, responses, intents: Sequence[str]) -> list[float]:
+    """Per item, the median over the spectra ``anchor_power`` [M, K] of the :func:`band_level_db`
+    change that the power response ``responses`` [n, K] makes in the band of ``intents[j]``
+    (computed once per distinct response and intent): [n] floats (dB)."""
+    import torch
+
+    with torch.no_grad():
+        unique, which = torch.unique(responses.detach(), dim=0, return_inverse=True)
+        out, memo = [], {}
+        for j, intent in enumerate(intents):
+            key = (int(which[j]), intent)
+            if key not in memo:
+                lo, hi = INTENTS[intent].band_hz
+                before = band_level_db(power_band_share(anchor_power, freqs_hz, lo, hi))
+                after = band_level_db(power_band_share(anchor_power * unique[key[0]], freqs_hz, lo, hi))
+                memo[key] = float(torch.median(after - before))
+            out.append(memo[key])
+    return out
