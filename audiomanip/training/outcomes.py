@@ -373,18 +373,18 @@ def eq_outcome_loss(power, freqs_hz, response_power, words_response_power, refer
 def _anchor_changes(anchor_power, freqs_hz, responses, intents: Sequence[str]) -> list[float]:
     """Per item, the median over the spectra ``anchor_power`` [M, K] of the :func:`band_level_db`
     change that the power response ``responses`` [n, K] makes in the band of ``intents[j]``
-    (computed once per distinct response and intent): [n] floats (dB)."""
+    (the band's level on the anchors once per intent, its change once per distinct response):
+    [n] floats (dB)."""
     import torch
 
     with torch.no_grad():
         unique, which = torch.unique(responses.detach(), dim=0, return_inverse=True)
-        out, memo = [], {}
-        for j, intent in enumerate(intents):
-            key = (int(which[j]), intent)
-            if key not in memo:
-                lo, hi = INTENTS[intent].band_hz
-                before = band_level_db(power_band_share(anchor_power, freqs_hz, lo, hi))
-                after = band_level_db(power_band_share(anchor_power * unique[key[0]], freqs_hz, lo, hi))
-                memo[key] = float(torch.median(after - before))
-            out.append(memo[key])
-    return out
+        out = torch.empty(len(intents), dtype=anchor_power.dtype, device=anchor_power.device)
+        for intent in set(intents):
+            lo, hi = INTENTS[intent].band_hz
+            items = [j for j, i in enumerate(intents) if i == intent]
+            used, at = torch.unique(which[items], return_inverse=True)
+            before = band_level_db(power_band_share(anchor_power, freqs_hz, lo, hi))  # [M]
+            after = band_level_db(power_band_share(anchor_power * unique[used][:, None], freqs_hz, lo, hi))  # [u, M]
+            out[items] = torch.median(after - before, dim=1).values[at]
+    return out.tolist()
